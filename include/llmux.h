@@ -1,0 +1,266 @@
+/*
+ * llmux.h - an OpenAI-compatible LLM gateway inside your process.
+ *
+ * This header is the specification of the library: every sentence in it is a
+ * promise. Hand llmux an OpenAI Chat Completions request; it resolves the
+ * requested model through the configured aliases, sends the request to a
+ * provider, falls back to the next target when one fails, and hands back an
+ * OpenAI `chat.completion` plus a trace of every attempt and why it was made.
+ *
+ * Conventions
+ *  - Functions that can fail return an int status: LLMUX_OK (0) or a negative
+ *    llmux_status value. Status values are stable and only ever appended.
+ *  - Outputs come first. Whatever a call hands back through `**out` belongs to
+ *    the caller and is released with the matching free function; every free
+ *    function accepts NULL.
+ *  - Input strings are copied: the caller may free them once the call returns.
+ *  - Strings returned by accessors are borrowed: they live until their owner
+ *    (the llmux_result) is freed. They are never NULL.
+ *  - One `llmux *` may be shared by any number of threads at once. A single
+ *    `llmux_result` must not be used from two threads at the same time.
+ *  - No variadic functions and no macros are needed to use the API, so ctypes
+ *    and cgo bindings can call everything directly.
+ *
+ * Minimal example
+ *
+ *     llmux *gw; char err[256];
+ *     if (llmux_open_file(&gw, "llmux.json", err, sizeof err) != LLMUX_OK) {
+ *         fprintf(stderr, "llmux: %s\n", err); return 1;
+ *     }
+ *     llmux_result *res;
+ *     llmux_chat(gw, "{\"model\":\"smart\",\"messages\":"
+ *                    "[{\"role\":\"user\",\"content\":\"hi\"}]}", NULL, &res);
+ *     if (llmux_result_status(res) == LLMUX_OK)
+ *         printf("%s answered: %s\n", llmux_result_model(res), llmux_result_json(res));
+ *     else
+ *         fprintf(stderr, "failed: %s\n", llmux_result_error(res));
+ *     llmux_result_free(res);
+ *     llmux_close(gw);
+ */
+#ifndef LLMUX_H
+#define LLMUX_H
+
+#include <stddef.h>
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(_WIN32) && defined(LLMUX_BUILDING_SHARED)
+#define LLMUX_API __declspec(dllexport)
+#elif defined(__GNUC__) && __GNUC__ >= 4
+#define LLMUX_API __attribute__((visibility("default")))
+#else
+#define LLMUX_API
+#endif
+
+#define LLMUX_VERSION_MAJOR 0
+#define LLMUX_VERSION_MINOR 1
+#define LLMUX_VERSION_PATCH 0
+#define LLMUX_VERSION_STRING "0.1.0"
+
+/* ------------------------------------------------------------------------ */
+/* Status codes                                                              */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Every failure has a class. The class decides what the attempt loop does
+ * (retry the next target or give up) and which exception a binding raises.
+ * Values are stable: they are only ever appended, never renumbered.
+ */
+typedef enum llmux_status {
+    LLMUX_OK = 0,
+    LLMUX_ERR_INVALID_ARGUMENT = -1, /* NULL where a value is required, bad option version */
+    LLMUX_ERR_NO_MEMORY = -2,        /* an allocation failed */
+    LLMUX_ERR_CONFIG = -3,           /* the config is invalid; the message names the JSON path */
+    LLMUX_ERR_IO = -4,               /* a file could not be read */
+    LLMUX_ERR_BAD_REQUEST = -5,      /* the request JSON is invalid (HTTP 400), or a provider said so */
+    LLMUX_ERR_UNKNOWN_MODEL = -6,    /* the requested model is no configured alias (HTTP 404) */
+    LLMUX_ERR_AUTH = -7,             /* a provider rejected the credentials, or none were set (401/403) */
+    LLMUX_ERR_PERMISSION = -8,       /* the gateway key may not do this (403) */
+    LLMUX_ERR_NOT_FOUND = -9,        /* the provider does not know the model or path (404) */
+    LLMUX_ERR_RATE_LIMIT = -10,      /* the provider throttled the call (429) */
+    LLMUX_ERR_CONTEXT_WINDOW = -11,  /* the prompt does not fit the model's context window */
+    LLMUX_ERR_CONTENT_FILTER = -12,  /* the provider refused the content */
+    LLMUX_ERR_PROVIDER = -13,        /* the provider failed (5xx, 529, other unexpected status) */
+    LLMUX_ERR_CONNECT = -14,         /* could not connect, or the connection dropped */
+    LLMUX_ERR_TIMEOUT = -15,         /* the call or an attempt ran out of time */
+    LLMUX_ERR_BAD_RESPONSE = -16,    /* the provider's response could not be understood */
+    LLMUX_ERR_BUDGET = -17,          /* the gateway key's budget would be exceeded */
+    LLMUX_ERR_UNSUPPORTED = -18,     /* the feature is not available for this provider or build */
+    LLMUX_ERR_CANCELLED = -19,       /* the caller's callback asked to stop */
+    LLMUX_ERR_INTERNAL = -20         /* a bug in llmux: please report it */
+} llmux_status;
+
+/* A static, human-readable name for a status ("ok", "rate limited", ...).
+ * Unknown values give "unknown status". Thread-safe. */
+LLMUX_API const char *llmux_strerror(int status);
+
+/* The library's version, "MAJOR.MINOR.PATCH". Static string. */
+LLMUX_API const char *llmux_version(void);
+
+/* ------------------------------------------------------------------------ */
+/* The gateway                                                               */
+/* ------------------------------------------------------------------------ */
+
+typedef struct llmux llmux;
+typedef struct llmux_result llmux_result;
+
+/*
+ * Open a gateway from a JSON config (see docs/config.md). The config is
+ * validated whole: unknown keys and bad values fail with LLMUX_ERR_CONFIG and a
+ * message naming the JSON path, e.g. `models.smart.targets[1].provider: no
+ * provider named "anthropc"`. Provider API keys are read from the environment
+ * variables the config names (`api_key_env`) during this call.
+ *
+ * On failure *out is set to NULL and, when errbuf is not NULL, a message of at
+ * most errlen-1 bytes (always NUL-terminated) is written to it.
+ * Thread-safe; may be called from any thread.
+ */
+LLMUX_API int llmux_open(llmux **out, const char *config_json, char *errbuf, size_t errlen);
+
+/* Like llmux_open, reading the config from a file. LLMUX_ERR_IO if it cannot
+ * be read. */
+LLMUX_API int llmux_open_file(llmux **out, const char *path, char *errbuf, size_t errlen);
+
+/* Close the gateway and release everything it holds. Calls still running on
+ * other threads must have returned first. NULL is a no-op. */
+LLMUX_API void llmux_close(llmux *gw);
+
+/* ------------------------------------------------------------------------ */
+/* Calls                                                                     */
+/* ------------------------------------------------------------------------ */
+
+#define LLMUX_CALL_OPTIONS_VERSION 1
+
+/*
+ * Per-call options. Initialise with llmux_call_options_init (or the
+ * LLMUX_CALL_OPTIONS_INIT macro from C); fields are only ever appended.
+ * Strings are borrowed for the duration of the call only.
+ */
+typedef struct llmux_call_options {
+    unsigned int version; /* LLMUX_CALL_OPTIONS_VERSION */
+    const char *key;      /* the caller's gateway key; NULL = anonymous if allowed */
+    const char *workflow; /* attribution, e.g. "support-bot"; recorded in the trace */
+    const char *task;     /* routing input, e.g. "classify", "draft"; recorded in the trace */
+    long timeout_ms;      /* whole call, all attempts; 0 = the config's default */
+} llmux_call_options;
+
+#define LLMUX_CALL_OPTIONS_INIT {LLMUX_CALL_OPTIONS_VERSION, NULL, NULL, NULL, 0}
+
+/* Fill *opts with defaults. LLMUX_ERR_INVALID_ARGUMENT if opts is NULL or the
+ * version is not one this library knows. */
+LLMUX_API int llmux_call_options_init(llmux_call_options *opts, unsigned int version);
+
+/*
+ * Send one OpenAI Chat Completions request (a JSON object with at least
+ * "model" and "messages") through the gateway.
+ *
+ * `model` names an alias from the config's "models". The alias's targets are
+ * tried in order: a connection failure, a timeout, HTTP 408/409/429/5xx or an
+ * unreadable response moves on to the next target; an error that another
+ * target would repeat (a bad request, a context-window overflow) stops at once.
+ * Every attempt is recorded in the trace.
+ *
+ * On return *out holds a result, also when the call failed (then its JSON is
+ * an OpenAI-style error object: {"error":{"message","type","param","code"}}).
+ * Only when even that cannot be allocated is *out NULL and
+ * LLMUX_ERR_NO_MEMORY returned. The return value equals
+ * llmux_result_status(*out). opts may be NULL for defaults.
+ * Thread-safe: any number of threads may call this on one gateway.
+ */
+LLMUX_API int llmux_chat(llmux *gw, const char *request_json, const llmux_call_options *opts,
+                         llmux_result **out);
+
+/*
+ * Called once per streamed chunk with an OpenAI `chat.completion.chunk` JSON
+ * object (NUL-terminated; len excludes the NUL). The string is borrowed for
+ * the duration of the callback. Return 0 to continue, non-zero to stop the
+ * transfer: the call then ends with LLMUX_ERR_CANCELLED.
+ * Called on the thread that called llmux_chat_stream.
+ */
+typedef int (*llmux_chunk_cb)(const char *chunk_json, size_t len, void *payload);
+
+/*
+ * Like llmux_chat, but streamed: the request is sent with "stream": true and
+ * each chunk is handed to on_chunk as it arrives. Fallback to the next target
+ * happens only before the first chunk was delivered. When the stream ends, *out
+ * holds the assembled chat.completion (content, tool calls, finish reason and
+ * usage, as if the call had not been streamed) and the trace. If this function
+ * fails before sending anything (bad arguments), on_chunk is never called.
+ */
+LLMUX_API int llmux_chat_stream(llmux *gw, const char *request_json, const llmux_call_options *opts,
+                                llmux_chunk_cb on_chunk, void *payload, llmux_result **out);
+
+/* ------------------------------------------------------------------------ */
+/* Results                                                                   */
+/* ------------------------------------------------------------------------ */
+
+/* LLMUX_OK or the call's error status. NULL gives LLMUX_ERR_INVALID_ARGUMENT. */
+LLMUX_API int llmux_result_status(const llmux_result *r);
+
+/* The OpenAI chat.completion JSON on success; an OpenAI-style error object
+ * {"error":{"message","type","param","code"}} on failure. */
+LLMUX_API const char *llmux_result_json(const llmux_result *r);
+
+/* The error message on failure; "" on success. Never contains API keys. */
+LLMUX_API const char *llmux_result_error(const llmux_result *r);
+
+/* The provider name from the config that answered (or failed last); "" if no
+ * provider was tried. */
+LLMUX_API const char *llmux_result_provider(const llmux_result *r);
+
+/* The provider's model id that answered (or failed last); "" if none. */
+LLMUX_API const char *llmux_result_model(const llmux_result *r);
+
+/* The cost of the call in US dollars. Negative when the price is unknown: in
+ * this version no prices are configured, so it is always -1. */
+LLMUX_API double llmux_result_cost_usd(const llmux_result *r);
+
+/*
+ * A JSON object recording what the gateway did and why:
+ *   {"model":"smart","route":"alias","reason":"...","workflow":..,"task":..,
+ *    "attempts":[{"provider","model","outcome","status","http_status",
+ *                 "error","latency_ms","action"}...],
+ *    "provider":"...","attempt_model":"...","total_ms":1.23}
+ * See docs/trace.md for every field.
+ */
+LLMUX_API const char *llmux_result_trace_json(const llmux_result *r);
+
+/* The HTTP status of the provider's last answer (200 on success), or the status
+ * llmux itself assigns to a failure that never reached a provider (400 for a
+ * bad request, 404 for an unknown model); 0 when there was none. */
+LLMUX_API int llmux_result_http_status(const llmux_result *r);
+
+/* Token usage of the call as reported by the provider; -1 when unknown. */
+LLMUX_API long llmux_result_prompt_tokens(const llmux_result *r);
+LLMUX_API long llmux_result_completion_tokens(const llmux_result *r);
+
+/* Release a result. NULL is a no-op. */
+LLMUX_API void llmux_result_free(llmux_result *r);
+
+/* ------------------------------------------------------------------------ */
+/* Spend                                                                     */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * A report of what the gateway has handled since it was opened, grouped by
+ * one of "key", "workflow", "task", "model", "provider" (NULL or "" = one
+ * total row):
+ *   {"group_by":"task","rows":[{"group":"draft","calls":3,"errors":0,
+ *     "prompt_tokens":..,"completion_tokens":..,"cost_usd":..,
+ *     "unpriced_calls":3}], "total":{...}}
+ * cost_usd sums the calls whose price is known; unpriced_calls counts the
+ * others. *out is allocated by llmux and released with llmux_free.
+ */
+LLMUX_API int llmux_spend_json(llmux *gw, const char *group_by, char **out);
+
+/* Release memory llmux handed to the caller (e.g. from llmux_spend_json).
+ * NULL is a no-op. */
+LLMUX_API void llmux_free(void *p);
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* LLMUX_H */

@@ -1,0 +1,646 @@
+/*
+ * Config parsing and validation. Every error names the JSON path of the value
+ * at fault, e.g. `models.smart.targets[1].provider`.
+ */
+#include "config/config.h"
+
+#include <cjson/cJSON.h>
+#include <ctype.h>
+#include <limits.h>
+#include <stdarg.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/provider.h"
+
+#define DEFAULT_TIMEOUT_MS 60000L
+#define DEFAULT_CONNECT_TIMEOUT_MS 10000L
+#define DEFAULT_MAX_CONNECTIONS 64L
+#define DEFAULT_MAX_RESPONSE_BYTES (32L * 1024 * 1024)
+#define MAX_TIMEOUT_MS (24L * 3600 * 1000)
+#define MAX_NAME_LEN 128
+#define PATH_MAX_LEN 256
+
+/* ------------------------------------------------------------------ helpers */
+
+static char *dupstr(const char *s)
+{
+    size_t n = strlen(s) + 1;
+    char *p = malloc(n);
+    if (p)
+        memcpy(p, s, n);
+    return p;
+}
+
+static int is_plain_name(const char *s)
+{
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_' || *s == '-'))
+            return 0;
+    return 1;
+}
+
+/* path + "." + key (or ["key"] for keys that are not plain names). */
+static void path_child(char *out, const char *path, const char *key)
+{
+    if (is_plain_name(key) && *key)
+        snprintf(out, PATH_MAX_LEN, "%.120s%s%.120s", path, *path ? "." : "", key);
+    else
+        snprintf(out, PATH_MAX_LEN, "%.120s[\"%.100s\"]", path, key);
+}
+
+static void path_index(char *out, const char *path, int i)
+{
+    snprintf(out, PATH_MAX_LEN, "%.200s[%d]", path, i);
+}
+
+static const char *json_kind(const cJSON *v)
+{
+    if (cJSON_IsString(v)) return "a string";
+    if (cJSON_IsNumber(v)) return "a number";
+    if (cJSON_IsBool(v)) return "a boolean";
+    if (cJSON_IsNull(v)) return "null";
+    if (cJSON_IsArray(v)) return "an array";
+    if (cJSON_IsObject(v)) return "an object";
+    return "an invalid value";
+}
+
+static int cfg_err(llmux_err *err, const char *path, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static int cfg_err(llmux_err *err, const char *path, const char *fmt, ...)
+{
+    char detail[LLMUX_ERRMSG_MAX];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    return llmux__err(err, LLMUX_ERR_CONFIG, "%s: %s", *path ? path : "config", detail);
+}
+
+/* Check an object: must be an object, no duplicate keys, no keys outside
+ * `allowed` (NULL-terminated; NULL list = any key). */
+static int check_object(const cJSON *obj, const char *path, const char *const *allowed,
+                        llmux_err *err)
+{
+    if (!cJSON_IsObject(obj))
+        return cfg_err(err, path, "expected an object, got %s", json_kind(obj));
+    for (const cJSON *it = obj->child; it; it = it->next) {
+        char p[PATH_MAX_LEN];
+        path_child(p, path, it->string);
+        for (const cJSON *prev = obj->child; prev != it; prev = prev->next)
+            if (strcmp(prev->string, it->string) == 0)
+                return cfg_err(err, p, "duplicate key");
+        if (!allowed)
+            continue;
+        int ok = 0;
+        for (const char *const *a = allowed; *a; a++)
+            if (strcmp(*a, it->string) == 0)
+                ok = 1;
+        if (!ok) {
+            char list[256] = "";
+            for (const char *const *a = allowed; *a; a++) {
+                strncat(list, *a, sizeof list - strlen(list) - 1);
+                if (a[1])
+                    strncat(list, ", ", sizeof list - strlen(list) - 1);
+            }
+            return cfg_err(err, p, "unknown key (expected one of: %s)", list);
+        }
+    }
+    return LLMUX_OK;
+}
+
+/* Optional string member; *out stays NULL when absent. */
+static int get_string(const cJSON *obj, const char *key, const char *path, int required,
+                      const char **out, llmux_err *err)
+{
+    char p[PATH_MAX_LEN];
+    path_child(p, path, key);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    *out = NULL;
+    if (!v) {
+        if (required)
+            return cfg_err(err, p, "required");
+        return LLMUX_OK;
+    }
+    if (!cJSON_IsString(v))
+        return cfg_err(err, p, "expected a string, got %s", json_kind(v));
+    if (!v->valuestring[0])
+        return cfg_err(err, p, "must not be empty");
+    *out = v->valuestring;
+    return LLMUX_OK;
+}
+
+static int get_long(const cJSON *obj, const char *key, const char *path, long min, long max,
+                    long *out, llmux_err *err)
+{
+    char p[PATH_MAX_LEN];
+    path_child(p, path, key);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v)
+        return LLMUX_OK;
+    if (!cJSON_IsNumber(v))
+        return cfg_err(err, p, "expected a whole number, got %s", json_kind(v));
+    double d = v->valuedouble;
+    if (d != (double)(long long)d)
+        return cfg_err(err, p, "expected a whole number");
+    if (d < (double)min || d > (double)max) {
+        char range[96];
+        snprintf(range, sizeof range, "%ld to %ld", min, max);
+        return cfg_err(err, p, "out of range (expected %s)", range);
+    }
+    *out = (long)d;
+    return LLMUX_OK;
+}
+
+static int get_bool(const cJSON *obj, const char *key, const char *path, int *out, llmux_err *err)
+{
+    char p[PATH_MAX_LEN];
+    path_child(p, path, key);
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v)
+        return LLMUX_OK;
+    if (!cJSON_IsBool(v))
+        return cfg_err(err, p, "expected true or false, got %s", json_kind(v));
+    *out = cJSON_IsTrue(v);
+    return LLMUX_OK;
+}
+
+static int valid_env_name(const char *s)
+{
+    if (!(isupper((unsigned char)*s) || islower((unsigned char)*s) || *s == '_'))
+        return 0;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || *s == '_'))
+            return 0;
+    return 1;
+}
+
+static int valid_header_name(const char *s)
+{
+    if (!*s)
+        return 0;
+    for (; *s; s++)
+        if (!(isalnum((unsigned char)*s) || strchr("!#$%&'*+-.^_`|~", *s)))
+            return 0;
+    return 1;
+}
+
+static int has_ctl(const char *s)
+{
+    for (; *s; s++)
+        if ((unsigned char)*s < 0x20 && *s != '\t')
+            return 1;
+    return 0;
+}
+
+/* ---------------------------------------------------------------- providers */
+
+static const char *const PROVIDER_KEYS[] = {"type", "base_url", "api_key_env", "headers",
+                                            "timeout_ms", "connect_timeout_ms", NULL};
+
+static int parse_headers(llmux_provider_cfg *p, const cJSON *h, const char *path, llmux_err *err)
+{
+    int rc = check_object(h, path, NULL, err);
+    if (rc)
+        return rc;
+    int n = cJSON_GetArraySize(h);
+    p->extra_headers = calloc((size_t)n + 1, sizeof *p->extra_headers);
+    if (!p->extra_headers)
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    for (const cJSON *it = h->child; it; it = it->next) {
+        char hp[PATH_MAX_LEN];
+        path_child(hp, path, it->string);
+        if (!valid_header_name(it->string))
+            return cfg_err(err, hp, "not a valid HTTP header name");
+        if (!cJSON_IsString(it))
+            return cfg_err(err, hp, "expected a string, got %s", json_kind(it));
+        if (has_ctl(it->valuestring))
+            return cfg_err(err, hp, "header values must not contain control characters");
+        const char *reserved[] = {"authorization", "content-type", "content-length", "host",
+                                  "transfer-encoding", NULL};
+        for (const char **r = reserved; *r; r++) {
+            char lower[MAX_NAME_LEN + 1];
+            size_t i = 0;
+            for (; it->string[i] && i < MAX_NAME_LEN; i++)
+                lower[i] = (char)tolower((unsigned char)it->string[i]);
+            lower[i] = '\0';
+            if (strcmp(lower, *r) == 0)
+                return cfg_err(err, hp,
+                               "llmux sets this header itself (credentials come from api_key_env)");
+        }
+        size_t len = strlen(it->string) + strlen(it->valuestring) + 3;
+        char *line = malloc(len);
+        if (!line)
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        snprintf(line, len, "%s: %s", it->string, it->valuestring);
+        p->extra_headers[p->n_extra_headers++] = line;
+    }
+    return LLMUX_OK;
+}
+
+static int parse_provider(llmux_config *cfg, llmux_provider_cfg *p, const cJSON *obj,
+                          const char *path, llmux_err *err)
+{
+    const char *s;
+    int rc;
+    if (cJSON_IsObject(obj) && cJSON_GetObjectItemCaseSensitive(obj, "api_key")) {
+        char kp[PATH_MAX_LEN];
+        path_child(kp, path, "api_key");
+        return cfg_err(err, kp,
+                       "keys are never written in the config; name an environment variable "
+                       "with \"api_key_env\" instead");
+    }
+    if ((rc = check_object(obj, path, PROVIDER_KEYS, err)))
+        return rc;
+
+    char tp[PATH_MAX_LEN];
+    path_child(tp, path, "type");
+    if ((rc = get_string(obj, "type", path, 1, &s, err)))
+        return rc;
+    int known = 0;
+    p->ops = llmux__provider_ops_find(s, &known);
+    if (!p->ops && known)
+        return cfg_err(err, tp,
+                       "provider type \"%s\" is not supported by this build yet "
+                       "(supported: openai)",
+                       s);
+    if (!p->ops)
+        return cfg_err(err, tp,
+                       "unknown provider type \"%s\" (expected one of: openai, azure, anthropic, "
+                       "gemini, bedrock)",
+                       s);
+    if (!(p->type = dupstr(s)))
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+
+    char up[PATH_MAX_LEN];
+    path_child(up, path, "base_url");
+    if ((rc = get_string(obj, "base_url", path, 0, &s, err)))
+        return rc;
+    if (!s)
+        s = "https://api.openai.com/v1";
+    if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+        return cfg_err(err, up, "must start with http:// or https:// (got \"%.80s\")", s);
+    if (has_ctl(s) || strchr(s, ' '))
+        return cfg_err(err, up, "must not contain spaces or control characters");
+    const char *host = strstr(s, "://") + 3;
+    if (!*host || *host == '/')
+        return cfg_err(err, up, "has no host (got \"%.80s\")", s);
+    if (strchr(s, '?') || strchr(s, '#'))
+        return cfg_err(err, up, "must not contain a query or fragment");
+    if (!(p->base_url = dupstr(s)))
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    size_t ul = strlen(p->base_url);
+    while (ul > 0 && p->base_url[ul - 1] == '/')
+        p->base_url[--ul] = '\0';
+
+    char ep[PATH_MAX_LEN];
+    path_child(ep, path, "api_key_env");
+    if ((rc = get_string(obj, "api_key_env", path, 0, &s, err)))
+        return rc;
+    if (s) {
+        if (!valid_env_name(s))
+            return cfg_err(err, ep,
+                           "\"%.80s\" is not an environment variable name (letters, digits and _, "
+                           "not starting with a digit)",
+                           s);
+        if (!(p->api_key_env = dupstr(s)))
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        const char *val = getenv(s);
+        if (val && *val) {
+            if (has_ctl(val))
+                return cfg_err(err, ep,
+                               "the environment variable %s holds control characters, which "
+                               "cannot be sent in an HTTP header",
+                               s);
+            if (!(p->api_key = dupstr(val)))
+                return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        }
+    }
+
+    const cJSON *h = cJSON_GetObjectItemCaseSensitive(obj, "headers");
+    if (h) {
+        char hp[PATH_MAX_LEN];
+        path_child(hp, path, "headers");
+        if ((rc = parse_headers(p, h, hp, err)))
+            return rc;
+    }
+    p->timeout_ms = 0;
+    p->connect_timeout_ms = cfg->connect_timeout_ms;
+    if ((rc = get_long(obj, "timeout_ms", path, 1, MAX_TIMEOUT_MS, &p->timeout_ms, err)))
+        return rc;
+    if ((rc = get_long(obj, "connect_timeout_ms", path, 1, MAX_TIMEOUT_MS,
+                       &p->connect_timeout_ms, err)))
+        return rc;
+    if ((rc = p->ops->prepare(p, err)))
+        return rc;
+    return LLMUX_OK;
+}
+
+/* ------------------------------------------------------------------- models */
+
+static const char *const ALIAS_KEYS[] = {"targets", NULL};
+static const char *const TARGET_KEYS[] = {"provider", "model", NULL};
+
+static int parse_alias(llmux_config *cfg, llmux_alias *a, const cJSON *obj, const char *path,
+                       llmux_err *err)
+{
+    int rc = check_object(obj, path, ALIAS_KEYS, err);
+    if (rc)
+        return rc;
+    char tp[PATH_MAX_LEN];
+    path_child(tp, path, "targets");
+    const cJSON *targets = cJSON_GetObjectItemCaseSensitive(obj, "targets");
+    if (!targets)
+        return cfg_err(err, tp, "required");
+    if (!cJSON_IsArray(targets))
+        return cfg_err(err, tp, "expected an array, got %s", json_kind(targets));
+    int n = cJSON_GetArraySize(targets);
+    if (n == 0)
+        return cfg_err(err, tp, "must list at least one target");
+    if (n > 32)
+        return cfg_err(err, tp, "at most 32 targets");
+    a->targets = calloc((size_t)n, sizeof *a->targets);
+    if (!a->targets)
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    int i = 0;
+    for (const cJSON *t = targets->child; t; t = t->next, i++) {
+        char ip[PATH_MAX_LEN], pp[PATH_MAX_LEN];
+        path_index(ip, tp, i);
+        if ((rc = check_object(t, ip, TARGET_KEYS, err)))
+            return rc;
+        const char *prov, *model;
+        if ((rc = get_string(t, "provider", ip, 1, &prov, err)) ||
+            (rc = get_string(t, "model", ip, 1, &model, err)))
+            return rc;
+        path_child(pp, ip, "provider");
+        llmux_provider_cfg *p = llmux__config_find_provider(cfg, prov, strlen(prov));
+        if (!p)
+            return cfg_err(err, pp, "no provider named \"%.80s\" in \"providers\"", prov);
+        a->targets[i].provider = p;
+        if (!(a->targets[i].model = dupstr(model)))
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        a->n_targets++;
+    }
+    return LLMUX_OK;
+}
+
+static unsigned long hash_name(const char *s, size_t n)
+{
+    unsigned long h = 2166136261u;
+    for (size_t i = 0; i < n; i++)
+        h = (h ^ (unsigned char)s[i]) * 16777619u;
+    return h;
+}
+
+static int build_alias_index(llmux_config *cfg)
+{
+    size_t slots = 8;
+    while (slots < cfg->n_aliases * 2)
+        slots *= 2;
+    cfg->alias_slots = calloc(slots, sizeof *cfg->alias_slots);
+    if (!cfg->alias_slots)
+        return -1;
+    cfg->alias_mask = slots - 1;
+    for (size_t i = 0; i < cfg->n_aliases; i++) {
+        const char *name = cfg->aliases[i].name;
+        size_t s = hash_name(name, strlen(name)) & cfg->alias_mask;
+        while (cfg->alias_slots[s])
+            s = (s + 1) & cfg->alias_mask;
+        cfg->alias_slots[s] = (unsigned)i + 1;
+    }
+    return 0;
+}
+
+const llmux_alias *llmux__config_find_alias(const llmux_config *cfg, const char *name)
+{
+    size_t n = strlen(name);
+    size_t s = hash_name(name, n) & cfg->alias_mask;
+    for (unsigned idx; (idx = cfg->alias_slots[s]) != 0; s = (s + 1) & cfg->alias_mask) {
+        const llmux_alias *a = &cfg->aliases[idx - 1];
+        if (strcmp(a->name, name) == 0)
+            return a;
+    }
+    return NULL;
+}
+
+llmux_provider_cfg *llmux__config_find_provider(const llmux_config *cfg, const char *name,
+                                                size_t name_len)
+{
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        llmux_provider_cfg *p = &cfg->providers[i];
+        if (strlen(p->name) == name_len && memcmp(p->name, name, name_len) == 0)
+            return p;
+    }
+    return NULL;
+}
+
+/* --------------------------------------------------------------- top level */
+
+static const char *const TOP_KEYS[] = {"providers", "models", "defaults", "routing", "transport",
+                                       NULL};
+static const char *const DEFAULTS_KEYS[] = {"timeout_ms", "connect_timeout_ms", NULL};
+static const char *const ROUTING_KEYS[] = {"allow_direct", NULL};
+static const char *const TRANSPORT_KEYS[] = {"max_connections", "http2", "max_response_bytes",
+                                             NULL};
+
+static int check_name(const char *name, const char *path, const char *what, llmux_err *err)
+{
+    if (!*name)
+        return cfg_err(err, path, "%s names must not be empty", what);
+    if (strlen(name) > MAX_NAME_LEN)
+        return cfg_err(err, path, "%s names are at most 128 bytes", what);
+    for (const char *s = name; *s; s++)
+        if ((unsigned char)*s <= 0x20 || *s == '"' || *s == '\\')
+            return cfg_err(err, path,
+                           "%s names must not contain spaces, quotes, backslashes or control "
+                           "characters",
+                           what);
+    return LLMUX_OK;
+}
+
+static int parse_root(llmux_config *cfg, const cJSON *root, llmux_err *err)
+{
+    int rc = check_object(root, "", TOP_KEYS, err);
+    if (rc)
+        return rc;
+
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "defaults");
+    if (d) {
+        if ((rc = check_object(d, "defaults", DEFAULTS_KEYS, err)) ||
+            (rc = get_long(d, "timeout_ms", "defaults", 1, MAX_TIMEOUT_MS, &cfg->timeout_ms,
+                           err)) ||
+            (rc = get_long(d, "connect_timeout_ms", "defaults", 1, MAX_TIMEOUT_MS,
+                           &cfg->connect_timeout_ms, err)))
+            return rc;
+    }
+    const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "routing");
+    if (r) {
+        if ((rc = check_object(r, "routing", ROUTING_KEYS, err)) ||
+            (rc = get_bool(r, "allow_direct", "routing", &cfg->allow_direct, err)))
+            return rc;
+    }
+    const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "transport");
+    if (t) {
+        long mrb = (long)cfg->max_response_bytes;
+        if ((rc = check_object(t, "transport", TRANSPORT_KEYS, err)) ||
+            (rc = get_long(t, "max_connections", "transport", 1, 1024, &cfg->max_connections,
+                           err)) ||
+            (rc = get_bool(t, "http2", "transport", &cfg->http2, err)) ||
+            (rc = get_long(t, "max_response_bytes", "transport", 1024, 1024L * 1024 * 1024, &mrb,
+                           err)))
+            return rc;
+        cfg->max_response_bytes = (size_t)mrb;
+    }
+
+    const cJSON *provs = cJSON_GetObjectItemCaseSensitive(root, "providers");
+    if (!provs)
+        return cfg_err(err, "providers", "required");
+    if ((rc = check_object(provs, "providers", NULL, err)))
+        return rc;
+    int np = cJSON_GetArraySize(provs);
+    if (np == 0)
+        return cfg_err(err, "providers", "must define at least one provider");
+    cfg->providers = calloc((size_t)np, sizeof *cfg->providers);
+    if (!cfg->providers)
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    for (const cJSON *it = provs->child; it; it = it->next) {
+        char p[PATH_MAX_LEN];
+        path_child(p, "providers", it->string);
+        if ((rc = check_name(it->string, p, "provider", err)))
+            return rc;
+        if (strchr(it->string, '/'))
+            return cfg_err(err, p, "provider names must not contain '/'");
+        llmux_provider_cfg *pc = &cfg->providers[cfg->n_providers++];
+        if (!(pc->name = dupstr(it->string)))
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        if ((rc = parse_provider(cfg, pc, it, p, err)))
+            return rc;
+    }
+
+    const cJSON *models = cJSON_GetObjectItemCaseSensitive(root, "models");
+    if (!models)
+        return cfg_err(err, "models", "required");
+    if ((rc = check_object(models, "models", NULL, err)))
+        return rc;
+    int nm = cJSON_GetArraySize(models);
+    if (nm == 0 && !cfg->allow_direct)
+        return cfg_err(err, "models",
+                       "must define at least one alias (or set routing.allow_direct)");
+    cfg->aliases = calloc((size_t)nm + 1, sizeof *cfg->aliases);
+    if (!cfg->aliases)
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    for (const cJSON *it = models->child; it; it = it->next) {
+        char p[PATH_MAX_LEN];
+        path_child(p, "models", it->string);
+        if ((rc = check_name(it->string, p, "alias", err)))
+            return rc;
+        llmux_alias *a = &cfg->aliases[cfg->n_aliases++];
+        if (!(a->name = dupstr(it->string)))
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        if ((rc = parse_alias(cfg, a, it, p, err)))
+            return rc;
+    }
+    if (build_alias_index(cfg))
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    return LLMUX_OK;
+}
+
+static void config_free(llmux_config *cfg)
+{
+    if (!cfg)
+        return;
+    for (size_t i = 0; i < cfg->n_providers; i++) {
+        llmux_provider_cfg *p = &cfg->providers[i];
+        if (p->ops && p->ops->release)
+            p->ops->release(p);
+        free(p->name);
+        free(p->type);
+        free(p->base_url);
+        free(p->api_key_env);
+        if (p->api_key) {
+            /* wipe the secret before giving the memory back */
+            volatile char *k = p->api_key;
+            while (*k)
+                *k++ = 0;
+            free(p->api_key);
+        }
+        for (size_t h = 0; h < p->n_extra_headers; h++)
+            free(p->extra_headers[h]);
+        free(p->extra_headers);
+    }
+    free(cfg->providers);
+    for (size_t i = 0; i < cfg->n_aliases; i++) {
+        for (size_t t = 0; t < cfg->aliases[i].n_targets; t++)
+            free(cfg->aliases[i].targets[t].model);
+        free(cfg->aliases[i].targets);
+        free(cfg->aliases[i].name);
+    }
+    free(cfg->aliases);
+    free(cfg->alias_slots);
+    free(cfg);
+}
+
+int llmux__config_parse(llmux_config **out, const char *json, size_t len, llmux_err *err)
+{
+    *out = NULL;
+    const char *end = NULL;
+    cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    if (!root) {
+        size_t off = end && end >= json ? (size_t)(end - json) : 0;
+        /* report line and column of the first byte cJSON could not parse */
+        size_t line = 1, col = 1;
+        for (size_t i = 0; i < off && i < len; i++) {
+            if (json[i] == '\n') {
+                line++;
+                col = 1;
+            } else {
+                col++;
+            }
+        }
+        return llmux__err(err, LLMUX_ERR_CONFIG,
+                          "config: not valid JSON (error near line %zu, column %zu)", line, col);
+    }
+    /* anything after the value other than whitespace is an error */
+    if (end) {
+        while (end < json + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
+            end++;
+        if (end < json + len && *end) {
+            cJSON_Delete(root);
+            return llmux__err(err, LLMUX_ERR_CONFIG, "config: unexpected text after the JSON value");
+        }
+    }
+    llmux_config *cfg = calloc(1, sizeof *cfg);
+    if (!cfg) {
+        cJSON_Delete(root);
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    }
+    atomic_init(&cfg->refs, 1);
+    cfg->timeout_ms = DEFAULT_TIMEOUT_MS;
+    cfg->connect_timeout_ms = DEFAULT_CONNECT_TIMEOUT_MS;
+    cfg->max_connections = DEFAULT_MAX_CONNECTIONS;
+    cfg->http2 = 1;
+    cfg->max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES;
+    int rc = parse_root(cfg, root, err);
+    cJSON_Delete(root);
+    if (rc) {
+        config_free(cfg);
+        return rc;
+    }
+    *out = cfg;
+    return LLMUX_OK;
+}
+
+void llmux__config_ref(llmux_config *cfg)
+{
+    atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
+}
+
+void llmux__config_unref(llmux_config *cfg)
+{
+    if (cfg && atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) == 1)
+        config_free(cfg);
+}

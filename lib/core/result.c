@@ -1,0 +1,198 @@
+#include "core/result.h"
+
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "core/buf.h"
+
+llmux_result *llmux__result_new(llmux_config *cfg)
+{
+    llmux_result *r = calloc(1, sizeof *r);
+    if (!r)
+        return NULL;
+    r->cfg = cfg;
+    if (cfg)
+        llmux__config_ref(cfg);
+    r->attempts = r->inline_attempts;
+    r->cap_attempts = LLMUX_INLINE_ATTEMPTS;
+    r->usage.prompt_tokens = r->usage.completion_tokens = r->usage.cached_tokens = -1;
+    r->cost_usd = -1.0;
+    r->route = "none";
+    r->reason = "";
+    return r;
+}
+
+llmux_attempt *llmux__result_add_attempt(llmux_result *r)
+{
+    if (r->n_attempts == r->cap_attempts) {
+        size_t cap = r->cap_attempts * 2;
+        llmux_attempt *a = malloc(cap * sizeof *a);
+        if (!a)
+            return NULL;
+        memcpy(a, r->attempts, r->n_attempts * sizeof *a);
+        if (r->attempts != r->inline_attempts)
+            free(r->attempts);
+        r->attempts = a;
+        r->cap_attempts = cap;
+    }
+    llmux_attempt *a = &r->attempts[r->n_attempts++];
+    memset(a, 0, sizeof *a);
+    a->retry_after_ms = -1;
+    return a;
+}
+
+int llmux__result_fail(llmux_result *r, int status, int http_status, const char *message)
+{
+    r->status = status;
+    r->http_status = http_status;
+    free(r->error);
+    free(r->json);
+    r->json = NULL;
+    r->error = strdup(message && *message ? message : llmux_strerror(status));
+    llmux_buf b = LLMUX_BUF_INIT;
+    int bad = llmux__buf_puts(&b, "{\"error\":{\"message\":") ||
+              llmux__buf_json_string(&b, r->error ? r->error : "") ||
+              llmux__buf_puts(&b, ",\"type\":") ||
+              llmux__buf_json_string(&b, llmux__status_error_type(status)) ||
+              llmux__buf_puts(&b, ",\"param\":null,\"code\":") ||
+              llmux__buf_json_string(&b, llmux__status_class(status)) ||
+              llmux__buf_printf(&b, ",\"llmux_status\":%d,\"http_status\":%d}}", status,
+                                http_status);
+    if (bad || !r->error) {
+        llmux__buf_free(&b);
+        return LLMUX_ERR_NO_MEMORY;
+    }
+    r->json = llmux__buf_steal(&b);
+    return status;
+}
+
+static int json_str_or_null(llmux_buf *b, const char *s)
+{
+    return s ? llmux__buf_json_string(b, s) : llmux__buf_puts(b, "null");
+}
+
+char *llmux__trace_build(const llmux_result *r)
+{
+    llmux_buf b = LLMUX_BUF_INIT;
+    int bad = llmux__buf_puts(&b, "{\"model\":") ||
+              json_str_or_null(&b, r->requested_model) ||
+              llmux__buf_puts(&b, ",\"route\":") || llmux__buf_json_string(&b, r->route) ||
+              llmux__buf_printf(&b, ",\"targets\":%zu,\"reason\":", r->n_targets) ||
+              llmux__buf_json_string(&b, r->reason) ||
+              llmux__buf_puts(&b, ",\"workflow\":") || json_str_or_null(&b, r->workflow) ||
+              llmux__buf_puts(&b, ",\"task\":") || json_str_or_null(&b, r->task) ||
+              llmux__buf_printf(&b, ",\"stream\":%s", r->streamed ? "true" : "false") ||
+              llmux__buf_puts(&b, ",\"attempts\":[");
+    for (size_t i = 0; !bad && i < r->n_attempts; i++) {
+        const llmux_attempt *a = &r->attempts[i];
+        bad = llmux__buf_puts(&b, i ? ",{\"provider\":" : "{\"provider\":") ||
+              llmux__buf_json_string(&b, a->provider->name) ||
+              llmux__buf_puts(&b, ",\"model\":") || llmux__buf_json_string(&b, a->model) ||
+              llmux__buf_puts(&b, ",\"outcome\":") ||
+              llmux__buf_json_string(&b, llmux__status_class(a->status)) ||
+              llmux__buf_printf(&b, ",\"status\":%d,\"http_status\":%d,\"latency_ms\":%.3f",
+                                a->status, a->http_status, a->latency_ms) ||
+              (a->retry_after_ms >= 0 &&
+               llmux__buf_printf(&b, ",\"retry_after_ms\":%ld", a->retry_after_ms)) ||
+              llmux__buf_puts(&b, ",\"error\":") || json_str_or_null(&b, a->error) ||
+              llmux__buf_puts(&b, ",\"action\":") || llmux__buf_json_string(&b, a->action) ||
+              llmux__buf_puts(&b, "}");
+    }
+    if (!bad)
+        bad = llmux__buf_puts(&b, "],\"status\":") ||
+              llmux__buf_json_string(&b, llmux__status_class(r->status)) ||
+              llmux__buf_puts(&b, ",\"provider\":") || json_str_or_null(&b, r->provider) ||
+              llmux__buf_puts(&b, ",\"provider_model\":") || json_str_or_null(&b, r->model) ||
+              llmux__buf_printf(&b,
+                                ",\"usage\":{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,"
+                                "\"cached_tokens\":%ld},\"cost_usd\":",
+                                r->usage.prompt_tokens, r->usage.completion_tokens,
+                                r->usage.cached_tokens) ||
+              (r->cost_usd >= 0 ? llmux__buf_printf(&b, "%.8f", r->cost_usd)
+                                : llmux__buf_puts(&b, "null")) ||
+              llmux__buf_printf(&b, ",\"chunks\":%zu,\"total_ms\":%.3f}", r->chunks, r->total_ms);
+    if (bad) {
+        llmux__buf_free(&b);
+        return NULL;
+    }
+    return llmux__buf_steal(&b);
+}
+
+/* ----------------------------------------------------------- public accessors */
+
+int llmux_result_status(const llmux_result *r)
+{
+    return r ? r->status : LLMUX_ERR_INVALID_ARGUMENT;
+}
+
+const char *llmux_result_json(const llmux_result *r)
+{
+    return r && r->json ? r->json : "";
+}
+
+const char *llmux_result_error(const llmux_result *r)
+{
+    return r && r->error ? r->error : "";
+}
+
+const char *llmux_result_provider(const llmux_result *r)
+{
+    return r && r->provider ? r->provider : "";
+}
+
+const char *llmux_result_model(const llmux_result *r)
+{
+    return r && r->model ? r->model : "";
+}
+
+double llmux_result_cost_usd(const llmux_result *r)
+{
+    return r ? r->cost_usd : -1.0;
+}
+
+int llmux_result_http_status(const llmux_result *r)
+{
+    return r ? r->http_status : 0;
+}
+
+long llmux_result_prompt_tokens(const llmux_result *r)
+{
+    return r ? r->usage.prompt_tokens : -1;
+}
+
+long llmux_result_completion_tokens(const llmux_result *r)
+{
+    return r ? r->usage.completion_tokens : -1;
+}
+
+const char *llmux_result_trace_json(const llmux_result *r)
+{
+    if (!r)
+        return "";
+    if (!r->trace) {
+        /* built lazily: most callers never read it. The result is not shared
+         * between threads (documented), so the cast is safe. */
+        ((llmux_result *)r)->trace = llmux__trace_build(r);
+    }
+    return r->trace ? r->trace : "";
+}
+
+void llmux_result_free(llmux_result *r)
+{
+    if (!r)
+        return;
+    for (size_t i = 0; i < r->n_attempts; i++)
+        free(r->attempts[i].error);
+    if (r->attempts != r->inline_attempts)
+        free(r->attempts);
+    free(r->json);
+    free(r->error);
+    free(r->requested_model);
+    free(r->direct_model);
+    free(r->workflow);
+    free(r->task);
+    free(r->trace);
+    llmux__config_unref(r->cfg);
+    free(r);
+}

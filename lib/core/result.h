@@ -1,0 +1,56 @@
+/* The call result: the answer (or error), who answered, usage, and the trace. */
+#ifndef LLMUX_CORE_RESULT_H
+#define LLMUX_CORE_RESULT_H
+
+#include "config/config.h"
+#include "core/error.h"
+#include "providers/provider.h"
+
+#define LLMUX_INLINE_ATTEMPTS 4
+
+typedef struct llmux_attempt {
+    const llmux_provider_cfg *provider; /* borrowed from the result's config */
+    const char *model;                  /* borrowed from the config, or from result->direct_model */
+    int status;                         /* llmux_status of this attempt */
+    int http_status;
+    long retry_after_ms;                /* -1 = none */
+    double latency_ms;
+    char *error;                        /* NULL on success */
+    const char *action;                 /* "answered", "fallback", "stop" */
+} llmux_attempt;
+
+struct llmux_result {
+    llmux_config *cfg; /* keeps borrowed names alive */
+    int status;
+    int http_status;
+    char *json;
+    char *error;
+    const char *provider;
+    const char *model;
+    llmux_usage usage;
+    double cost_usd;
+    char *requested_model;
+    char *direct_model; /* the model part of a "provider/model" request */
+    char *workflow;
+    char *task;
+    const char *route;  /* "alias", "direct", or "none" */
+    const char *reason; /* static text or reason_buf */
+    char reason_buf[256];
+    size_t n_targets;
+    int streamed;
+    size_t chunks;
+    llmux_attempt inline_attempts[LLMUX_INLINE_ATTEMPTS];
+    llmux_attempt *attempts;
+    size_t n_attempts, cap_attempts;
+    double total_ms;
+    char *trace; /* built on first request */
+};
+
+llmux_result *llmux__result_new(llmux_config *cfg);
+llmux_attempt *llmux__result_add_attempt(llmux_result *r);
+/* Make r a failure: status, message and the OpenAI-style error JSON. */
+int llmux__result_fail(llmux_result *r, int status, int http_status, const char *message);
+/* Build the trace JSON (also used by the benchmarks); NULL on out of memory. */
+char *llmux__trace_build(const llmux_result *r);
+
+#endif

@@ -1,0 +1,229 @@
+#include "engine/assemble.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+void llmux__assembler_init(llmux_assembler *a, size_t limit)
+{
+    memset(a, 0, sizeof *a);
+    a->limit = limit;
+    a->u.prompt_tokens = a->u.completion_tokens = a->u.cached_tokens = -1;
+}
+
+static int keep_string(char **slot, const cJSON *v)
+{
+    if (!cJSON_IsString(v) || !v->valuestring[0])
+        return 0;
+    if (*slot && strcmp(*slot, v->valuestring) == 0)
+        return 0;
+    char *s = strdup(v->valuestring);
+    if (!s)
+        return -1;
+    free(*slot);
+    *slot = s;
+    return 0;
+}
+
+static int append_text(llmux_buf *b, size_t limit, const cJSON *v)
+{
+    if (!cJSON_IsString(v))
+        return 0;
+    b->limit = limit;
+    return llmux__buf_puts(b, v->valuestring);
+}
+
+static long member_long(const cJSON *o, const char *k)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (long)v->valuedouble : -1;
+}
+
+static int add_tool_delta(llmux_assembler *a, llmux_asm_choice *c, const cJSON *tc, llmux_err *err)
+{
+    const cJSON *idx = cJSON_GetObjectItemCaseSensitive(tc, "index");
+    int i = cJSON_IsNumber(idx) ? idx->valueint : (int)c->n_tools;
+    if (i < 0 || i >= LLMUX_ASM_MAX_TOOLS)
+        return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "stream: tool call index %d out of range",
+                          i);
+    if ((size_t)i >= c->n_tools) {
+        llmux_asm_tool *t = realloc(c->tools, ((size_t)i + 1) * sizeof *t);
+        if (!t)
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        memset(t + c->n_tools, 0, ((size_t)i + 1 - c->n_tools) * sizeof *t);
+        c->tools = t;
+        c->n_tools = (size_t)i + 1;
+    }
+    llmux_asm_tool *t = &c->tools[i];
+    const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
+    if (keep_string(&t->id, cJSON_GetObjectItemCaseSensitive(tc, "id")) ||
+        keep_string(&t->type, cJSON_GetObjectItemCaseSensitive(tc, "type")) ||
+        (cJSON_IsObject(fn) &&
+         (keep_string(&t->name, cJSON_GetObjectItemCaseSensitive(fn, "name")) ||
+          append_text(&t->args, a->limit, cJSON_GetObjectItemCaseSensitive(fn, "arguments")))))
+        return llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
+                          "stream: tool call too large or out of memory");
+    return LLMUX_OK;
+}
+
+int llmux__chunk_is_usage_only(const cJSON *chunk)
+{
+    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
+    return cJSON_IsObject(usage) && (!choices || (cJSON_IsArray(choices) && !choices->child));
+}
+
+int llmux__assembler_add(llmux_assembler *a, const cJSON *chunk, llmux_err *err)
+{
+    if (keep_string(&a->id, cJSON_GetObjectItemCaseSensitive(chunk, "id")) ||
+        keep_string(&a->model, cJSON_GetObjectItemCaseSensitive(chunk, "model")) ||
+        keep_string(&a->system_fingerprint,
+                    cJSON_GetObjectItemCaseSensitive(chunk, "system_fingerprint")))
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    const cJSON *created = cJSON_GetObjectItemCaseSensitive(chunk, "created");
+    if (cJSON_IsNumber(created))
+        a->created = created->valuedouble;
+    const cJSON *usage = cJSON_GetObjectItemCaseSensitive(chunk, "usage");
+    if (cJSON_IsObject(usage)) {
+        cJSON *dup = cJSON_Duplicate(usage, 1);
+        if (!dup)
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        cJSON_Delete(a->usage);
+        a->usage = dup;
+        a->u.prompt_tokens = member_long(usage, "prompt_tokens");
+        a->u.completion_tokens = member_long(usage, "completion_tokens");
+        const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
+        a->u.cached_tokens = cJSON_IsObject(d) ? member_long(d, "cached_tokens") : -1;
+    }
+    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
+    if (choices && !cJSON_IsArray(choices) && !cJSON_IsNull(choices))
+        return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "stream: \"choices\" is not an array");
+    for (const cJSON *ch = choices ? choices->child : NULL; ch; ch = ch->next) {
+        if (!cJSON_IsObject(ch))
+            return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "stream: a choice is not an object");
+        const cJSON *idx = cJSON_GetObjectItemCaseSensitive(ch, "index");
+        int i = cJSON_IsNumber(idx) ? idx->valueint : 0;
+        if (i < 0 || i >= LLMUX_ASM_MAX_CHOICES)
+            return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "stream: choice index %d out of range",
+                              i);
+        llmux_asm_choice *c = &a->choices[i];
+        c->used = 1;
+        const cJSON *fr = cJSON_GetObjectItemCaseSensitive(ch, "finish_reason");
+        if (keep_string(&c->finish_reason, fr))
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        const cJSON *delta = cJSON_GetObjectItemCaseSensitive(ch, "delta");
+        if (!cJSON_IsObject(delta))
+            continue; /* Azure sends annotation chunks without a delta */
+        if (append_text(&c->content, a->limit, cJSON_GetObjectItemCaseSensitive(delta, "content")) ||
+            append_text(&c->refusal, a->limit, cJSON_GetObjectItemCaseSensitive(delta, "refusal")))
+            return llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
+                              "stream: content exceeds %zu bytes or out of memory", a->limit);
+        const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls");
+        for (const cJSON *tc = cJSON_IsArray(tcs) ? tcs->child : NULL; tc; tc = tc->next) {
+            int rc = add_tool_delta(a, c, tc, err);
+            if (rc)
+                return rc;
+        }
+    }
+    return LLMUX_OK;
+}
+
+static cJSON *build_choice(const llmux_asm_choice *c, int index)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *msg = cJSON_AddObjectToObject(o, "message");
+    if (!msg)
+        goto fail;
+    cJSON_AddNumberToObject(o, "index", index);
+    cJSON_AddStringToObject(msg, "role", "assistant");
+    if (!c->n_tools || c->content.len)
+        cJSON_AddStringToObject(msg, "content", c->content.data ? c->content.data : "");
+    else
+        cJSON_AddNullToObject(msg, "content");
+    if (c->refusal.len)
+        cJSON_AddStringToObject(msg, "refusal", c->refusal.data);
+    if (c->n_tools) {
+        cJSON *arr = cJSON_AddArrayToObject(msg, "tool_calls");
+        for (size_t t = 0; arr && t < c->n_tools; t++) {
+            const llmux_asm_tool *tool = &c->tools[t];
+            cJSON *tc = cJSON_CreateObject();
+            if (!tc || !cJSON_AddItemToArray(arr, tc)) {
+                cJSON_Delete(tc);
+                goto fail;
+            }
+            cJSON_AddStringToObject(tc, "id", tool->id ? tool->id : "");
+            cJSON_AddStringToObject(tc, "type", tool->type ? tool->type : "function");
+            cJSON *fn = cJSON_AddObjectToObject(tc, "function");
+            if (!fn)
+                goto fail;
+            cJSON_AddStringToObject(fn, "name", tool->name ? tool->name : "");
+            cJSON_AddStringToObject(fn, "arguments", tool->args.data ? tool->args.data : "");
+        }
+    }
+    cJSON_AddNullToObject(o, "logprobs");
+    if (c->finish_reason)
+        cJSON_AddStringToObject(o, "finish_reason", c->finish_reason);
+    else
+        cJSON_AddNullToObject(o, "finish_reason");
+    return o;
+fail:
+    cJSON_Delete(o);
+    return NULL;
+}
+
+char *llmux__assembler_finish(llmux_assembler *a)
+{
+    cJSON *o = cJSON_CreateObject();
+    cJSON *choices = o ? cJSON_CreateArray() : NULL;
+    char *out = NULL;
+    if (!choices)
+        goto done;
+    cJSON_AddStringToObject(o, "id", a->id ? a->id : "");
+    cJSON_AddStringToObject(o, "object", "chat.completion");
+    cJSON_AddNumberToObject(o, "created", a->created);
+    cJSON_AddStringToObject(o, "model", a->model ? a->model : "");
+    if (a->system_fingerprint)
+        cJSON_AddStringToObject(o, "system_fingerprint", a->system_fingerprint);
+    cJSON_AddItemToObject(o, "choices", choices);
+    for (int i = 0; i < LLMUX_ASM_MAX_CHOICES; i++) {
+        if (!a->choices[i].used)
+            continue;
+        cJSON *c = build_choice(&a->choices[i], i);
+        if (!c || !cJSON_AddItemToArray(choices, c)) {
+            cJSON_Delete(c);
+            goto done;
+        }
+    }
+    if (a->usage) {
+        cJSON_AddItemToObject(o, "usage", a->usage);
+        a->usage = NULL;
+    } else {
+        cJSON_AddNullToObject(o, "usage");
+    }
+    out = cJSON_PrintUnformatted(o);
+done:
+    cJSON_Delete(o);
+    return out;
+}
+
+void llmux__assembler_free(llmux_assembler *a)
+{
+    free(a->id);
+    free(a->model);
+    free(a->system_fingerprint);
+    cJSON_Delete(a->usage);
+    for (int i = 0; i < LLMUX_ASM_MAX_CHOICES; i++) {
+        llmux_asm_choice *c = &a->choices[i];
+        llmux__buf_free(&c->content);
+        llmux__buf_free(&c->refusal);
+        free(c->finish_reason);
+        for (size_t t = 0; t < c->n_tools; t++) {
+            free(c->tools[t].id);
+            free(c->tools[t].type);
+            free(c->tools[t].name);
+            llmux__buf_free(&c->tools[t].args);
+        }
+        free(c->tools);
+    }
+    memset(a, 0, sizeof *a);
+}

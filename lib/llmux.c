@@ -1,0 +1,172 @@
+/* The public entry points: open, close, call, spend. */
+#include "llmux.h"
+
+#include <errno.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "config/config.h"
+#include "core/error.h"
+#include "engine/engine.h"
+#include "gateway.h"
+
+#define MAX_CONFIG_BYTES (16L * 1024 * 1024)
+
+const char *llmux_version(void)
+{
+    return LLMUX_VERSION_STRING;
+}
+
+static void copy_err(char *errbuf, size_t errlen, const char *msg)
+{
+    if (errbuf && errlen) {
+        snprintf(errbuf, errlen, "%s", msg);
+    }
+}
+
+int llmux_open(llmux **out, const char *config_json, char *errbuf, size_t errlen)
+{
+    llmux_err err = {0, 0, ""};
+    copy_err(errbuf, errlen, "");
+    if (!out) {
+        copy_err(errbuf, errlen, "out is NULL");
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    }
+    *out = NULL;
+    if (!config_json) {
+        copy_err(errbuf, errlen, "config_json is NULL");
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    }
+    llmux *gw = calloc(1, sizeof *gw);
+    if (!gw) {
+        copy_err(errbuf, errlen, "out of memory");
+        return LLMUX_ERR_NO_MEMORY;
+    }
+    int rc = llmux__config_parse(&gw->cfg, config_json, strlen(config_json), &err);
+    if (!rc)
+        rc = llmux__transport_new(&gw->transport, gw->cfg, &err);
+    if (!rc && llmux__ledger_new(&gw->ledger))
+        rc = llmux__err(&err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    if (rc) {
+        copy_err(errbuf, errlen, err.msg);
+        llmux_close(gw);
+        return rc;
+    }
+    *out = gw;
+    return LLMUX_OK;
+}
+
+int llmux_open_file(llmux **out, const char *path, char *errbuf, size_t errlen)
+{
+    char msg[LLMUX_ERRMSG_MAX];
+    copy_err(errbuf, errlen, "");
+    if (!out || !path) {
+        copy_err(errbuf, errlen, !out ? "out is NULL" : "path is NULL");
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    }
+    *out = NULL;
+    FILE *f = fopen(path, "rb");
+    if (!f) {
+        snprintf(msg, sizeof msg, "%.300s: %s", path, strerror(errno));
+        copy_err(errbuf, errlen, msg);
+        return LLMUX_ERR_IO;
+    }
+    char *data = NULL;
+    size_t len = 0, cap = 0;
+    int rc = LLMUX_OK;
+    for (;;) {
+        if (cap - len < 4096) {
+            cap = cap ? cap * 2 : 16384;
+            char *p = realloc(data, cap + 1);
+            if (!p) {
+                rc = LLMUX_ERR_NO_MEMORY;
+                copy_err(errbuf, errlen, "out of memory");
+                break;
+            }
+            data = p;
+        }
+        size_t n = fread(data + len, 1, cap - len, f);
+        len += n;
+        if (len > (size_t)MAX_CONFIG_BYTES) {
+            snprintf(msg, sizeof msg, "%.300s: larger than 16 MiB, not a config", path);
+            copy_err(errbuf, errlen, msg);
+            rc = LLMUX_ERR_CONFIG;
+            break;
+        }
+        if (n == 0) {
+            if (ferror(f)) {
+                snprintf(msg, sizeof msg, "%.300s: read error", path);
+                copy_err(errbuf, errlen, msg);
+                rc = LLMUX_ERR_IO;
+            }
+            break;
+        }
+    }
+    fclose(f);
+    if (rc == LLMUX_OK) {
+        data[len] = '\0';
+        if (memchr(data, '\0', len)) {
+            snprintf(msg, sizeof msg, "%.300s: contains NUL bytes, not a JSON config", path);
+            copy_err(errbuf, errlen, msg);
+            rc = LLMUX_ERR_CONFIG;
+        } else {
+            rc = llmux_open(out, data, errbuf, errlen);
+            if (rc && errbuf && errlen) {
+                snprintf(msg, sizeof msg, "%.200s: %s", path, errbuf);
+                copy_err(errbuf, errlen, msg);
+            }
+        }
+    }
+    free(data);
+    return rc;
+}
+
+void llmux_close(llmux *gw)
+{
+    if (!gw)
+        return;
+    llmux__transport_free(gw->transport);
+    llmux__ledger_free(gw->ledger);
+    llmux__config_unref(gw->cfg);
+    free(gw);
+}
+
+int llmux_call_options_init(llmux_call_options *opts, unsigned int version)
+{
+    if (!opts || version == 0 || version > LLMUX_CALL_OPTIONS_VERSION)
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    memset(opts, 0, sizeof *opts);
+    opts->version = version;
+    return LLMUX_OK;
+}
+
+int llmux_chat(llmux *gw, const char *request_json, const llmux_call_options *opts,
+               llmux_result **out)
+{
+    return llmux__engine_call(gw, request_json, opts, NULL, NULL, out);
+}
+
+int llmux_chat_stream(llmux *gw, const char *request_json, const llmux_call_options *opts,
+                      llmux_chunk_cb on_chunk, void *payload, llmux_result **out)
+{
+    if (!on_chunk)
+        return llmux__engine_reject(gw, LLMUX_ERR_INVALID_ARGUMENT, "on_chunk is NULL", out);
+    return llmux__engine_call(gw, request_json, opts, on_chunk, payload, out);
+}
+
+int llmux_spend_json(llmux *gw, const char *group_by, char **out)
+{
+    if (!out)
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (!gw)
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    llmux_err err = {0, 0, ""};
+    return llmux__ledger_report(gw->ledger, group_by, out, &err);
+}
+
+void llmux_free(void *p)
+{
+    free(p);
+}

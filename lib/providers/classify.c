@@ -1,0 +1,71 @@
+#include "providers/classify.h"
+
+#include <ctype.h>
+#include <string.h>
+
+#include "llmux.h"
+
+int llmux__status_for_http(long s)
+{
+    switch (s) {
+    case 400: case 413: case 422: return LLMUX_ERR_BAD_REQUEST;
+    case 401: return LLMUX_ERR_AUTH;
+    case 403: return LLMUX_ERR_PERMISSION;
+    case 404: return LLMUX_ERR_NOT_FOUND;
+    case 408: return LLMUX_ERR_TIMEOUT;
+    case 409: return LLMUX_ERR_PROVIDER;
+    case 429: return LLMUX_ERR_RATE_LIMIT;
+    default: break;
+    }
+    if (s >= 500 && s <= 599)
+        return LLMUX_ERR_PROVIDER;
+    if (s >= 400 && s <= 499)
+        return LLMUX_ERR_BAD_REQUEST;
+    return LLMUX_ERR_BAD_RESPONSE;
+}
+
+static int contains_ci(const char *hay, const char *needle)
+{
+    size_t n = strlen(needle);
+    for (; *hay; hay++) {
+        size_t i = 0;
+        while (i < n && hay[i] && tolower((unsigned char)hay[i]) == needle[i])
+            i++;
+        if (i == n)
+            return 1;
+    }
+    return 0;
+}
+
+int llmux__is_context_overflow(const char *m)
+{
+    static const char *const phrases[] = {
+        "context_length_exceeded",
+        "maximum context length",
+        "prompt is too long",
+        "exceed context limit",
+        "input is too long",
+        "exceeds the maximum number of tokens allowed",
+        "too many total text bytes",
+        "context window",
+        NULL,
+    };
+    if (!m)
+        return 0;
+    for (const char *const *p = phrases; *p; p++)
+        if (contains_ci(m, *p))
+            return 1;
+    return 0;
+}
+
+void llmux__sanitize_text(char *out, size_t cap, const char *in, size_t len)
+{
+    size_t o = 0;
+    if (!cap)
+        return;
+    for (size_t i = 0; i < len && in[i] && o + 1 < cap; i++) {
+        unsigned char c = (unsigned char)in[i];
+        out[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
+    }
+    out[o] = '\0';
+}

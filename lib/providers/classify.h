@@ -1,0 +1,17 @@
+/* Error classification shared by the adapters. */
+#ifndef LLMUX_PROVIDERS_CLASSIFY_H
+#define LLMUX_PROVIDERS_CLASSIFY_H
+
+#include <stddef.h>
+
+/* The llmux_status for an HTTP error status, before any body-specific
+ * refinement (context window, content filter). */
+int llmux__status_for_http(long http_status);
+/* 1 when a provider's error message says the prompt does not fit the context
+ * window (case-insensitive match over the phrases providers use). */
+int llmux__is_context_overflow(const char *message);
+/* Copy up to cap-1 bytes of untrusted text into out, replacing control
+ * characters and invalid bytes so the message is safe to print and log. */
+void llmux__sanitize_text(char *out, size_t cap, const char *in, size_t len);
+
+#endif

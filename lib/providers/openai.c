@@ -1,0 +1,332 @@
+/*
+ * The OpenAI-compatible adapter: OpenAI itself and every server speaking its
+ * Chat Completions API (vLLM, Ollama, Groq, Together, DeepSeek, OpenRouter...).
+ * The request passes through with the target's model id; the response passes
+ * through after validation, so provider extensions reach the caller intact.
+ */
+#include <cjson/cJSON.h>
+#include <curl/curl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include "providers/classify.h"
+#include "providers/provider.h"
+#include "wire/sse.h"
+
+typedef struct openai_state {
+    char *url;
+    struct curl_slist *headers;
+    struct curl_slist *stream_headers;
+} openai_state;
+
+static struct curl_slist *append(struct curl_slist *list, const char *line, int *failed)
+{
+    struct curl_slist *n = curl_slist_append(list, line);
+    if (!n) {
+        *failed = 1;
+        return list;
+    }
+    return n;
+}
+
+static struct curl_slist *build_headers(const llmux_provider_cfg *p, const char *accept,
+                                        int *failed)
+{
+    struct curl_slist *h = NULL;
+    h = append(h, "Content-Type: application/json", failed);
+    h = append(h, accept, failed);
+    h = append(h, "Expect:", failed); /* no 100-continue round trip for large bodies */
+    if (p->api_key) {
+        size_t n = strlen(p->api_key) + sizeof "Authorization: Bearer ";
+        char *line = malloc(n);
+        if (!line) {
+            *failed = 1;
+        } else {
+            snprintf(line, n, "Authorization: Bearer %s", p->api_key);
+            h = append(h, line, failed);
+            memset(line, 0, n);
+            free(line);
+        }
+    }
+    for (size_t i = 0; i < p->n_extra_headers; i++)
+        h = append(h, p->extra_headers[i], failed);
+    return h;
+}
+
+static void openai_release(llmux_provider_cfg *p)
+{
+    openai_state *st = p->adapter_state;
+    if (!st)
+        return;
+    free(st->url);
+    curl_slist_free_all(st->headers);
+    curl_slist_free_all(st->stream_headers);
+    free(st);
+    p->adapter_state = NULL;
+}
+
+static int openai_prepare(llmux_provider_cfg *p, llmux_err *err)
+{
+    openai_state *st = calloc(1, sizeof *st);
+    if (!st)
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    p->adapter_state = st;
+    size_t n = strlen(p->base_url) + sizeof "/chat/completions";
+    st->url = malloc(n);
+    int failed = !st->url;
+    if (st->url)
+        snprintf(st->url, n, "%s/chat/completions", p->base_url);
+    st->headers = build_headers(p, "Accept: application/json", &failed);
+    st->stream_headers = build_headers(p, "Accept: text/event-stream", &failed);
+    if (failed) {
+        openai_release(p);
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    }
+    return LLMUX_OK;
+}
+
+static int set_member(cJSON *obj, const char *key, cJSON *value)
+{
+    if (!value)
+        return -1;
+    if (cJSON_GetObjectItemCaseSensitive(obj, key))
+        return cJSON_ReplaceItemInObjectCaseSensitive(obj, key, value) ? 0 : -1;
+    return cJSON_AddItemToObject(obj, key, value) ? 0 : -1;
+}
+
+static int openai_build_request(const llmux_provider_cfg *p, const char *model, cJSON *request,
+                                int stream, llmux_http_request *out, llmux_err *err)
+{
+    const openai_state *st = p->adapter_state;
+    cJSON *m = cJSON_GetObjectItemCaseSensitive(request, "model");
+    if (m && cJSON_IsString(m) && strcmp(m->valuestring, model) != 0) {
+        if (!cJSON_SetValuestring(m, model))
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    } else if (!m || !cJSON_IsString(m)) {
+        if (set_member(request, "model", cJSON_CreateString(model)))
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    }
+    if (stream) {
+        cJSON *so = cJSON_CreateObject();
+        if (!so || !cJSON_AddTrueToObject(so, "include_usage") ||
+            set_member(request, "stream", cJSON_CreateTrue()) ||
+            set_member(request, "stream_options", so))
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    } else {
+        cJSON_DeleteItemFromObjectCaseSensitive(request, "stream");
+        cJSON_DeleteItemFromObjectCaseSensitive(request, "stream_options");
+    }
+    char *body = cJSON_PrintUnformatted(request);
+    if (!body)
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    out->url = st->url;
+    out->headers = stream ? st->stream_headers : st->headers;
+    out->body = body;
+    out->body_len = strlen(body);
+    return LLMUX_OK;
+}
+
+static long get_long_member(const cJSON *obj, const char *key)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (long)v->valuedouble : -1;
+}
+
+/* Usage from an OpenAI `usage` object (also used for stream chunks). */
+static void read_usage(const cJSON *usage, llmux_usage *u)
+{
+    if (!cJSON_IsObject(usage))
+        return;
+    u->prompt_tokens = get_long_member(usage, "prompt_tokens");
+    u->completion_tokens = get_long_member(usage, "completion_tokens");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
+    u->cached_tokens = cJSON_IsObject(d) ? get_long_member(d, "cached_tokens") : -1;
+}
+
+/* The message, type and code of an OpenAI-style error body, in whatever of the
+ * common shapes the server used; falls back to the raw body's start. */
+static void error_text(const char *body, size_t len, char *msg, size_t cap, char *code,
+                       size_t code_cap)
+{
+    msg[0] = '\0';
+    code[0] = '\0';
+    cJSON *root = body && len ? cJSON_ParseWithLength(body, len) : NULL;
+    const cJSON *e = root ? cJSON_GetObjectItemCaseSensitive(root, "error") : NULL;
+    const cJSON *m = NULL, *c = NULL, *t = NULL;
+    if (cJSON_IsObject(e)) {
+        m = cJSON_GetObjectItemCaseSensitive(e, "message");
+        c = cJSON_GetObjectItemCaseSensitive(e, "code");
+        t = cJSON_GetObjectItemCaseSensitive(e, "type");
+    } else if (cJSON_IsString(e)) {
+        m = e;
+    } else if (cJSON_IsObject(root)) {
+        m = cJSON_GetObjectItemCaseSensitive(root, "message");
+        if (!cJSON_IsString(m))
+            m = cJSON_GetObjectItemCaseSensitive(root, "detail");
+    }
+    if (cJSON_IsString(m)) {
+        llmux__sanitize_text(msg, cap, m->valuestring, strlen(m->valuestring));
+    } else if (body && len) {
+        llmux__sanitize_text(msg, cap > 201 ? 201 : cap, body, len);
+    }
+    if (cJSON_IsString(c))
+        llmux__sanitize_text(code, code_cap, c->valuestring, strlen(c->valuestring));
+    else if (cJSON_IsNumber(c))
+        snprintf(code, code_cap, "%d", c->valueint);
+    else if (cJSON_IsString(t))
+        llmux__sanitize_text(code, code_cap, t->valuestring, strlen(t->valuestring));
+    cJSON_Delete(root);
+}
+
+static int openai_classify_error(const llmux_provider_cfg *p, long http_status, const char *body,
+                                 size_t len, llmux_err *err)
+{
+    char msg[320], code[64];
+    error_text(body, len, msg, sizeof msg, code, sizeof code);
+    int status = llmux__status_for_http(http_status);
+    if ((http_status == 400 || http_status == 413) &&
+        (llmux__is_context_overflow(code) || llmux__is_context_overflow(msg)))
+        status = LLMUX_ERR_CONTEXT_WINDOW;
+    else if (http_status == 400 && strcmp(code, "content_filter") == 0)
+        status = LLMUX_ERR_CONTENT_FILTER;
+    err->http_status = (int)http_status;
+    return llmux__err(err, status, "HTTP %ld%s%s%s: %s", http_status, code[0] ? " (" : "", code,
+                      code[0] ? ")" : "", msg[0] ? msg : "(empty body)");
+}
+
+static int openai_parse_response(const llmux_provider_cfg *p, llmux_buf *body, char **out_json,
+                                 llmux_usage *usage, llmux_err *err)
+{
+    cJSON *root = cJSON_ParseWithLength(body->data ? body->data : "", body->len);
+    if (!root)
+        return llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
+                          "the response body is not valid JSON (%zu bytes)", body->len);
+    int rc = LLMUX_OK;
+    if (!cJSON_IsObject(root)) {
+        rc = llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "the response is not a JSON object");
+        goto done;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(root, "error")) {
+        /* some compatible servers answer 200 with an error body */
+        rc = openai_classify_error(p, 500, body->data, body->len, err);
+        err->http_status = 200;
+        goto done;
+    }
+    const cJSON *choices = cJSON_GetObjectItemCaseSensitive(root, "choices");
+    if (!cJSON_IsArray(choices)) {
+        rc = llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
+                        "the response has no \"choices\" array: not a chat.completion");
+        goto done;
+    }
+    read_usage(cJSON_GetObjectItemCaseSensitive(root, "usage"), usage);
+    *out_json = llmux__buf_steal(body);
+    if (!*out_json)
+        rc = llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+done:
+    cJSON_Delete(root);
+    return rc;
+}
+
+/* ---------------------------------------------------------------- streaming */
+
+typedef struct openai_stream {
+    llmux_sse sse;
+    int done; /* saw data: [DONE] */
+    llmux_chunk_sink_cb sink;
+    void *ctx;
+    llmux_err *err;
+    int status;
+} openai_stream;
+
+static void *openai_stream_new(const llmux_provider_cfg *p)
+{
+    openai_stream *s = calloc(1, sizeof *s);
+    if (s)
+        llmux__sse_init(&s->sse, 0);
+    return s;
+}
+
+static int on_event(void *ctx, const char *event, const char *data, size_t len)
+{
+    openai_stream *s = ctx;
+    if (s->done)
+        return 0; /* nothing counts after [DONE] */
+    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+        s->done = 1;
+        return 0;
+    }
+    cJSON *chunk = cJSON_ParseWithLength(data, len);
+    if (!chunk || !cJSON_IsObject(chunk)) {
+        cJSON_Delete(chunk);
+        s->status = llmux__err(s->err, LLMUX_ERR_BAD_RESPONSE,
+                               "stream event %zu is not a JSON object", s->sse.events);
+        return 1;
+    }
+    if (cJSON_GetObjectItemCaseSensitive(chunk, "error")) {
+        char msg[320], code[64];
+        error_text(data, len, msg, sizeof msg, code, sizeof code);
+        cJSON_Delete(chunk);
+        s->status = llmux__err(s->err, LLMUX_ERR_PROVIDER, "error inside the stream%s%s%s: %s",
+                               code[0] ? " (" : "", code, code[0] ? ")" : "", msg);
+        return 1;
+    }
+    int stop = s->sink(s->ctx, data, len, chunk);
+    cJSON_Delete(chunk);
+    if (stop) {
+        s->status = LLMUX_ERR_CANCELLED;
+        return 1;
+    }
+    return 0;
+}
+
+static int openai_stream_feed(void *st, const char *data, size_t len, llmux_chunk_sink_cb sink,
+                              void *ctx, llmux_err *err)
+{
+    openai_stream *s = st;
+    s->sink = sink;
+    s->ctx = ctx;
+    s->err = err;
+    s->status = LLMUX_OK;
+    int rc = llmux__sse_feed(&s->sse, data, len, on_event, s);
+    if (rc == -1)
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    if (rc == -2)
+        return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "a stream event exceeds %zu bytes",
+                          s->sse.max_event);
+    if (rc)
+        return s->status ? s->status : LLMUX_ERR_INTERNAL;
+    return LLMUX_OK;
+}
+
+static int openai_stream_finish(void *st, llmux_err *err)
+{
+    openai_stream *s = st;
+    if (!s->done)
+        return llmux__err(err, LLMUX_ERR_CONNECT,
+                          "the stream ended before \"data: [DONE]\" (after %zu events)",
+                          s->sse.events);
+    return LLMUX_OK;
+}
+
+static void openai_stream_free(void *st)
+{
+    openai_stream *s = st;
+    if (!s)
+        return;
+    llmux__sse_free(&s->sse);
+    free(s);
+}
+
+const llmux_provider_ops llmux__openai_ops = {
+    .type = "openai",
+    .prepare = openai_prepare,
+    .release = openai_release,
+    .build_request = openai_build_request,
+    .parse_response = openai_parse_response,
+    .classify_error = openai_classify_error,
+    .stream_new = openai_stream_new,
+    .stream_feed = openai_stream_feed,
+    .stream_finish = openai_stream_finish,
+    .stream_free = openai_stream_free,
+};

@@ -1,0 +1,316 @@
+/* Config parsing: valid configs load; each invalid one fails with its own
+ * message naming the JSON path. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "llmux.h"
+
+#define P_OK "\"p\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"}"
+#define M_OK "\"m\":{\"targets\":[{\"provider\":\"p\",\"model\":\"x\"}]}"
+
+static void test_minimal_config_loads(void **state)
+{
+    llmux *gw = NULL;
+    char err[256] = "unset";
+    int rc = llmux_open(&gw, "{\"providers\":{" P_OK "},\"models\":{" M_OK "}}", err, sizeof err);
+    assert_int_equal(rc, LLMUX_OK);
+    assert_non_null(gw);
+    assert_string_equal(err, "");
+    llmux_close(gw);
+}
+
+static void test_full_config_loads(void **state)
+{
+    setenv("LLMUX_TEST_KEY", "sk-test-123", 1);
+    const char *json =
+        "{\n"
+        "  \"providers\": {\n"
+        "    \"openai\": {\"type\": \"openai\", \"api_key_env\": \"LLMUX_TEST_KEY\",\n"
+        "                 \"timeout_ms\": 20000, \"connect_timeout_ms\": 2000,\n"
+        "                 \"headers\": {\"OpenAI-Organization\": \"org-1\"}},\n"
+        "    \"local\": {\"type\": \"openai\", \"base_url\": \"http://127.0.0.1:11434/v1/\"}\n"
+        "  },\n"
+        "  \"models\": {\n"
+        "    \"smart\": {\"targets\": [{\"provider\": \"openai\", \"model\": \"gpt-4o\"},\n"
+        "                            {\"provider\": \"local\", \"model\": \"llama3\"}]},\n"
+        "    \"fast\": {\"targets\": [{\"provider\": \"local\", \"model\": \"qwen\"}]}\n"
+        "  },\n"
+        "  \"defaults\": {\"timeout_ms\": 30000, \"connect_timeout_ms\": 1000},\n"
+        "  \"routing\": {\"allow_direct\": true},\n"
+        "  \"transport\": {\"max_connections\": 16, \"http2\": false, \"max_response_bytes\": 1048576}\n"
+        "}\n";
+    llmux_config *cfg = NULL;
+    llmux_err err = {0};
+    assert_int_equal(llmux__config_parse(&cfg, json, strlen(json), &err), LLMUX_OK);
+    assert_int_equal(cfg->n_providers, 2);
+    assert_int_equal(cfg->n_aliases, 2);
+    assert_int_equal(cfg->timeout_ms, 30000);
+    assert_int_equal(cfg->max_connections, 16);
+    assert_int_equal(cfg->http2, 0);
+    assert_true(cfg->allow_direct);
+    const llmux_alias *smart = llmux__config_find_alias(cfg, "smart");
+    assert_non_null(smart);
+    assert_int_equal(smart->n_targets, 2);
+    assert_string_equal(smart->targets[0].provider->name, "openai");
+    assert_string_equal(smart->targets[1].model, "llama3");
+    assert_string_equal(smart->targets[0].provider->base_url, "https://api.openai.com/v1");
+    assert_string_equal(smart->targets[0].provider->api_key, "sk-test-123");
+    assert_int_equal(smart->targets[0].provider->connect_timeout_ms, 2000);
+    /* trailing slashes are trimmed; the default connect timeout applies */
+    assert_string_equal(smart->targets[1].provider->base_url, "http://127.0.0.1:11434/v1");
+    assert_int_equal(smart->targets[1].provider->connect_timeout_ms, 1000);
+    assert_null(llmux__config_find_alias(cfg, "smar"));
+    assert_null(llmux__config_find_alias(cfg, "smart2"));
+    llmux__config_unref(cfg);
+}
+
+static void test_many_aliases_index(void **state)
+{
+    char json[65536];
+    size_t n = (size_t)snprintf(json, sizeof json, "{\"providers\":{" P_OK "},\"models\":{");
+    for (int i = 0; i < 300; i++)
+        n += (size_t)snprintf(json + n, sizeof json - n,
+                              "%s\"alias%d\":{\"targets\":[{\"provider\":\"p\",\"model\":\"m%d\"}]}",
+                              i ? "," : "", i, i);
+    snprintf(json + n, sizeof json - n, "}}");
+    llmux_config *cfg = NULL;
+    llmux_err err = {0};
+    assert_int_equal(llmux__config_parse(&cfg, json, strlen(json), &err), LLMUX_OK);
+    for (int i = 0; i < 300; i++) {
+        char name[32], model[32];
+        snprintf(name, sizeof name, "alias%d", i);
+        snprintf(model, sizeof model, "m%d", i);
+        const llmux_alias *a = llmux__config_find_alias(cfg, name);
+        assert_non_null(a);
+        assert_string_equal(a->targets[0].model, model);
+    }
+    llmux__config_unref(cfg);
+}
+
+static void test_missing_key_env_is_not_fatal(void **state)
+{
+    unsetenv("LLMUX_TEST_UNSET_KEY");
+    const char *json = "{\"providers\":{\"p\":{\"type\":\"openai\",\"api_key_env\":"
+                       "\"LLMUX_TEST_UNSET_KEY\"}},\"models\":{" M_OK "}}";
+    llmux_config *cfg = NULL;
+    llmux_err err = {0};
+    assert_int_equal(llmux__config_parse(&cfg, json, strlen(json), &err), LLMUX_OK);
+    assert_null(cfg->providers[0].api_key);
+    assert_string_equal(cfg->providers[0].api_key_env, "LLMUX_TEST_UNSET_KEY");
+    llmux__config_unref(cfg);
+}
+
+struct bad_case {
+    const char *json;
+    const char *message; /* the exact error */
+};
+
+static const struct bad_case BAD[] = {
+    {"", "config: not valid JSON (error near line 1, column 1)"},
+    {"{\"providers\":{}", "config: not valid JSON (error near line 1, column 15)"},
+    {"{\n\"providers\": {,}}", "config: not valid JSON (error near line 2, column 16)"},
+    {"{} {}", "config: unexpected text after the JSON value"},
+    {"[]", "config: expected an object, got an array"},
+    {"{\"models\":{" M_OK "}}", "providers: required"},
+    {"{\"providers\":{" P_OK "}}", "models: required"},
+    {"{\"providers\":{},\"models\":{" M_OK "}}", "providers: must define at least one provider"},
+    {"{\"providers\":{" P_OK "},\"models\":{}}",
+     "models: must define at least one alias (or set routing.allow_direct)"},
+    {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"extra\":1}",
+     "extra: unknown key (expected one of: providers, models, defaults, routing, transport)"},
+    {"{\"providers\":{\"p\":{\"base_url\":\"http://x\"}},\"models\":{" M_OK "}}",
+     "providers.p.type: required"},
+    {"{\"providers\":{\"p\":{\"type\":\"cohere\"}},\"models\":{" M_OK "}}",
+     "providers.p.type: unknown provider type \"cohere\" (expected one of: openai, azure, "
+     "anthropic, gemini, bedrock)"},
+    {"{\"providers\":{\"p\":{\"type\":\"anthropic\"}},\"models\":{" M_OK "}}",
+     "providers.p.type: provider type \"anthropic\" is not supported by this build yet "
+     "(supported: openai)"},
+    {"{\"providers\":{\"p\":{\"type\":7}},\"models\":{" M_OK "}}",
+     "providers.p.type: expected a string, got a number"},
+    {"{\"providers\":{\"p\":{\"type\":\"openai\",\"base_url\":\"ftp://x\"}},\"models\":{" M_OK "}}",
+     "providers.p.base_url: must start with http:// or https:// (got \"ftp://x\")"},
+    {"{\"providers\":{\"p\":{\"type\":\"openai\",\"base_url\":\"http:///v1\"}},\"models\":{" M_OK
+     "}}",
+     "providers.p.base_url: has no host (got \"http:///v1\")"},
+    {"{\"providers\":{\"p\":{\"type\":\"openai\",\"base_url\":\"http://h/v1?x=1\"}},\"models\":{" M_OK
+     "}}",
+     "providers.p.base_url: must not contain a query or fragment"},
+    {"{\"providers\":{\"p\":{\"type\":\"openai\",\"api_key\":\"sk-123\"}},\"models\":{" M_OK "}}",
+     "providers.p.api_key: keys are never written in the config; name an environment variable "
+     "with \"api_key_env\" instead"},
+    {"{\"providers\":{\"p\":{\"type\":\"openai\",\"api_key_env\":\"1BAD\"}},\"models\":{" M_OK "}}",
+     "providers.p.api_key_env: \"1BAD\" is not an environment variable name (letters, digits and "
+     "_, not starting with a digit)"},
+    {"{\"providers\":{\"p\":{\"type\":\"openai\",\"api_key_env\":\"\"}},\"models\":{" M_OK "}}",
+     "providers.p.api_key_env: must not be empty"},
+    {"{\"providers\":{\"p\":{\"type\":\"openai\",\"timeout_ms\":-5}},\"models\":{" M_OK "}}",
+     "providers.p.timeout_ms: out of range (expected 1 to 86400000)"},
+    {"{\"providers\":{\"p\":{\"type\":\"openai\",\"timeout_ms\":1.5}},\"models\":{" M_OK "}}",
+     "providers.p.timeout_ms: expected a whole number"},
+    {"{\"providers\":{\"p\":{\"type\":\"openai\",\"connect_timeout_ms\":\"5s\"}},\"models\":{" M_OK
+     "}}",
+     "providers.p.connect_timeout_ms: expected a whole number, got a string"},
+    {"{\"providers\":{\"p\":{\"type\":\"openai\",\"headers\":{\"Authorization\":\"Bearer x\"}}},"
+     "\"models\":{" M_OK "}}",
+     "providers.p.headers.Authorization: llmux sets this header itself (credentials come from "
+     "api_key_env)"},
+    {"{\"providers\":{\"p\":{\"type\":\"openai\",\"headers\":{\"Bad Name\":\"x\"}}},\"models\":{" M_OK
+     "}}",
+     "providers.p.headers[\"Bad Name\"]: not a valid HTTP header name"},
+    {"{\"providers\":{\"p\":{\"type\":\"openai\",\"headers\":{\"X-A\":\"a\\r\\nX-B: b\"}}},"
+     "\"models\":{" M_OK "}}",
+     "providers.p.headers.X-A: header values must not contain control characters"},
+    {"{\"providers\":{\"p\":{\"type\":\"openai\",\"baseurl\":\"http://x\"}},\"models\":{" M_OK "}}",
+     "providers.p.baseurl: unknown key (expected one of: type, base_url, api_key_env, headers, "
+     "timeout_ms, connect_timeout_ms)"},
+    {"{\"providers\":{\"a/b\":{\"type\":\"openai\"}},\"models\":{" M_OK "}}",
+     "providers[\"a/b\"]: provider names must not contain '/'"},
+    {"{\"providers\":{\"p q\":{\"type\":\"openai\"}},\"models\":{" M_OK "}}",
+     "providers[\"p q\"]: provider names must not contain spaces, quotes, backslashes or control "
+     "characters"},
+    {"{\"providers\":{" P_OK "," P_OK "},\"models\":{" M_OK "}}", "providers.p: duplicate key"},
+    {"{\"providers\":{" P_OK "},\"models\":{\"m\":{}}}", "models.m.targets: required"},
+    {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"targets\":[]}}}",
+     "models.m.targets: must list at least one target"},
+    {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"targets\":{}}}}",
+     "models.m.targets: expected an array, got an object"},
+    {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"targets\":[{\"provider\":\"p\",\"model\":\"x\"},"
+     "{\"provider\":\"q\",\"model\":\"y\"}]}}}",
+     "models.m.targets[1].provider: no provider named \"q\" in \"providers\""},
+    {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"targets\":[{\"provider\":\"p\"}]}}}",
+     "models.m.targets[0].model: required"},
+    {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"targets\":[{\"provider\":\"p\",\"model\":\"\"}]}}}",
+     "models.m.targets[0].model: must not be empty"},
+    {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"targets\":[\"p\"]}}}",
+     "models.m.targets[0]: expected an object, got a string"},
+    {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"targets\":[{\"provider\":\"p\",\"model\":\"x\","
+     "\"weight\":2}]}}}",
+     "models.m.targets[0].weight: unknown key (expected one of: provider, model)"},
+    {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"fallbacks\":[]}}}",
+     "models.m.fallbacks: unknown key (expected one of: targets)"},
+    {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"defaults\":{\"timeout_ms\":0}}",
+     "defaults.timeout_ms: out of range (expected 1 to 86400000)"},
+    {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"defaults\":{\"retries\":2}}",
+     "defaults.retries: unknown key (expected one of: timeout_ms, connect_timeout_ms)"},
+    {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"routing\":{\"allow_direct\":\"yes\"}}",
+     "routing.allow_direct: expected true or false, got a string"},
+    {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"transport\":{\"max_connections\":0}}",
+     "transport.max_connections: out of range (expected 1 to 1024)"},
+    {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"transport\":[]}",
+     "transport: expected an object, got an array"},
+};
+
+static void test_invalid_configs(void **state)
+{
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++) {
+        llmux *gw = (llmux *)1;
+        char err[512];
+        int rc = llmux_open(&gw, BAD[i].json, err, sizeof err);
+        if (rc != LLMUX_ERR_CONFIG || strcmp(err, BAD[i].message) != 0)
+            fail_msg("case %zu: %s\n  expected LLMUX_ERR_CONFIG \"%s\"\n  got %d \"%s\"", i,
+                     BAD[i].json, BAD[i].message, rc, err);
+        assert_null(gw);
+    }
+    /* every case tests a different message */
+    for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++)
+        for (size_t j = i + 1; j < sizeof BAD / sizeof BAD[0]; j++)
+            assert_string_not_equal(BAD[i].message, BAD[j].message);
+}
+
+static void test_errbuf_is_truncated_safely(void **state)
+{
+    llmux *gw;
+    char err[8];
+    memset(err, 'x', sizeof err);
+    assert_int_equal(llmux_open(&gw, "[]", err, sizeof err), LLMUX_ERR_CONFIG);
+    assert_int_equal(err[7], '\0');
+    assert_int_equal(llmux_open(&gw, "[]", NULL, 0), LLMUX_ERR_CONFIG);
+}
+
+static void test_open_argument_errors(void **state)
+{
+    llmux *gw;
+    char err[128];
+    assert_int_equal(llmux_open(NULL, "{}", err, sizeof err), LLMUX_ERR_INVALID_ARGUMENT);
+    assert_int_equal(llmux_open(&gw, NULL, err, sizeof err), LLMUX_ERR_INVALID_ARGUMENT);
+    assert_string_equal(err, "config_json is NULL");
+    assert_int_equal(llmux_open_file(&gw, "/nonexistent/llmux.json", err, sizeof err),
+                     LLMUX_ERR_IO);
+    assert_string_equal(err, "/nonexistent/llmux.json: No such file or directory");
+    assert_null(gw);
+}
+
+static void test_open_file(void **state)
+{
+    char path[] = "/tmp/llmux-test-config-XXXXXX";
+    int fd = mkstemp(path);
+    assert_true(fd >= 0);
+    FILE *f = fdopen(fd, "w");
+    fputs("{\"providers\":{" P_OK "},\"models\":{\"m\":{\"targets\":[{\"provider\":\"nope\","
+          "\"model\":\"x\"}]}}}",
+          f);
+    fclose(f);
+    llmux *gw;
+    char err[512];
+    assert_int_equal(llmux_open_file(&gw, path, err, sizeof err), LLMUX_ERR_CONFIG);
+    char expect[600];
+    snprintf(expect, sizeof expect,
+             "%s: models.m.targets[0].provider: no provider named \"nope\" in \"providers\"", path);
+    assert_string_equal(err, expect);
+
+    f = fopen(path, "w");
+    fputs("{\"providers\":{" P_OK "},\"models\":{" M_OK "}}\n", f);
+    fclose(f);
+    assert_int_equal(llmux_open_file(&gw, path, err, sizeof err), LLMUX_OK);
+    llmux_close(gw);
+    unlink(path);
+}
+
+static void test_strerror_and_version(void **state)
+{
+    assert_string_equal(llmux_strerror(LLMUX_OK), "ok");
+    assert_string_equal(llmux_strerror(LLMUX_ERR_RATE_LIMIT), "rate limited");
+    assert_string_equal(llmux_strerror(LLMUX_ERR_INTERNAL), "internal error");
+    assert_string_equal(llmux_strerror(-1000), "unknown status");
+    assert_string_equal(llmux_strerror(5), "unknown status");
+    assert_string_equal(llmux_version(), LLMUX_VERSION_STRING);
+    llmux_close(NULL); /* NULL-safe frees */
+    llmux_result_free(NULL);
+    llmux_free(NULL);
+    assert_int_equal(llmux_result_status(NULL), LLMUX_ERR_INVALID_ARGUMENT);
+    assert_string_equal(llmux_result_json(NULL), "");
+    assert_true(llmux_result_cost_usd(NULL) < 0);
+    llmux_call_options o;
+    assert_int_equal(llmux_call_options_init(&o, 99), LLMUX_ERR_INVALID_ARGUMENT);
+    assert_int_equal(llmux_call_options_init(NULL, 1), LLMUX_ERR_INVALID_ARGUMENT);
+    assert_int_equal(llmux_call_options_init(&o, LLMUX_CALL_OPTIONS_VERSION), LLMUX_OK);
+    assert_int_equal(o.version, LLMUX_CALL_OPTIONS_VERSION);
+    assert_null(o.key);
+    assert_int_equal(o.timeout_ms, 0);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_minimal_config_loads),
+        cmocka_unit_test(test_full_config_loads),
+        cmocka_unit_test(test_many_aliases_index),
+        cmocka_unit_test(test_missing_key_env_is_not_fatal),
+        cmocka_unit_test(test_invalid_configs),
+        cmocka_unit_test(test_errbuf_is_truncated_safely),
+        cmocka_unit_test(test_open_argument_errors),
+        cmocka_unit_test(test_open_file),
+        cmocka_unit_test(test_strerror_and_version),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

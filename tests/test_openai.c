@@ -1,0 +1,344 @@
+/* The OpenAI-compatible adapter (request build, response parse, error
+ * classification, stream decoding byte at a time) and the stream assembler. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "config/config.h"
+#include "engine/assemble.h"
+#include "llmux.h"
+#include "providers/provider.h"
+
+static llmux_config *load(void)
+{
+    setenv("LLMUX_TEST_OPENAI_KEY", "sk-unit-test-key", 1);
+    const char *json = "{\"providers\":{\"p\":{\"type\":\"openai\",\"base_url\":"
+                       "\"http://127.0.0.1:1/x/v1/\",\"api_key_env\":\"LLMUX_TEST_OPENAI_KEY\"}},"
+                       "\"models\":{\"m\":{\"targets\":[{\"provider\":\"p\",\"model\":\"gpt-x\"}]}}}";
+    llmux_config *cfg = NULL;
+    llmux_err err = {0};
+    assert_int_equal(llmux__config_parse(&cfg, json, strlen(json), &err), LLMUX_OK);
+    return cfg;
+}
+
+static int has_header(const struct curl_slist *h, const char *line);
+#include <curl/curl.h>
+static int has_header(const struct curl_slist *h, const char *line)
+{
+    for (; h; h = h->next)
+        if (strcmp(h->data, line) == 0)
+            return 1;
+    return 0;
+}
+
+static void test_build_request(void **state)
+{
+    llmux_config *cfg = load();
+    llmux_provider_cfg *p = &cfg->providers[0];
+    cJSON *req = cJSON_Parse("{\"model\":\"alias\",\"messages\":[{\"role\":\"user\",\"content\":"
+                             "\"hi\"}],\"stream\":true,\"stream_options\":{},\"temperature\":0.5}");
+    llmux_http_request hr = {0};
+    llmux_err err = {0};
+    assert_int_equal(p->ops->build_request(p, "gpt-x", req, 0, &hr, &err), LLMUX_OK);
+    assert_string_equal(hr.url, "http://127.0.0.1:1/x/v1/chat/completions");
+    assert_true(has_header(hr.headers, "Authorization: Bearer sk-unit-test-key"));
+    assert_true(has_header(hr.headers, "Content-Type: application/json"));
+    assert_string_equal(hr.body, "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":"
+                                 "\"hi\"}],\"temperature\":0.5}");
+    assert_int_equal(hr.body_len, strlen(hr.body));
+    llmux__http_request_free(&hr);
+
+    /* streaming asks for usage so the call can be accounted */
+    assert_int_equal(p->ops->build_request(p, "gpt-y", req, 1, &hr, &err), LLMUX_OK);
+    assert_string_equal(hr.body, "{\"model\":\"gpt-y\",\"messages\":[{\"role\":\"user\",\"content\":"
+                                 "\"hi\"}],\"temperature\":0.5,\"stream\":true,"
+                                 "\"stream_options\":{\"include_usage\":true}}");
+    assert_true(has_header(hr.headers, "Accept: text/event-stream"));
+    llmux__http_request_free(&hr);
+    cJSON_Delete(req);
+    llmux__config_unref(cfg);
+}
+
+static void test_parse_response(void **state)
+{
+    llmux_config *cfg = load();
+    llmux_provider_cfg *p = &cfg->providers[0];
+    const char *body = "{\"id\":\"c1\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
+                       "\"message\":{\"role\":\"assistant\",\"content\":\"hey\"},"
+                       "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":11,"
+                       "\"completion_tokens\":3,\"total_tokens\":14,\"prompt_tokens_details\":"
+                       "{\"cached_tokens\":8}},\"x_extension\":1}";
+    llmux_buf b = LLMUX_BUF_INIT;
+    llmux__buf_puts(&b, body);
+    char *json = NULL;
+    llmux_usage u = LLMUX_USAGE_UNKNOWN;
+    llmux_err err = {0};
+    assert_int_equal(p->ops->parse_response(p, &b, &json, &u, &err), LLMUX_OK);
+    assert_string_equal(json, body); /* passed through, extensions intact */
+    assert_int_equal(u.prompt_tokens, 11);
+    assert_int_equal(u.completion_tokens, 3);
+    assert_int_equal(u.cached_tokens, 8);
+    free(json);
+    llmux__buf_free(&b);
+
+    static const struct {
+        const char *body;
+        int status;
+        const char *message;
+    } bad[] = {
+        {"", LLMUX_ERR_BAD_RESPONSE, "the response body is not valid JSON (0 bytes)"},
+        {"{\"id\":\"x\",\"choices\":[", LLMUX_ERR_BAD_RESPONSE,
+         "the response body is not valid JSON (21 bytes)"},
+        {"[]", LLMUX_ERR_BAD_RESPONSE, "the response is not a JSON object"},
+        {"{\"id\":\"x\"}", LLMUX_ERR_BAD_RESPONSE,
+         "the response has no \"choices\" array: not a chat.completion"},
+        {"{\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}", LLMUX_ERR_PROVIDER,
+         "HTTP 500 (server_error): overloaded"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        llmux__buf_puts(&b, bad[i].body);
+        json = NULL;
+        memset(&err, 0, sizeof err);
+        int rc = p->ops->parse_response(p, &b, &json, &u, &err);
+        if (rc != bad[i].status || strcmp(err.msg, bad[i].message) != 0)
+            fail_msg("case %zu: want %d %s, got %d %s", i, bad[i].status, bad[i].message, rc,
+                     err.msg);
+        assert_null(json);
+        llmux__buf_free(&b);
+    }
+    llmux__config_unref(cfg);
+}
+
+static void test_classify_errors(void **state)
+{
+    llmux_config *cfg = load();
+    llmux_provider_cfg *p = &cfg->providers[0];
+    static const struct {
+        long http;
+        const char *body;
+        int status;
+        const char *message;
+    } cases[] = {
+        {400, "{\"error\":{\"message\":\"bad temperature\",\"type\":\"invalid_request_error\","
+              "\"param\":\"temperature\",\"code\":null}}",
+         LLMUX_ERR_BAD_REQUEST, "HTTP 400 (invalid_request_error): bad temperature"},
+        {400, "{\"error\":{\"message\":\"This model's maximum context length is 8192 tokens.\","
+              "\"type\":\"invalid_request_error\",\"code\":\"context_length_exceeded\"}}",
+         LLMUX_ERR_CONTEXT_WINDOW,
+         "HTTP 400 (context_length_exceeded): This model's maximum context length is 8192 "
+         "tokens."},
+        {400, "{\"error\":{\"message\":\"filtered\",\"code\":\"content_filter\"}}",
+         LLMUX_ERR_CONTENT_FILTER, "HTTP 400 (content_filter): filtered"},
+        {401, "{\"error\":{\"message\":\"Incorrect API key\",\"code\":\"invalid_api_key\"}}",
+         LLMUX_ERR_AUTH, "HTTP 401 (invalid_api_key): Incorrect API key"},
+        {403, "{\"error\":\"forbidden\"}", LLMUX_ERR_PERMISSION, "HTTP 403: forbidden"},
+        {404, "{\"detail\":\"Not Found\"}", LLMUX_ERR_NOT_FOUND, "HTTP 404: Not Found"},
+        {408, "", LLMUX_ERR_TIMEOUT, "HTTP 408: (empty body)"},
+        {429, "{\"error\":{\"message\":\"slow down\",\"type\":\"rate_limit_error\",\"code\":429}}",
+         LLMUX_ERR_RATE_LIMIT, "HTTP 429 (429): slow down"},
+        {500, "<html>oops\n</html>", LLMUX_ERR_PROVIDER, "HTTP 500: <html>oops </html>"},
+        {503, "{\"message\":\"unavailable\"}", LLMUX_ERR_PROVIDER, "HTTP 503: unavailable"},
+        {529, "{\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}",
+         LLMUX_ERR_PROVIDER, "HTTP 529 (overloaded_error): Overloaded"},
+        {418, "teapot", LLMUX_ERR_BAD_REQUEST, "HTTP 418: teapot"},
+        {302, "", LLMUX_ERR_BAD_RESPONSE, "HTTP 302: (empty body)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        llmux_err err = {0};
+        int rc = p->ops->classify_error(p, cases[i].http, cases[i].body, strlen(cases[i].body),
+                                        &err);
+        if (rc != cases[i].status || strcmp(err.msg, cases[i].message) != 0)
+            fail_msg("case %zu: want %d \"%s\", got %d \"%s\"", i, cases[i].status,
+                     cases[i].message, rc, err.msg);
+        assert_int_equal(err.http_status, cases[i].http);
+    }
+    llmux__config_unref(cfg);
+}
+
+/* ------------------------------------------------------------ stream decode */
+
+typedef struct sink {
+    llmux_assembler a;
+    int chunks;
+    int stop_at;
+    int status; /* the assembler's, when it refused a chunk */
+    llmux_err err;
+} sink;
+
+static int on_chunk(void *ctx, const char *json, size_t len, cJSON *parsed)
+{
+    sink *s = ctx;
+    assert_int_equal(strlen(json), len);
+    s->status = llmux__assembler_add(&s->a, parsed, &s->err);
+    if (s->status)
+        return 1;
+    s->chunks++;
+    return s->stop_at && s->chunks >= s->stop_at;
+}
+
+static const char STREAM[] =
+    "data: {\"id\":\"c9\",\"object\":\"chat.completion.chunk\",\"created\":5,\"model\":\"m\","
+    "\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\",\"content\":\"\"},"
+    "\"finish_reason\":null}]}\n\n"
+    "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"Hel\"}}]}\n\n"
+    ": comment\n\n"
+    "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"lo\"}}]}\r\n\r\n"
+    "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+    "\"id\":\"call_1\",\"type\":\"function\",\"function\":{\"name\":\"get\",\"arguments\":\"\"}}]}}]}\n\n"
+    "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+    "\"function\":{\"arguments\":\"{\\\"a\\\":\"}}]}}]}\n\n"
+    "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":0,"
+    "\"function\":{\"arguments\":\"1}\"}}]}}]}\n\n"
+    "data: {\"id\":\"c9\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n"
+    "data: {\"id\":\"c9\",\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":4,"
+    "\"total_tokens\":11}}\n\n"
+    "data: [DONE]\n\n";
+
+static const char ASSEMBLED[] =
+    "{\"id\":\"c9\",\"object\":\"chat.completion\",\"created\":5,\"model\":\"m\",\"choices\":[{"
+    "\"message\":{\"role\":\"assistant\",\"content\":\"Hello\",\"tool_calls\":[{\"id\":\"call_1\","
+    "\"type\":\"function\",\"function\":{\"name\":\"get\",\"arguments\":\"{\\\"a\\\":1}\"}}]},"
+    "\"index\":0,\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":7,"
+    "\"completion_tokens\":4,\"total_tokens\":11}}";
+
+static void decode(size_t step, size_t split_at)
+{
+    const llmux_provider_ops *ops = &llmux__openai_ops;
+    void *st = ops->stream_new(NULL);
+    sink s;
+    memset(&s, 0, sizeof s);
+    llmux__assembler_init(&s.a, 1 << 20);
+    llmux_err err = {0};
+    size_t len = strlen(STREAM);
+    if (split_at) {
+        assert_int_equal(ops->stream_feed(st, STREAM, split_at, on_chunk, &s, &err), LLMUX_OK);
+        assert_int_equal(ops->stream_feed(st, STREAM + split_at, len - split_at, on_chunk, &s, &err),
+                         LLMUX_OK);
+    } else {
+        for (size_t i = 0; i < len; i += step)
+            assert_int_equal(
+                ops->stream_feed(st, STREAM + i, len - i < step ? len - i : step, on_chunk, &s, &err),
+                LLMUX_OK);
+    }
+    assert_int_equal(ops->stream_finish(st, &err), LLMUX_OK);
+    assert_int_equal(s.chunks, 8);
+    assert_int_equal(s.a.u.prompt_tokens, 7);
+    char *json = llmux__assembler_finish(&s.a);
+    if (strcmp(json, ASSEMBLED) != 0)
+        fail_msg("step %zu split %zu:\n got: %s\nwant: %s", step, split_at, json, ASSEMBLED);
+    free(json);
+    llmux__assembler_free(&s.a);
+    ops->stream_free(st);
+}
+
+static void test_stream_whole_and_byte_at_a_time(void **state)
+{
+    decode(strlen(STREAM), 0);
+    decode(1, 0);
+    decode(7, 0);
+    for (size_t at = 1; at < strlen(STREAM); at++)
+        decode(0, at);
+}
+
+static int stream_status(const char *in, llmux_err *err, int *chunks)
+{
+    const llmux_provider_ops *ops = &llmux__openai_ops;
+    void *st = ops->stream_new(NULL);
+    sink s;
+    memset(&s, 0, sizeof s);
+    llmux__assembler_init(&s.a, 1 << 20);
+    int rc = ops->stream_feed(st, in, strlen(in), on_chunk, &s, err);
+    if (s.status) {
+        rc = s.status;
+        *err = s.err;
+    }
+    if (rc == LLMUX_OK)
+        rc = ops->stream_finish(st, err);
+    if (chunks)
+        *chunks = s.chunks;
+    llmux__assembler_free(&s.a);
+    ops->stream_free(st);
+    return rc;
+}
+
+static void test_stream_errors(void **state)
+{
+    llmux_err err = {0};
+    int chunks = 0;
+    assert_int_equal(stream_status("data: {\"choices\":[]}\n\n", &err, &chunks), LLMUX_ERR_CONNECT);
+    assert_string_equal(err.msg, "the stream ended before \"data: [DONE]\" (after 1 events)");
+    assert_int_equal(stream_status("data: {\"choices\":[\n\n", &err, NULL), LLMUX_ERR_BAD_RESPONSE);
+    assert_string_equal(err.msg, "stream event 1 is not a JSON object");
+    assert_int_equal(stream_status("data: {\"choices\":[]}\n\ndata: {\"error\":{\"message\":"
+                                   "\"Overloaded\",\"type\":\"overloaded_error\"}}\n\n",
+                                   &err, &chunks),
+                     LLMUX_ERR_PROVIDER);
+    assert_string_equal(err.msg, "error inside the stream (overloaded_error): Overloaded");
+    assert_int_equal(chunks, 1);
+    assert_int_equal(stream_status("data: {\"choices\":{}}\n\n", &err, NULL), LLMUX_ERR_BAD_RESPONSE);
+    assert_int_equal(stream_status("data: {\"choices\":[{\"index\":99,\"delta\":{}}]}\n\n", &err,
+                                   NULL),
+                     LLMUX_ERR_BAD_RESPONSE);
+    assert_string_equal(err.msg, "stream: choice index 99 out of range");
+    /* events after [DONE] are ignored */
+    assert_int_equal(stream_status("data: [DONE]\n\ndata: garbage\n\n", &err, &chunks), LLMUX_OK);
+    assert_int_equal(chunks, 0);
+}
+
+static void test_assembler_tolerates_azure_shapes(void **state)
+{
+    llmux_assembler a;
+    llmux__assembler_init(&a, 1024);
+    llmux_err err = {0};
+    const char *chunks[] = {
+        "{\"id\":\"\",\"model\":\"\",\"choices\":[],\"prompt_filter_results\":[]}",
+        "{\"id\":\"a1\",\"model\":\"gpt\",\"choices\":[{\"index\":0,\"content_filter_results\":{}}]}",
+        "{\"id\":\"a1\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"ok\"},\"finish_reason\":"
+        "\"stop\"}]}",
+    };
+    for (size_t i = 0; i < 3; i++) {
+        cJSON *c = cJSON_Parse(chunks[i]);
+        assert_int_equal(llmux__assembler_add(&a, c, &err), LLMUX_OK);
+        cJSON_Delete(c);
+    }
+    char *json = llmux__assembler_finish(&a);
+    assert_string_equal(json, "{\"id\":\"a1\",\"object\":\"chat.completion\",\"created\":0,"
+                              "\"model\":\"gpt\",\"choices\":[{\"message\":{\"role\":\"assistant\","
+                              "\"content\":\"ok\"},\"index\":0,\"logprobs\":null,"
+                              "\"finish_reason\":\"stop\"}],\"usage\":null}");
+    free(json);
+    llmux__assembler_free(&a);
+}
+
+static void test_assembler_content_limit(void **state)
+{
+    llmux_assembler a;
+    llmux__assembler_init(&a, 16);
+    llmux_err err = {0};
+    cJSON *c = cJSON_Parse("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"0123456789\"}}]}");
+    assert_int_equal(llmux__assembler_add(&a, c, &err), LLMUX_OK);
+    assert_int_equal(llmux__assembler_add(&a, c, &err), LLMUX_ERR_BAD_RESPONSE);
+    cJSON_Delete(c);
+    llmux__assembler_free(&a);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_build_request),
+        cmocka_unit_test(test_parse_response),
+        cmocka_unit_test(test_classify_errors),
+        cmocka_unit_test(test_stream_whole_and_byte_at_a_time),
+        cmocka_unit_test(test_stream_errors),
+        cmocka_unit_test(test_assembler_tolerates_azure_shapes),
+        cmocka_unit_test(test_assembler_content_limit),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}

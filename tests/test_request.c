@@ -1,0 +1,101 @@
+/* Validation of incoming requests: each malformed request gets its own error
+ * naming the field; valid ones pass. */
+#include <setjmp.h>
+#include <stdarg.h>
+#include <stddef.h>
+#include <stdint.h>
+#include <string.h>
+
+#include <cjson/cJSON.h>
+#include <cmocka.h>
+
+#include "engine/request.h"
+#include "llmux.h"
+
+static void test_valid_requests(void **state)
+{
+    const char *ok[] = {
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"s\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]},"
+        "{\"role\":\"assistant\",\"tool_calls\":[{\"id\":\"c\",\"type\":\"function\","
+        "\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
+        "{\"role\":\"tool\",\"tool_call_id\":\"c\",\"content\":\"42\"}],\"stream\":false,"
+        "\"temperature\":0.2,\"tools\":[]}",
+        "  {\"messages\":[{\"role\":\"developer\",\"content\":null}],\"model\":\"m\"}  ",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
+        cJSON *req = NULL;
+        const char *model = NULL;
+        llmux_err err = {0};
+        int rc = llmux__request_parse(ok[i], strlen(ok[i]), &req, &model, &err);
+        if (rc)
+            fail_msg("case %zu: %s", i, err.msg);
+        assert_string_equal(model, "m");
+        cJSON_Delete(req);
+    }
+}
+
+static void test_invalid_requests(void **state)
+{
+    static const struct {
+        const char *json, *message;
+    } bad[] = {
+        {"", "request: not valid JSON (error near byte 0)"},
+        {"{\"model\":", "request: not valid JSON (error near byte 8)"},
+        {"{} x", "request: not valid JSON (unexpected text at byte 3)"},
+        {"[1]", "request: expected a JSON object"},
+        {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+         "request.model: required, a non-empty string"},
+        {"{\"model\":\"\",\"messages\":[]}", "request.model: required, a non-empty string"},
+        {"{\"model\":3,\"messages\":[]}", "request.model: required, a non-empty string"},
+        {"{\"model\":\"m\"}", "request.messages: required, a non-empty array"},
+        {"{\"model\":\"m\",\"messages\":[]}", "request.messages: required, a non-empty array"},
+        {"{\"model\":\"m\",\"messages\":\"hi\"}", "request.messages: required, a non-empty array"},
+        {"{\"model\":\"m\",\"messages\":[\"hi\"]}", "request.messages[0]: expected an object"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\"},{\"content\":\"b\"}]}",
+         "request.messages[1].role: required, one of system, developer, user, assistant, tool"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"robot\",\"content\":\"b\"}]}",
+         "request.messages[0].role: required, one of system, developer, user, assistant, tool"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":5}]}",
+         "request.messages[0].content: expected a string or an array"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\"}]}",
+         "request.messages[0].content: required"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":\"yes\"}",
+         "request.stream: expected true or false"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        cJSON *req = (cJSON *)1;
+        const char *model = NULL;
+        llmux_err err = {0};
+        int rc = llmux__request_parse(bad[i].json, strlen(bad[i].json), &req, &model, &err);
+        if (rc != LLMUX_ERR_BAD_REQUEST || strcmp(err.msg, bad[i].message) != 0)
+            fail_msg("case %zu: %s\n want: %s\n  got: %d %s", i, bad[i].json, bad[i].message, rc,
+                     err.msg);
+        assert_int_equal(err.http_status, 400);
+        assert_null(req);
+    }
+}
+
+static void test_truncations_of_valid_request_all_fail_cleanly(void **state)
+{
+    const char *full = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"h\\u00e9\"}]}";
+    for (size_t n = 0; n < strlen(full); n++) {
+        cJSON *req = NULL;
+        const char *model = NULL;
+        llmux_err err = {0};
+        int rc = llmux__request_parse(full, n, &req, &model, &err);
+        assert_int_equal(rc, LLMUX_ERR_BAD_REQUEST);
+        assert_null(req);
+    }
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_valid_requests),
+        cmocka_unit_test(test_invalid_requests),
+        cmocka_unit_test(test_truncations_of_valid_request_all_fail_cleanly),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
