@@ -1,0 +1,80 @@
+#!/usr/bin/env bash
+# Every test of llmux: installs what is missing, then
+#   1. builds with -Werror and runs the C tests (unit, simulator, integration)
+#   2. installs, and builds a program against the install (CMake package, pkg-config)
+#   3. builds with ASan+UBSan and runs the C tests again
+#   4. runs the demo and the integration test under valgrind (no leaks, no errors)
+#   5. runs the Python binding's pytest suite and the Go binding's go vet + go test -race
+#   6. runs the benchmarks in quick (smoke) mode
+# and ends with one line "N passed, N failed". Exit status 0 only if all passed.
+set -uo pipefail
+root=$(cd "$(dirname "$0")/.." && pwd)
+cd "$root"
+"$root/tools/setup.sh" || exit 1
+jobs=$(nproc)
+passed=0 failed=0 failures=()
+
+step() { # step NAME COMMAND...
+  local name=$1; shift
+  echo "=== $name"
+  local t0=$SECONDS
+  if "$@"; then
+    passed=$((passed + 1)); echo "--- ok: $name ($((SECONDS - t0)) s)"
+  else
+    failed=$((failed + 1)); failures+=("$name"); echo "--- FAILED: $name ($((SECONDS - t0)) s)"
+  fi
+}
+
+ctest_in() { (cd "$1" && ctest --output-on-failure -j"$jobs" --timeout 600); }
+
+install_check() {
+  local prefix=$root/build/prefix work
+  work=$(mktemp -d)
+  cmake -S tests/install -B "$work" -DCMAKE_PREFIX_PATH="$prefix" >/dev/null &&
+    cmake --build "$work" >/dev/null &&
+    LD_LIBRARY_PATH=$prefix/lib "$work/use_shared" && "$work/use_static" &&
+    cc -std=c11 tests/install/main.c -o "$work/use_pc" \
+       $(PKG_CONFIG_PATH=$prefix/lib/pkgconfig pkg-config --cflags --libs llmux) &&
+    LD_LIBRARY_PATH=$prefix/lib "$work/use_pc"
+  local rc=$?
+  rm -rf "$work"
+  return $rc
+}
+
+valgrind_check() {
+  local vg="valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=9"
+  LLMUX_DEMO_WRAPPER="$vg" "$root/tools/demo.sh" >/dev/null &&
+    LLMUX_SIM=$root/build/bin/llmux-sim $vg "$root/build/bin/test_gateway" >/dev/null
+}
+
+python_tests() {
+  [ -d bindings/python/tests ] || { echo "no Python tests"; return 1; }
+  python3 -c "import pytest" 2>/dev/null || python3 -m pip install -q pytest || return 1
+  LLMUX_LIB_PATH=$root/build/prefix/lib/libllmux.so LLMUX_SIM=$root/build/bin/llmux-sim \
+    python3 -m pytest -q bindings/python/tests
+}
+
+go_tests() {
+  [ -f bindings/go/go.mod ] || { echo "no Go module"; return 1; }
+  (cd bindings/go &&
+   export CGO_ENABLED=1 PKG_CONFIG_PATH=$root/build/prefix/lib/pkgconfig \
+          LD_LIBRARY_PATH=$root/build/prefix/lib LLMUX_SIM=$root/build/bin/llmux-sim &&
+   go vet ./... && go test -race -count=1 ./...)
+}
+
+step "build (-Werror)" "$root/tools/build.sh" "$root/build"
+step "C tests" ctest_in build
+step "install: CMake package and pkg-config" install_check
+step "build with ASan+UBSan" "$root/tools/build.sh" "$root/build-asan" -DLLMUX_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
+step "C tests under ASan+UBSan" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 bash -c "cd build-asan && ctest --output-on-failure -j$jobs --timeout 600"
+step "valgrind: demo and integration test" valgrind_check
+step "Python binding (pytest)" python_tests
+step "Go binding (go vet, go test -race)" go_tests
+if [ -x bench/run.sh ]; then
+  step "benchmarks, quick mode" bench/run.sh --quick --no-report
+fi
+
+echo
+for f in "${failures[@]}"; do echo "FAILED: $f"; done
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
