@@ -76,8 +76,8 @@ typedef enum llmux_status {
     LLMUX_ERR_IO = -4,               /* a file could not be read */
     LLMUX_ERR_BAD_REQUEST = -5,      /* the request JSON is invalid (HTTP 400), or a provider said so */
     LLMUX_ERR_UNKNOWN_MODEL = -6,    /* the requested model is no configured alias (HTTP 404) */
-    LLMUX_ERR_AUTH = -7,             /* a provider rejected the credentials, or none were set (401/403) */
-    LLMUX_ERR_PERMISSION = -8,       /* the gateway key may not do this (403) */
+    LLMUX_ERR_AUTH = -7,             /* a provider rejected the credentials, or none were set (401) */
+    LLMUX_ERR_PERMISSION = -8,       /* not allowed: a provider's 403, or a gateway key's limits */
     LLMUX_ERR_NOT_FOUND = -9,        /* the provider does not know the model or path (404) */
     LLMUX_ERR_RATE_LIMIT = -10,      /* the provider throttled the call (429) */
     LLMUX_ERR_CONTEXT_WINDOW = -11,  /* the prompt does not fit the model's context window */
@@ -160,7 +160,8 @@ LLMUX_API int llmux_call_options_init(llmux_call_options *opts, unsigned int ver
  * tried in order: a connection failure, a timeout, HTTP 408/409/429/5xx or an
  * unreadable response moves on to the next target; an error that another
  * target would repeat (a bad request, a context-window overflow) stops at once.
- * Every attempt is recorded in the trace.
+ * Every attempt is recorded in the trace. A "stream" member in the request is
+ * ignored here: use llmux_chat_stream to stream.
  *
  * On return *out holds a result, also when the call failed (then its JSON is
  * an OpenAI-style error object: {"error":{"message","type","param","code"}}).
@@ -219,11 +220,13 @@ LLMUX_API double llmux_result_cost_usd(const llmux_result *r);
 
 /*
  * A JSON object recording what the gateway did and why:
- *   {"model":"smart","route":"alias","reason":"...","workflow":..,"task":..,
+ *   {"model":"smart","route":"alias","targets":2,"reason":"...",
+ *    "workflow":..,"task":..,"stream":false,
  *    "attempts":[{"provider","model","outcome","status","http_status",
- *                 "error","latency_ms","action"}...],
- *    "provider":"...","attempt_model":"...","total_ms":1.23}
- * See docs/trace.md for every field.
+ *                 "retry_after_ms"?,"latency_ms","error","action"}...],
+ *    "status":"ok","provider":"...","provider_model":"...",
+ *    "usage":{...},"cost_usd":null,"chunks":0,"total_ms":1.23}
+ * Built on first call; see docs/trace.md for every field.
  */
 LLMUX_API const char *llmux_result_trace_json(const llmux_result *r);
 
@@ -251,7 +254,12 @@ LLMUX_API void llmux_result_free(llmux_result *r);
  *     "prompt_tokens":..,"completion_tokens":..,"cost_usd":..,
  *     "unpriced_calls":3}], "total":{...}}
  * cost_usd sums the calls whose price is known; unpriced_calls counts the
- * others. *out is allocated by llmux and released with llmux_free.
+ * others. Calls without a workflow or task, and failed calls grouped by
+ * model or provider, count under "(none)"; calls without a key under
+ * "(anonymous)"; keys appear only as "key-" and a
+ * SHA-256 prefix. *out is allocated by llmux and released with llmux_free.
+ * LLMUX_ERR_INVALID_ARGUMENT (and *out NULL) for any other group_by.
+ * Thread-safe.
  */
 LLMUX_API int llmux_spend_json(llmux *gw, const char *group_by, char **out);
 

@@ -15,6 +15,7 @@
 #include "engine/assemble.h"
 #include "llmux.h"
 #include "providers/provider.h"
+#include "wire/json_members.h"
 
 static llmux_config *load(void)
 {
@@ -46,7 +47,7 @@ static void test_build_request(void **state)
                              "\"hi\"}],\"stream\":true,\"stream_options\":{},\"temperature\":0.5}");
     llmux_http_request hr = {0};
     llmux_err err = {0};
-    assert_int_equal(p->ops->build_request(p, "gpt-x", req, 0, &hr, &err), LLMUX_OK);
+    assert_int_equal(p->ops->build_request(p, "gpt-x", req, NULL, 0, 0, &hr, &err), LLMUX_OK);
     assert_string_equal(hr.url, "http://127.0.0.1:1/x/v1/chat/completions");
     assert_true(has_header(hr.headers, "Authorization: Bearer sk-unit-test-key"));
     assert_true(has_header(hr.headers, "Content-Type: application/json"));
@@ -56,7 +57,7 @@ static void test_build_request(void **state)
     llmux__http_request_free(&hr);
 
     /* streaming asks for usage so the call can be accounted */
-    assert_int_equal(p->ops->build_request(p, "gpt-y", req, 1, &hr, &err), LLMUX_OK);
+    assert_int_equal(p->ops->build_request(p, "gpt-y", req, NULL, 0, 1, &hr, &err), LLMUX_OK);
     assert_string_equal(hr.body, "{\"model\":\"gpt-y\",\"messages\":[{\"role\":\"user\",\"content\":"
                                  "\"hi\"}],\"temperature\":0.5,\"stream\":true,"
                                  "\"stream_options\":{\"include_usage\":true}}");
@@ -64,6 +65,67 @@ static void test_build_request(void **state)
     llmux__http_request_free(&hr);
     cJSON_Delete(req);
     llmux__config_unref(cfg);
+}
+
+/* The hot path splices the target model into the caller's bytes. */
+static void test_build_request_splices_caller_bytes(void **state)
+{
+    llmux_config *cfg = load();
+    llmux_provider_cfg *p = &cfg->providers[0];
+    static const struct {
+        const char *raw, *body;
+    } cases[] = {
+        {"{\"model\":\"alias\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+         "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}"},
+        /* whitespace between members goes, inside values stays; numbers keep their spelling */
+        {" {\n \"temperature\" : 0.70 ,\n \"model\":\"a\", \"messages\" : [ {\"role\":\"user\", "
+         "\"content\":\"a } \\\" ,\"}] , \"stream\": false, \"stream_options\": {\"x\":[1,{}]} }\n",
+         "{\"temperature\" : 0.70,\"model\":\"gpt-x\",\"messages\" : [ {\"role\":\"user\", "
+         "\"content\":\"a } \\\" ,\"}]}"},
+        {"{\"messages\":[],\"n\":1,\"model\":\"a\",\"stop\":null,\"x\":true}",
+         "{\"messages\":[],\"n\":1,\"model\":\"gpt-x\",\"stop\":null,\"x\":true}"},
+        /* cases the scan leaves to cJSON: an escaped key, a duplicate model */
+        {"{\"mod\\u0065l\":\"a\",\"messages\":[]}", "{\"model\":\"gpt-x\",\"messages\":[]}"},
+        {"{\"model\":\"a\",\"model\":\"b\",\"messages\":[]}", NULL},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        cJSON *req = cJSON_Parse(cases[i].raw);
+        assert_non_null(req);
+        llmux_http_request hr = {0};
+        llmux_err err = {0};
+        assert_int_equal(p->ops->build_request(p, "gpt-x", req, cases[i].raw, strlen(cases[i].raw),
+                                               0, &hr, &err),
+                         LLMUX_OK);
+        if (cases[i].body && strcmp(hr.body, cases[i].body) != 0)
+            fail_msg("case %zu:\n got: %s\nwant: %s", i, hr.body, cases[i].body);
+        assert_int_equal(hr.body_len, strlen(hr.body));
+        /* whichever path ran, the body is valid JSON naming the target */
+        cJSON *sent = cJSON_Parse(hr.body);
+        assert_non_null(sent);
+        assert_string_equal(cJSON_GetObjectItemCaseSensitive(sent, "model")->valuestring, "gpt-x");
+        assert_null(cJSON_GetObjectItemCaseSensitive(sent, "stream"));
+        cJSON_Delete(sent);
+        llmux__http_request_free(&hr);
+        cJSON_Delete(req);
+    }
+    llmux__config_unref(cfg);
+}
+
+static void test_json_members_scan(void **state)
+{
+    llmux_json_member m[8];
+    const char *t = "{ \"a\" : [1,{\"b\":\"]}\"}] , \"c\":-1.5e3,\"d\":{},\"e\":\"x\\\"y\"}";
+    assert_int_equal(llmux__json_members(t, strlen(t), m, 8), 4);
+    assert_int_equal(m[0].key_len, 1);
+    assert_memory_equal(t + m[0].value, "[1,{\"b\":\"]}\"}]", m[0].end - m[0].value);
+    assert_memory_equal(t + m[1].value, "-1.5e3", m[1].end - m[1].value);
+    assert_memory_equal(t + m[3].value, "\"x\\\"y\"", m[3].end - m[3].value);
+    assert_int_equal(llmux__json_members("{}", 2, m, 8), 0);
+    assert_int_equal(llmux__json_members("[]", 2, m, 8), -1);
+    assert_int_equal(llmux__json_members(t, strlen(t), m, 3), -1); /* too many members */
+    /* every truncation is refused or scanned within bounds */
+    for (size_t n = 0; n < strlen(t); n++)
+        assert_true(llmux__json_members(t, n, m, 8) < 4);
 }
 
 static void test_parse_response(void **state)
@@ -333,6 +395,8 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_build_request),
+        cmocka_unit_test(test_build_request_splices_caller_bytes),
+        cmocka_unit_test(test_json_members_scan),
         cmocka_unit_test(test_parse_response),
         cmocka_unit_test(test_classify_errors),
         cmocka_unit_test(test_stream_whole_and_byte_at_a_time),

@@ -5,7 +5,7 @@
 set -euo pipefail
 root=$(cd "$(dirname "$0")/.." && pwd)
 "$root/tools/setup.sh"
-"$root/tools/build.sh" "$root/build" -DLLMUX_BUILD_TESTS=OFF >/dev/null
+"$root/tools/build.sh" "$root/build" >/dev/null
 
 work=$(mktemp -d)
 "$root/build/bin/llmux-sim" --port 0 --port-file "$work/port" --quiet &

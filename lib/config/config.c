@@ -444,8 +444,8 @@ static const char *const TOP_KEYS[] = {"providers", "models", "defaults", "routi
                                        NULL};
 static const char *const DEFAULTS_KEYS[] = {"timeout_ms", "connect_timeout_ms", NULL};
 static const char *const ROUTING_KEYS[] = {"allow_direct", NULL};
-static const char *const TRANSPORT_KEYS[] = {"max_connections", "http2", "max_response_bytes",
-                                             NULL};
+static const char *const TRANSPORT_KEYS[] = {"max_connections", "http2", "compression",
+                                             "max_response_bytes", NULL};
 
 static int check_name(const char *name, const char *path, const char *what, llmux_err *err)
 {
@@ -490,6 +490,7 @@ static int parse_root(llmux_config *cfg, const cJSON *root, llmux_err *err)
             (rc = get_long(t, "max_connections", "transport", 1, 1024, &cfg->max_connections,
                            err)) ||
             (rc = get_bool(t, "http2", "transport", &cfg->http2, err)) ||
+            (rc = get_bool(t, "compression", "transport", &cfg->compression, err)) ||
             (rc = get_long(t, "max_response_bytes", "transport", 1024, 1024L * 1024 * 1024, &mrb,
                            err)))
             return rc;

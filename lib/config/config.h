@@ -54,6 +54,7 @@ typedef struct llmux_config {
     int allow_direct;        /* accept "provider/model" as a model name */
     long max_connections;    /* idle connections kept for reuse */
     int http2;
+    int compression;         /* ask for gzip/brotli/zstd responses */
     size_t max_response_bytes;
 } llmux_config;
 

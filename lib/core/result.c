@@ -19,7 +19,6 @@ llmux_result *llmux__result_new(llmux_config *cfg)
     r->usage.prompt_tokens = r->usage.completion_tokens = r->usage.cached_tokens = -1;
     r->cost_usd = -1.0;
     r->route = "none";
-    r->reason = "";
     return r;
 }
 
@@ -67,6 +66,26 @@ int llmux__result_fail(llmux_result *r, int status, int http_status, const char 
     return status;
 }
 
+void llmux__result_reason(const llmux_result *r, char *out, size_t cap)
+{
+    const char *how = strcmp(r->route, "direct") == 0 ? "direct route" : "alias";
+    const char *name = r->requested_model ? r->requested_model : "";
+    size_t n = r->n_targets, tried = r->n_attempts;
+    if (strcmp(r->route, "none") == 0)
+        snprintf(out, cap, "no route: %s", r->error ? r->error : "the request was not routed");
+    else if (r->status == LLMUX_OK && tried > 1)
+        snprintf(out, cap,
+                 "%s \"%.60s\" lists %zu targets, tried in order; %s answered after falling back "
+                 "past %zu failed target%s",
+                 how, name, n, r->provider, tried - 1, tried == 2 ? "" : "s");
+    else if (r->status == LLMUX_OK)
+        snprintf(out, cap, "%s \"%.60s\" lists %zu target%s, tried in order; %s answered on the "
+                 "first attempt", how, name, n, n == 1 ? "" : "s", r->provider);
+    else
+        snprintf(out, cap, "%s \"%.60s\" lists %zu target%s, tried in order; %zu tried, none "
+                 "answered", how, name, n, n == 1 ? "" : "s", tried);
+}
+
 static int json_str_or_null(llmux_buf *b, const char *s)
 {
     return s ? llmux__buf_json_string(b, s) : llmux__buf_puts(b, "null");
@@ -74,12 +93,14 @@ static int json_str_or_null(llmux_buf *b, const char *s)
 
 char *llmux__trace_build(const llmux_result *r)
 {
+    char reason[400];
+    llmux__result_reason(r, reason, sizeof reason);
     llmux_buf b = LLMUX_BUF_INIT;
     int bad = llmux__buf_puts(&b, "{\"model\":") ||
               json_str_or_null(&b, r->requested_model) ||
               llmux__buf_puts(&b, ",\"route\":") || llmux__buf_json_string(&b, r->route) ||
               llmux__buf_printf(&b, ",\"targets\":%zu,\"reason\":", r->n_targets) ||
-              llmux__buf_json_string(&b, r->reason) ||
+              llmux__buf_json_string(&b, reason) ||
               llmux__buf_puts(&b, ",\"workflow\":") || json_str_or_null(&b, r->workflow) ||
               llmux__buf_puts(&b, ",\"task\":") || json_str_or_null(&b, r->task) ||
               llmux__buf_printf(&b, ",\"stream\":%s", r->streamed ? "true" : "false") ||

@@ -34,8 +34,6 @@ struct llmux_result {
     char *workflow;
     char *task;
     const char *route;  /* "alias", "direct", or "none" */
-    const char *reason; /* static text or reason_buf */
-    char reason_buf[256];
     size_t n_targets;
     int streamed;
     size_t chunks;
@@ -50,6 +48,8 @@ llmux_result *llmux__result_new(llmux_config *cfg);
 llmux_attempt *llmux__result_add_attempt(llmux_result *r);
 /* Make r a failure: status, message and the OpenAI-style error JSON. */
 int llmux__result_fail(llmux_result *r, int status, int http_status, const char *message);
+/* Why the call went the way it did, in words (for the trace). */
+void llmux__result_reason(const llmux_result *r, char *out, size_t cap);
 /* Build the trace JSON (also used by the benchmarks); NULL on out of memory. */
 char *llmux__trace_build(const llmux_result *r);
 

@@ -90,6 +90,8 @@ typedef struct call {
     llmux_config *cfg;
     llmux_result *res;
     cJSON *request;
+    const char *raw; /* the caller's request text */
+    size_t raw_len;
     double deadline; /* now_ms() value; 0 = none */
     llmux_chunk_cb on_chunk;
     void *payload;
@@ -127,7 +129,8 @@ static int attempt(call *c, const llmux_target *t, llmux_attempt *a)
     if (p->timeout_ms > 0 && (timeout == 0 || p->timeout_ms < timeout))
         timeout = p->timeout_ms;
 
-    status = p->ops->build_request(p, t->model, c->request, c->on_chunk != NULL, &hreq, &err);
+    status = p->ops->build_request(p, t->model, c->request, c->raw, c->raw_len, c->on_chunk != NULL,
+                                   &hreq, &err);
     if (status)
         goto done;
 
@@ -201,29 +204,14 @@ done:
     return status;
 }
 
-static void set_reason(llmux_result *r, const char *requested, size_t n_targets)
-{
-    size_t fallbacks = r->n_attempts ? r->n_attempts - 1 : 0;
-    const char *how = strcmp(r->route, "direct") == 0 ? "direct route" : "alias";
-    if (r->status == LLMUX_OK)
-        snprintf(r->reason_buf, sizeof r->reason_buf,
-                 "%s \"%.60s\" lists %zu target%s, tried in order; %s answered%s%s", how,
-                 requested, n_targets, n_targets == 1 ? "" : "s", r->provider,
-                 fallbacks ? " after falling back past " : " on the first attempt",
-                 fallbacks ? (fallbacks == 1 ? "1 failed target" : "failed targets") : "");
-    else
-        snprintf(r->reason_buf, sizeof r->reason_buf,
-                 "%s \"%.60s\" lists %zu target%s, tried in order; %zu tried, none answered", how,
-                 requested, n_targets, n_targets == 1 ? "" : "s", r->n_attempts);
-    r->reason = r->reason_buf;
-}
-
 static int run(call *c, const char *request_json, const llmux_call_options *opts)
 {
     llmux_result *res = c->res;
     llmux_err err = {0, 0, ""};
     const char *model = NULL;
-    int status = llmux__request_parse(request_json, strlen(request_json), &c->request, &model, &err);
+    c->raw = request_json;
+    c->raw_len = strlen(request_json);
+    int status = llmux__request_parse(c->raw, c->raw_len, &c->request, &model, &err);
     if (status)
         return llmux__result_fail(res, status, err.http_status, err.msg);
     if (!(res->requested_model = strdup(model)))
@@ -281,7 +269,6 @@ static int run(call *c, const char *request_json, const llmux_call_options *opts
             res->attempts[i].model = res->direct_model ? res->direct_model : "";
         res->model = res->direct_model ? res->direct_model : "";
     }
-    set_reason(res, res->requested_model, route.n_targets);
     return res->status;
 }
 
@@ -312,7 +299,7 @@ int llmux__engine_call(llmux *gw, const char *request_json, const llmux_call_opt
         return llmux__result_fail(res, LLMUX_ERR_NO_MEMORY, 0, "out of memory");
 
     long timeout = opts && opts->timeout_ms > 0 ? opts->timeout_ms : cfg->timeout_ms;
-    call c = {gw, cfg, res, NULL, t0 + (double)timeout, on_chunk, payload, 0, 0};
+    call c = {gw, cfg, res, NULL, NULL, 0, t0 + (double)timeout, on_chunk, payload, 0, 0};
     int status = run(&c, request_json, opts);
     cJSON_Delete(c.request);
     res->total_ms = now_ms() - t0;

@@ -12,12 +12,17 @@
 
 #include "providers/classify.h"
 #include "providers/provider.h"
+#include "wire/json_members.h"
 #include "wire/sse.h"
+
+/* libcurl sends "Expect: 100-continue" (an extra round trip) for bodies over
+ * 1 MiB; an empty "Expect:" header turns that off. Each custom header costs
+ * libcurl work on every request, so small bodies get a list without it. */
+#define EXPECT_THRESHOLD (1024 * 1024)
 
 typedef struct openai_state {
     char *url;
-    struct curl_slist *headers;
-    struct curl_slist *stream_headers;
+    struct curl_slist *headers[2][2]; /* [stream][large body] */
 } openai_state;
 
 static struct curl_slist *append(struct curl_slist *list, const char *line, int *failed)
@@ -30,13 +35,15 @@ static struct curl_slist *append(struct curl_slist *list, const char *line, int 
     return n;
 }
 
-static struct curl_slist *build_headers(const llmux_provider_cfg *p, const char *accept,
+static struct curl_slist *build_headers(const llmux_provider_cfg *p, int stream, int large,
                                         int *failed)
 {
     struct curl_slist *h = NULL;
     h = append(h, "Content-Type: application/json", failed);
-    h = append(h, accept, failed);
-    h = append(h, "Expect:", failed); /* no 100-continue round trip for large bodies */
+    if (stream)
+        h = append(h, "Accept: text/event-stream", failed);
+    if (large)
+        h = append(h, "Expect:", failed);
     if (p->api_key) {
         size_t n = strlen(p->api_key) + sizeof "Authorization: Bearer ";
         char *line = malloc(n);
@@ -60,8 +67,8 @@ static void openai_release(llmux_provider_cfg *p)
     if (!st)
         return;
     free(st->url);
-    curl_slist_free_all(st->headers);
-    curl_slist_free_all(st->stream_headers);
+    for (int i = 0; i < 4; i++)
+        curl_slist_free_all(st->headers[i / 2][i % 2]);
     free(st);
     p->adapter_state = NULL;
 }
@@ -77,8 +84,8 @@ static int openai_prepare(llmux_provider_cfg *p, llmux_err *err)
     int failed = !st->url;
     if (st->url)
         snprintf(st->url, n, "%s/chat/completions", p->base_url);
-    st->headers = build_headers(p, "Accept: application/json", &failed);
-    st->stream_headers = build_headers(p, "Accept: text/event-stream", &failed);
+    for (int i = 0; i < 4; i++)
+        st->headers[i / 2][i % 2] = build_headers(p, i / 2, i % 2, &failed);
     if (failed) {
         openai_release(p);
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
@@ -95,10 +102,71 @@ static int set_member(cJSON *obj, const char *key, cJSON *value)
     return cJSON_AddItemToObject(obj, key, value) ? 0 : -1;
 }
 
+static int key_is(const llmux_json_member *m, const char *key, size_t n)
+{
+    return !m->key_escaped && m->key_len == n && memcmp(m->key, key, n) == 0;
+}
+
+/* The caller's bytes with the model replaced and any "stream" and
+ * "stream_options" members dropped; NULL when the text holds something the
+ * member scan does not handle (the caller then prints the cJSON tree). */
+#define SPLICE_MAX_MEMBERS 64
+static char *splice_model(const char *raw, size_t raw_len, const char *model, size_t *out_len)
+{
+    llmux_json_member m[SPLICE_MAX_MEMBERS];
+    int n = llmux__json_members(raw, raw_len, m, SPLICE_MAX_MEMBERS);
+    if (n <= 0)
+        return NULL;
+    int models = 0;
+    for (int i = 0; i < n; i++) {
+        if (m[i].key_escaped)
+            return NULL; /* "mod\u0065l" and friends: let cJSON sort it out */
+        if (key_is(&m[i], "model", 5))
+            models++;
+    }
+    if (models != 1)
+        return NULL;
+    llmux_buf b = LLMUX_BUF_INIT;
+    if (llmux__buf_reserve(&b, raw_len + strlen(model) * 2 + 16))
+        return NULL;
+    llmux__buf_append(&b, "{", 1);
+    int first = 1, bad = 0;
+    for (int i = 0; i < n && !bad; i++) {
+        if (key_is(&m[i], "stream", 6) || key_is(&m[i], "stream_options", 14))
+            continue;
+        if (!first)
+            bad |= llmux__buf_append(&b, ",", 1);
+        first = 0;
+        if (key_is(&m[i], "model", 5))
+            bad |= llmux__buf_puts(&b, "\"model\":") || llmux__buf_json_string(&b, model);
+        else
+            bad |= llmux__buf_append(&b, raw + m[i].start, m[i].end - m[i].start);
+    }
+    if (bad || llmux__buf_append(&b, "}", 1)) {
+        llmux__buf_free(&b);
+        return NULL;
+    }
+    *out_len = b.len;
+    return llmux__buf_steal(&b);
+}
+
 static int openai_build_request(const llmux_provider_cfg *p, const char *model, cJSON *request,
-                                int stream, llmux_http_request *out, llmux_err *err)
+                                const char *raw, size_t raw_len, int stream,
+                                llmux_http_request *out, llmux_err *err)
 {
     const openai_state *st = p->adapter_state;
+    if (!stream && raw) {
+        /* the hot path: pass the caller's bytes through, model replaced */
+        size_t len = 0;
+        char *body = splice_model(raw, raw_len, model, &len);
+        if (body) {
+            out->url = st->url;
+            out->body = body;
+            out->body_len = len;
+            out->headers = st->headers[0][len > EXPECT_THRESHOLD];
+            return LLMUX_OK;
+        }
+    }
     cJSON *m = cJSON_GetObjectItemCaseSensitive(request, "model");
     if (m && cJSON_IsString(m) && strcmp(m->valuestring, model) != 0) {
         if (!cJSON_SetValuestring(m, model))
@@ -121,9 +189,9 @@ static int openai_build_request(const llmux_provider_cfg *p, const char *model, 
     if (!body)
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     out->url = st->url;
-    out->headers = stream ? st->stream_headers : st->headers;
     out->body = body;
     out->body_len = strlen(body);
+    out->headers = st->headers[stream != 0][out->body_len > EXPECT_THRESHOLD];
     return LLMUX_OK;
 }
 

@@ -19,6 +19,7 @@ struct llmux_transport {
     CURLSH *share;
     pthread_mutex_t share_mu[CURL_LOCK_DATA_LAST];
     int http2;
+    int compression;
 };
 
 static pthread_once_t global_once = PTHREAD_ONCE_INIT;
@@ -56,6 +57,7 @@ int llmux__transport_new(llmux_transport **out, const llmux_config *cfg, llmux_e
         pthread_mutex_init(&t->share_mu[i], NULL);
     t->max_idle = (size_t)cfg->max_connections;
     t->http2 = cfg->http2;
+    t->compression = cfg->compression;
     t->idle = calloc(t->max_idle, sizeof *t->idle);
     t->share = curl_share_init();
     if (!t->idle || !t->share) {
@@ -65,7 +67,6 @@ int llmux__transport_new(llmux_transport **out, const llmux_config *cfg, llmux_e
     curl_share_setopt(t->share, CURLSHOPT_LOCKFUNC, share_lock);
     curl_share_setopt(t->share, CURLSHOPT_UNLOCKFUNC, share_unlock);
     curl_share_setopt(t->share, CURLSHOPT_USERDATA, t);
-    curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_DNS);
     curl_share_setopt(t->share, CURLSHOPT_SHARE, CURL_LOCK_DATA_SSL_SESSION);
     *out = t;
     return LLMUX_OK;
@@ -119,7 +120,8 @@ static pooled *acquire(llmux_transport *t)
     curl_easy_setopt(h, CURLOPT_FOLLOWLOCATION, 0L);
     curl_easy_setopt(h, CURLOPT_TCP_NODELAY, 1L);
     curl_easy_setopt(h, CURLOPT_TCP_KEEPALIVE, 1L);
-    curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
+    if (t->compression)
+        curl_easy_setopt(h, CURLOPT_ACCEPT_ENCODING, "");
 #if LIBCURL_VERSION_NUM >= 0x075500
     curl_easy_setopt(h, CURLOPT_PROTOCOLS_STR, "http,https");
 #else

@@ -1,0 +1,173 @@
+package llmux
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"errors"
+	"time"
+)
+
+// CallOption sets a per-call option (llmux_call_options).
+type CallOption func(*callOpts)
+
+// WithKey sets the caller's gateway key (charged for the call; subject to its
+// policy). Without it the call is anonymous, if the config allows that.
+func WithKey(key string) CallOption { return func(o *callOpts) { o.key = key } }
+
+// WithWorkflow attributes the call to a workflow, e.g. "support-bot"; it is
+// recorded in the trace and the spend ledger.
+func WithWorkflow(name string) CallOption { return func(o *callOpts) { o.workflow = name } }
+
+// WithTask names the step the call performs, e.g. "classify" or "draft"; it is
+// a routing input and is recorded in the trace and the spend ledger.
+func WithTask(name string) CallOption { return func(o *callOpts) { o.task = name } }
+
+// WithTimeout bounds the whole call, all attempts included (rounded up to
+// whole milliseconds). 0 means the config's default. A context deadline that
+// comes sooner wins.
+func WithTimeout(d time.Duration) CallOption {
+	return func(o *callOpts) {
+		o.timeoutMS = 0
+		if d > 0 {
+			o.timeoutMS = ceilMS(d)
+		}
+	}
+}
+
+func ceilMS(d time.Duration) int64 { return int64((d + time.Millisecond - 1) / time.Millisecond) }
+
+// deadlineGrace is how long a call whose context deadline passed waits for
+// libllmux, which was given the same deadline, to return its own timeout
+// result with the trace.
+const deadlineGrace = 100 * time.Millisecond
+
+// buildOpts applies opts and folds the context's deadline into the timeout.
+func buildOpts(ctx context.Context, opts []CallOption) (callOpts, error) {
+	var o callOpts
+	for _, opt := range opts {
+		if opt != nil {
+			opt(&o)
+		}
+	}
+	if hasNUL(o.key) || hasNUL(o.workflow) || hasNUL(o.task) {
+		return o, argError("call option contains a NUL byte")
+	}
+	if dl, ok := ctx.Deadline(); ok {
+		left := time.Until(dl)
+		if left <= 0 {
+			return o, contextError(ctx)
+		}
+		if ms := ceilMS(left); o.timeoutMS == 0 || ms < o.timeoutMS {
+			o.timeoutMS = ms
+			o.ctxDeadline = dl
+		}
+	}
+	return o, nil
+}
+
+// Chat sends one Chat Completions request through the gateway: the alias in
+// req.Model is resolved, its targets are tried in order with fallback, and
+// the completion comes back with Meta (provider, model, cost, trace). A
+// failed call returns an *Error.
+//
+// The context's deadline becomes the call's timeout. libllmux cannot
+// interrupt a blocking call otherwise: when ctx is cancelled, Chat returns at
+// once with an error matching ErrCancelled and context.Canceled, while the C
+// call runs on in the background until it ends by itself (it still counts in
+// the spend report, and Close waits for it).
+func (g *Gateway) Chat(ctx context.Context, req *ChatRequest, opts ...CallOption) (*ChatResponse, error) {
+	if req == nil {
+		return nil, argError("nil request")
+	}
+	body, err := json.Marshal(req)
+	if err != nil {
+		return nil, &Error{Code: StatusBadRequest, Message: "cannot encode request: " + err.Error(), HTTPStatus: 400}
+	}
+	return g.chat(ctx, append(body, 0), opts)
+}
+
+// ChatJSON is Chat for a request that is already JSON. request is copied.
+func (g *Gateway) ChatJSON(ctx context.Context, request []byte, opts ...CallOption) (*ChatResponse, error) {
+	if bytes.IndexByte(request, 0) >= 0 {
+		return nil, &Error{Code: StatusBadRequest, Message: "request contains a NUL byte", HTTPStatus: 400}
+	}
+	return g.chat(ctx, cRequest(request), opts)
+}
+
+// chat runs a call; request is NUL-terminated and owned by the call.
+func (g *Gateway) chat(ctx context.Context, request []byte, opts []CallOption) (*ChatResponse, error) {
+	if ctx == nil {
+		ctx = context.Background()
+	}
+	if ctx.Err() != nil {
+		return nil, contextError(ctx)
+	}
+	o, err := buildOpts(ctx, opts)
+	if err != nil {
+		return nil, err
+	}
+	ptr, err := g.acquire()
+	if err != nil {
+		return nil, err
+	}
+	if ctx.Done() == nil {
+		defer g.release()
+		d := cChat(ptr, request, &o)
+		return buildResponse(&d, ctx, &o)
+	}
+
+	done := make(chan resultData, 1)
+	go func() {
+		defer g.release()
+		done <- cChat(ptr, request, &o)
+	}()
+	select {
+	case d := <-done:
+		return buildResponse(&d, ctx, &o)
+	case <-ctx.Done():
+	}
+	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
+		t := time.NewTimer(deadlineGrace)
+		defer t.Stop()
+		select {
+		case d := <-done:
+			return buildResponse(&d, ctx, &o)
+		case <-t.C:
+		}
+	}
+	return nil, contextError(ctx)
+}
+
+// buildResponse turns a result into a *ChatResponse or an *Error.
+func buildResponse(d *resultData, ctx context.Context, o *callOpts) (*ChatResponse, error) {
+	meta := buildMeta(d)
+	if d.status != StatusOK {
+		return nil, withContextCause(newCallError(d, meta), ctx, o)
+	}
+	resp := &ChatResponse{}
+	if err := json.Unmarshal(d.json, resp); err != nil {
+		return nil, &Error{Code: StatusBadResponse, HTTPStatus: d.httpStatus, Body: d.json, Meta: meta,
+			Message: "llmux-go: cannot decode the chat.completion: " + err.Error()}
+	}
+	resp.Raw = d.json
+	resp.Meta = meta
+	return resp, nil
+}
+
+func buildMeta(d *resultData) Meta {
+	m := Meta{
+		Provider:         d.provider,
+		Model:            d.model,
+		CostUSD:          d.costUSD,
+		HTTPStatus:       d.httpStatus,
+		PromptTokens:     d.promptTokens,
+		CompletionTokens: d.completionTokens,
+	}
+	if len(d.trace) > 0 {
+		// A trace the binding cannot type is still available verbatim.
+		_ = json.Unmarshal(d.trace, &m.Trace)
+		m.Trace.Raw = d.trace
+	}
+	return m
+}
