@@ -115,10 +115,10 @@ struct bad_case {
 };
 
 static const struct bad_case BAD[] = {
-    {"", "config: not valid JSON (error near line 1, column 1)"},
-    {"{\"providers\":{}", "config: not valid JSON (error near line 1, column 15)"},
-    {"{\n\"providers\": {,}}", "config: not valid JSON (error near line 2, column 16)"},
-    {"{} {}", "config: unexpected text after the JSON value"},
+    {"", "config: not valid JSON (error at line 1, column 1)"},
+    {"{\"providers\":{}", "config: not valid JSON (error at line 1, column 16)"},
+    {"{\n\"providers\": {,}}", "config: not valid JSON (error at line 2, column 15)"},
+    {"{} {}", "config: not valid JSON (error at line 1, column 4)"},
     {"[]", "config: expected an object, got an array"},
     {"{\"models\":{" M_OK "}}", "providers: required"},
     {"{\"providers\":{" P_OK "}}", "models: required"},

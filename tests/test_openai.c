@@ -155,9 +155,9 @@ static void test_parse_response(void **state)
         int status;
         const char *message;
     } bad[] = {
-        {"", LLMUX_ERR_BAD_RESPONSE, "the response body is not valid JSON (0 bytes)"},
+        {"", LLMUX_ERR_BAD_RESPONSE, "the response body is not valid JSON (0 bytes, error at byte 0)"},
         {"{\"id\":\"x\",\"choices\":[", LLMUX_ERR_BAD_RESPONSE,
-         "the response body is not valid JSON (21 bytes)"},
+         "the response body is not valid JSON (21 bytes, error at byte 21)"},
         {"[]", LLMUX_ERR_BAD_RESPONSE, "the response is not a JSON object"},
         {"{\"id\":\"x\"}", LLMUX_ERR_BAD_RESPONSE,
          "the response has no \"choices\" array: not a chat.completion"},

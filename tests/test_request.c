@@ -41,9 +41,9 @@ static void test_invalid_requests(void **state)
     static const struct {
         const char *json, *message;
     } bad[] = {
-        {"", "request: not valid JSON (error near byte 0)"},
-        {"{\"model\":", "request: not valid JSON (error near byte 8)"},
-        {"{} x", "request: not valid JSON (unexpected text at byte 3)"},
+        {"", "request: not valid JSON (error at byte 0)"},
+        {"{\"model\":", "request: not valid JSON (error at byte 9)"},
+        {"{} x", "request: not valid JSON (error at byte 3)"},
         {"[1]", "request: expected a JSON object"},
         {"{\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
          "request.model: required, a non-empty string"},

@@ -13,6 +13,7 @@
 #include <string.h>
 
 #include "providers/provider.h"
+#include "wire/json_check.h"
 
 #define DEFAULT_TIMEOUT_MS 60000L
 #define DEFAULT_CONNECT_TIMEOUT_MS 10000L
@@ -590,9 +591,18 @@ int llmux__config_parse(llmux_config **out, const char *json, size_t len, llmux_
     *out = NULL;
     const char *end = NULL;
     cJSON *root = cJSON_ParseWithLengthOpts(json, len, &end, 0);
+    size_t off = 0;
+    int syntax = llmux__json_check(json, len, &off);
+    if (root && syntax != LLMUX_JSON_OK) { /* cJSON stopped at the end of the value */
+        cJSON_Delete(root);
+        root = NULL;
+    }
     if (!root) {
-        size_t off = end && end >= json ? (size_t)(end - json) : 0;
-        /* report line and column of the first byte cJSON could not parse */
+        if (syntax == LLMUX_JSON_OK)
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        if (syntax == LLMUX_JSON_DEPTH)
+            return llmux__err(err, LLMUX_ERR_CONFIG, "config: nested more than %d levels deep",
+                              LLMUX_JSON_MAX_DEPTH);
         size_t line = 1, col = 1;
         for (size_t i = 0; i < off && i < len; i++) {
             if (json[i] == '\n') {
@@ -603,16 +613,7 @@ int llmux__config_parse(llmux_config **out, const char *json, size_t len, llmux_
             }
         }
         return llmux__err(err, LLMUX_ERR_CONFIG,
-                          "config: not valid JSON (error near line %zu, column %zu)", line, col);
-    }
-    /* anything after the value other than whitespace is an error */
-    if (end) {
-        while (end < json + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
-            end++;
-        if (end < json + len && *end) {
-            cJSON_Delete(root);
-            return llmux__err(err, LLMUX_ERR_CONFIG, "config: unexpected text after the JSON value");
-        }
+                          "config: not valid JSON (error at line %zu, column %zu)", line, col);
     }
     llmux_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg) {

@@ -131,7 +131,7 @@ int llmux__assembler_add(llmux_assembler *a, const cJSON *chunk, llmux_err *err)
 static cJSON *build_choice(const llmux_asm_choice *c, int index)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON *msg = cJSON_AddObjectToObject(o, "message");
+    cJSON *msg = o ? cJSON_AddObjectToObject(o, "message") : NULL;
     if (!msg)
         goto fail;
     cJSON_AddNumberToObject(o, "index", index);
@@ -171,12 +171,21 @@ fail:
     return NULL;
 }
 
+/* obj[key] = item, taking ownership of item even when it fails. */
+static int attach(cJSON *obj, const char *key, cJSON *item)
+{
+    if (item && cJSON_AddItemToObject(obj, key, item))
+        return 0;
+    cJSON_Delete(item);
+    return -1;
+}
+
 char *llmux__assembler_finish(llmux_assembler *a)
 {
     cJSON *o = cJSON_CreateObject();
-    cJSON *choices = o ? cJSON_CreateArray() : NULL;
+    cJSON *choices = NULL;
     char *out = NULL;
-    if (!choices)
+    if (!o || attach(o, "choices", choices = cJSON_CreateArray()))
         goto done;
     cJSON_AddStringToObject(o, "id", a->id ? a->id : "");
     cJSON_AddStringToObject(o, "object", "chat.completion");
@@ -184,7 +193,6 @@ char *llmux__assembler_finish(llmux_assembler *a)
     cJSON_AddStringToObject(o, "model", a->model ? a->model : "");
     if (a->system_fingerprint)
         cJSON_AddStringToObject(o, "system_fingerprint", a->system_fingerprint);
-    cJSON_AddItemToObject(o, "choices", choices);
     for (int i = 0; i < LLMUX_ASM_MAX_CHOICES; i++) {
         if (!a->choices[i].used)
             continue;
@@ -195,7 +203,8 @@ char *llmux__assembler_finish(llmux_assembler *a)
         }
     }
     if (a->usage) {
-        cJSON_AddItemToObject(o, "usage", a->usage);
+        if (!cJSON_AddItemToObject(o, "usage", a->usage))
+            goto done; /* a->usage is still ours: freed with the assembler */
         a->usage = NULL;
     } else {
         cJSON_AddNullToObject(o, "usage");

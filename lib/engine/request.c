@@ -1,4 +1,5 @@
 #include "engine/request.h"
+#include "wire/json_check.h"
 
 #include <cjson/cJSON.h>
 #include <string.h>
@@ -21,19 +22,18 @@ int llmux__request_parse(const char *json, size_t len, cJSON **out, const char *
     *out = NULL;
     const char *end = NULL;
     cJSON *req = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-    if (!req) {
-        size_t off = end && end >= json ? (size_t)(end - json) : 0;
-        err->http_status = 400;
-        return llmux__err(err, LLMUX_ERR_BAD_REQUEST,
-                          "request: not valid JSON (error near byte %zu)", off);
+    if (!req || (end && end < json + len && llmux__json_check(json, len, NULL) != LLMUX_JSON_OK)) {
+        /* cJSON cannot tell bad syntax from a failed allocation: ask again */
+        cJSON_Delete(req);
+        size_t off = 0;
+        int syntax = llmux__json_check(json, len, &off);
+        if (syntax == LLMUX_JSON_DEPTH)
+            return BAD("request: nested more than %d levels deep", LLMUX_JSON_MAX_DEPTH);
+        if (syntax != LLMUX_JSON_OK)
+            return BAD("request: not valid JSON (error at byte %zu)", off);
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     }
     int rc = LLMUX_OK;
-    while (end && end < json + len && (*end == ' ' || *end == '\n' || *end == '\r' || *end == '\t'))
-        end++;
-    if (end && end < json + len) {
-        rc = BAD("request: not valid JSON (unexpected text at byte %zu)", (size_t)(end - json));
-        goto fail;
-    }
     if (!cJSON_IsObject(req)) {
         rc = BAD("request: expected a JSON object");
         goto fail;

@@ -12,6 +12,7 @@
 
 #include "providers/classify.h"
 #include "providers/provider.h"
+#include "wire/json_check.h"
 #include "wire/json_members.h"
 #include "wire/sse.h"
 
@@ -93,13 +94,19 @@ static int openai_prepare(llmux_provider_cfg *p, llmux_err *err)
     return LLMUX_OK;
 }
 
+/* Set obj[key] = value, taking ownership of value even when it fails. */
 static int set_member(cJSON *obj, const char *key, cJSON *value)
 {
     if (!value)
         return -1;
-    if (cJSON_GetObjectItemCaseSensitive(obj, key))
-        return cJSON_ReplaceItemInObjectCaseSensitive(obj, key, value) ? 0 : -1;
-    return cJSON_AddItemToObject(obj, key, value) ? 0 : -1;
+    cJSON_bool ok = cJSON_GetObjectItemCaseSensitive(obj, key)
+                        ? cJSON_ReplaceItemInObjectCaseSensitive(obj, key, value)
+                        : cJSON_AddItemToObject(obj, key, value);
+    if (!ok) {
+        cJSON_Delete(value);
+        return -1;
+    }
+    return 0;
 }
 
 static int key_is(const llmux_json_member *m, const char *key, size_t n)
@@ -177,9 +184,12 @@ static int openai_build_request(const llmux_provider_cfg *p, const char *model, 
     }
     if (stream) {
         cJSON *so = cJSON_CreateObject();
-        if (!so || !cJSON_AddTrueToObject(so, "include_usage") ||
-            set_member(request, "stream", cJSON_CreateTrue()) ||
-            set_member(request, "stream_options", so))
+        if (so && !cJSON_AddTrueToObject(so, "include_usage")) {
+            cJSON_Delete(so);
+            so = NULL;
+        }
+        if (set_member(request, "stream_options", so) ||
+            set_member(request, "stream", cJSON_CreateTrue()))
             return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     } else {
         cJSON_DeleteItemFromObjectCaseSensitive(request, "stream");
@@ -267,9 +277,14 @@ static int openai_parse_response(const llmux_provider_cfg *p, llmux_buf *body, c
                                  llmux_usage *usage, llmux_err *err)
 {
     cJSON *root = cJSON_ParseWithLength(body->data ? body->data : "", body->len);
-    if (!root)
+    if (!root) {
+        size_t off = 0;
+        if (body->len && llmux__json_check(body->data, body->len, &off) == LLMUX_JSON_OK)
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
         return llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
-                          "the response body is not valid JSON (%zu bytes)", body->len);
+                          "the response body is not valid JSON (%zu bytes, error at byte %zu)",
+                          body->len, off);
+    }
     int rc = LLMUX_OK;
     if (!cJSON_IsObject(root)) {
         rc = llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "the response is not a JSON object");
@@ -325,6 +340,10 @@ static int on_event(void *ctx, const char *event, const char *data, size_t len)
         return 0;
     }
     cJSON *chunk = cJSON_ParseWithLength(data, len);
+    if (!chunk && llmux__json_check(data, len, NULL) == LLMUX_JSON_OK) {
+        s->status = llmux__err(s->err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        return 1;
+    }
     if (!chunk || !cJSON_IsObject(chunk)) {
         cJSON_Delete(chunk);
         s->status = llmux__err(s->err, LLMUX_ERR_BAD_RESPONSE,

@@ -1,0 +1,186 @@
+#include "wire/json_check.h"
+
+#include <string.h>
+
+typedef struct scan {
+    const char *s;
+    size_t len, i;
+} scan;
+
+static void ws(scan *c)
+{
+    while (c->i < c->len) {
+        char ch = c->s[c->i];
+        if (ch != ' ' && ch != '\t' && ch != '\n' && ch != '\r')
+            break;
+        c->i++;
+    }
+}
+
+static int hexdig(char ch)
+{
+    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+}
+
+static int string(scan *c)
+{
+    c->i++; /* opening quote */
+    while (c->i < c->len) {
+        unsigned char ch = (unsigned char)c->s[c->i];
+        if (ch == '"') {
+            c->i++;
+            return 0;
+        }
+        if (ch < 0x20)
+            return -1;
+        if (ch == '\\') {
+            if (++c->i >= c->len)
+                return -1;
+            ch = (unsigned char)c->s[c->i];
+            if (ch == 'u') {
+                for (int k = 1; k <= 4; k++)
+                    if (c->i + (size_t)k >= c->len || !hexdig(c->s[c->i + (size_t)k])) {
+                        c->i += (size_t)k;
+                        return -1;
+                    }
+                c->i += 4;
+            } else if (!strchr("\"\\/bfnrt", ch) || ch == 0) {
+                return -1;
+            }
+        }
+        c->i++;
+    }
+    return -1;
+}
+
+static int digits(scan *c)
+{
+    size_t start = c->i;
+    while (c->i < c->len && c->s[c->i] >= '0' && c->s[c->i] <= '9')
+        c->i++;
+    return c->i > start ? 0 : -1;
+}
+
+static int number(scan *c)
+{
+    if (c->s[c->i] == '-')
+        c->i++;
+    if (c->i < c->len && c->s[c->i] == '0')
+        c->i++;
+    else if (digits(c))
+        return -1;
+    if (c->i < c->len && c->s[c->i] == '.') {
+        c->i++;
+        if (digits(c))
+            return -1;
+    }
+    if (c->i < c->len && (c->s[c->i] == 'e' || c->s[c->i] == 'E')) {
+        c->i++;
+        if (c->i < c->len && (c->s[c->i] == '+' || c->s[c->i] == '-'))
+            c->i++;
+        if (digits(c))
+            return -1;
+    }
+    return 0;
+}
+
+static int literal(scan *c, const char *word)
+{
+    size_t n = strlen(word);
+    for (size_t k = 0; k < n; k++, c->i++)
+        if (c->i >= c->len || c->s[c->i] != word[k])
+            return -1;
+    return 0;
+}
+
+/* One scalar or the opening of a container; *opened is '{' or '[' then. */
+static int value_start(scan *c, char *opened)
+{
+    *opened = 0;
+    if (c->i >= c->len)
+        return -1;
+    switch (c->s[c->i]) {
+    case '{': case '[': *opened = c->s[c->i++]; return 0;
+    case '"': return string(c);
+    case 't': return literal(c, "true");
+    case 'f': return literal(c, "false");
+    case 'n': return literal(c, "null");
+    default:
+        if (c->s[c->i] == '-' || (c->s[c->i] >= '0' && c->s[c->i] <= '9'))
+            return number(c);
+        return -1;
+    }
+}
+
+int llmux__json_check(const char *s, size_t len, size_t *err_off)
+{
+    char stack[LLMUX_JSON_MAX_DEPTH + 1];
+    int depth = 0;
+    scan c = {s, len, 0};
+    int rc = LLMUX_JSON_SYNTAX;
+    char opened;
+    ws(&c);
+    if (value_start(&c, &opened))
+        goto done;
+    if (opened)
+        stack[depth++] = opened;
+    while (depth > 0) {
+        char top = stack[depth - 1];
+        ws(&c);
+        if (c.i >= len)
+            goto done;
+        /* an empty container, or the end after a member */
+        if ((top == '{' && s[c.i] == '}') || (top == '[' && s[c.i] == ']')) {
+            c.i++;
+            depth--;
+            goto after_value;
+        }
+        if (top == '{') {
+            if (s[c.i] != '"' || string(&c))
+                goto done;
+            ws(&c);
+            if (c.i >= len || s[c.i] != ':')
+                goto done;
+            c.i++;
+            ws(&c);
+        }
+        if (value_start(&c, &opened))
+            goto done;
+        if (opened) {
+            if (depth >= LLMUX_JSON_MAX_DEPTH) {
+                rc = LLMUX_JSON_DEPTH;
+                goto done;
+            }
+            stack[depth++] = opened;
+            continue;
+        }
+    after_value:
+        if (depth == 0)
+            break;
+        ws(&c);
+        if (c.i >= len)
+            goto done;
+        top = stack[depth - 1];
+        if (s[c.i] == ',') {
+            c.i++;
+            ws(&c);
+            /* a closing bracket right after a comma is an error */
+            if (c.i < len && (s[c.i] == '}' || s[c.i] == ']'))
+                goto done;
+            continue;
+        }
+        if ((top == '{' && s[c.i] == '}') || (top == '[' && s[c.i] == ']')) {
+            c.i++;
+            depth--;
+            goto after_value;
+        }
+        goto done;
+    }
+    ws(&c);
+    if (c.i == len)
+        rc = LLMUX_JSON_OK;
+done:
+    if (rc != LLMUX_JSON_OK && err_off)
+        *err_off = c.i;
+    return rc;
+}
