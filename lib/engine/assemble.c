@@ -185,14 +185,14 @@ char *llmux__assembler_finish(llmux_assembler *a)
     cJSON *o = cJSON_CreateObject();
     cJSON *choices = NULL;
     char *out = NULL;
-    if (!o || attach(o, "choices", choices = cJSON_CreateArray()))
+    if (!o || !cJSON_AddStringToObject(o, "id", a->id ? a->id : "") ||
+        !cJSON_AddStringToObject(o, "object", "chat.completion") ||
+        !cJSON_AddNumberToObject(o, "created", a->created) ||
+        !cJSON_AddStringToObject(o, "model", a->model ? a->model : "") ||
+        (a->system_fingerprint &&
+         !cJSON_AddStringToObject(o, "system_fingerprint", a->system_fingerprint)) ||
+        attach(o, "choices", choices = cJSON_CreateArray()))
         goto done;
-    cJSON_AddStringToObject(o, "id", a->id ? a->id : "");
-    cJSON_AddStringToObject(o, "object", "chat.completion");
-    cJSON_AddNumberToObject(o, "created", a->created);
-    cJSON_AddStringToObject(o, "model", a->model ? a->model : "");
-    if (a->system_fingerprint)
-        cJSON_AddStringToObject(o, "system_fingerprint", a->system_fingerprint);
     for (int i = 0; i < LLMUX_ASM_MAX_CHOICES; i++) {
         if (!a->choices[i].used)
             continue;

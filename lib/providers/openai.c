@@ -184,12 +184,15 @@ static int openai_build_request(const llmux_provider_cfg *p, const char *model, 
     }
     if (stream) {
         cJSON *so = cJSON_CreateObject();
-        if (so && !cJSON_AddTrueToObject(so, "include_usage")) {
+        if (so && !cJSON_AddTrueToObject(so, "include_usage")) { /* NULL: set_member fails */
             cJSON_Delete(so);
             so = NULL;
         }
-        if (set_member(request, "stream_options", so) ||
-            set_member(request, "stream", cJSON_CreateTrue()))
+        if (set_member(request, "stream", cJSON_CreateTrue())) {
+            cJSON_Delete(so);
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        }
+        if (set_member(request, "stream_options", so))
             return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     } else {
         cJSON_DeleteItemFromObjectCaseSensitive(request, "stream");

@@ -1,0 +1,72 @@
+"""llmux: an OpenAI-compatible LLM gateway inside your process (ctypes binding).
+
+    import llmux
+    with llmux.Gateway({"providers": {...}, "models": {...}}) as gw:
+        resp = gw.chat.completions.create(
+            model="smart", messages=[{"role": "user", "content": "hi"}], task="draft")
+        print(resp.choices[0].message.content, resp.llmux.provider, resp.llmux.trace)
+
+The shared library is loaded when the first Gateway is created (from
+LLMUX_LIB_PATH, this package's folder, or the system), so importing is cheap.
+The ctypes mirror of include/llmux.h is llmux._capi.
+"""
+
+from ._client import (
+    CallInfo,
+    Completions,
+    Gateway,
+    GatewayClosedError,
+    lib_version,
+    library,
+    strerror,
+)
+from ._errors import (
+    APIConnectionError,
+    APIError,
+    APITimeoutError,
+    AuthenticationError,
+    BadRequestError,
+    BadResponseError,
+    BudgetExceededError,
+    CancelledError,
+    ConfigError,
+    ContentFilterError,
+    ContextWindowExceededError,
+    InternalError,
+    InternalServerError,
+    InvalidArgumentError,
+    LibraryNotFoundError,
+    LlmuxError,
+    NotFoundError,
+    OutOfMemoryError,
+    PermissionDeniedError,
+    ProviderError,
+    RateLimitError,
+    UnknownModelError,
+    UnsupportedError,
+    error_class,
+)
+from ._types import ChatCompletion, ChatCompletionChunk, Object
+
+__version__ = "0.1.0"
+
+
+def __getattr__(name):
+    if name == "Stream":
+        from ._stream import Stream
+
+        return Stream
+    raise AttributeError("module 'llmux' has no attribute %r" % name)
+
+
+__all__ = [
+    "Gateway", "Completions", "Stream", "ChatCompletion", "ChatCompletionChunk", "CallInfo",
+    "Object", "lib_version", "library", "strerror", "error_class",
+    "LlmuxError", "InvalidArgumentError", "OutOfMemoryError", "ConfigError",
+    "LibraryNotFoundError", "GatewayClosedError", "APIError", "BadRequestError",
+    "ContextWindowExceededError", "ContentFilterError", "AuthenticationError",
+    "PermissionDeniedError", "NotFoundError", "UnknownModelError", "RateLimitError",
+    "ProviderError", "InternalServerError", "APIConnectionError", "APITimeoutError",
+    "BadResponseError", "BudgetExceededError", "UnsupportedError", "CancelledError",
+    "InternalError",
+]

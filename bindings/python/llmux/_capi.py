@@ -1,0 +1,291 @@
+"""Low-level ctypes mirror of include/llmux.h, one declaration per C function.
+
+Nothing here is Pythonic on purpose: names, arguments and return values are
+the C ones. The library is loaded on first use (``load()`` or the first
+attribute access such as ``_capi.llmux_chat``), not at import time, so that
+``import llmux`` stays cheap.
+
+Where the library is looked for, in order:
+
+1. ``LLMUX_LIB_PATH``: the path of the shared library, or a folder holding it;
+2. the folder of this package (where ``LLMUX_BUILD_FROM_SOURCE=1 pip install``
+   puts the library it builds);
+3. the system, through ``ctypes.util.find_library("llmux")``.
+
+The library is loaded with ``ctypes.CDLL`` (not ``PyDLL``), so every call
+releases the GIL while C runs.
+"""
+
+import ctypes
+import os
+import threading
+from ctypes import (
+    CFUNCTYPE,
+    POINTER,
+    Structure,
+    c_char_p,
+    c_double,
+    c_int,
+    c_long,
+    c_size_t,
+    c_uint,
+    c_void_p,
+)
+
+# ---------------------------------------------------------------------------
+# Status codes (enum llmux_status). Stable; only ever appended.
+# ---------------------------------------------------------------------------
+LLMUX_OK = 0
+LLMUX_ERR_INVALID_ARGUMENT = -1
+LLMUX_ERR_NO_MEMORY = -2
+LLMUX_ERR_CONFIG = -3
+LLMUX_ERR_IO = -4
+LLMUX_ERR_BAD_REQUEST = -5
+LLMUX_ERR_UNKNOWN_MODEL = -6
+LLMUX_ERR_AUTH = -7
+LLMUX_ERR_PERMISSION = -8
+LLMUX_ERR_NOT_FOUND = -9
+LLMUX_ERR_RATE_LIMIT = -10
+LLMUX_ERR_CONTEXT_WINDOW = -11
+LLMUX_ERR_CONTENT_FILTER = -12
+LLMUX_ERR_PROVIDER = -13
+LLMUX_ERR_CONNECT = -14
+LLMUX_ERR_TIMEOUT = -15
+LLMUX_ERR_BAD_RESPONSE = -16
+LLMUX_ERR_BUDGET = -17
+LLMUX_ERR_UNSUPPORTED = -18
+LLMUX_ERR_CANCELLED = -19
+LLMUX_ERR_INTERNAL = -20
+
+LLMUX_VERSION_MAJOR = 0
+LLMUX_VERSION_MINOR = 1
+LLMUX_VERSION_PATCH = 0
+LLMUX_VERSION_STRING = "0.1.0"
+
+# #define LLMUX_CALL_OPTIONS_VERSION 1
+LLMUX_CALL_OPTIONS_VERSION = 1
+
+# ---------------------------------------------------------------------------
+# Types
+# ---------------------------------------------------------------------------
+
+# typedef struct llmux llmux;                 (opaque: handled as void *)
+llmux_p = c_void_p
+# typedef struct llmux_result llmux_result;   (opaque: handled as void *)
+llmux_result_p = c_void_p
+
+
+# typedef struct llmux_call_options {
+#     unsigned int version;
+#     const char *key;
+#     const char *workflow;
+#     const char *task;
+#     long timeout_ms;
+# } llmux_call_options;
+class llmux_call_options(Structure):
+    _fields_ = [
+        ("version", c_uint),
+        ("key", c_char_p),
+        ("workflow", c_char_p),
+        ("task", c_char_p),
+        ("timeout_ms", c_long),
+    ]
+
+
+# typedef int (*llmux_chunk_cb)(const char *chunk_json, size_t len, void *payload);
+# chunk_json arrives as bytes (ctypes copies the NUL-terminated string).
+llmux_chunk_cb = CFUNCTYPE(c_int, c_char_p, c_size_t, c_void_p)
+
+
+class LibraryNotFound(OSError):
+    """libllmux could not be found or loaded."""
+
+
+_LIB_NAMES = ("libllmux.so", "libllmux.so.0", "libllmux.dylib", "llmux.dll")
+
+_lib = None
+_load_lock = threading.Lock()
+
+
+def _candidates():
+    env = os.environ.get("LLMUX_LIB_PATH")
+    if env:
+        if os.path.isdir(env):
+            for name in _LIB_NAMES:
+                yield os.path.join(env, name)
+        else:
+            yield env
+        return  # an explicit choice: do not silently load another copy
+    here = os.path.dirname(os.path.abspath(__file__))
+    for name in _LIB_NAMES:
+        path = os.path.join(here, name)
+        if os.path.exists(path):
+            yield path
+    import ctypes.util  # slow-ish (may run ldconfig): only when needed
+
+    found = ctypes.util.find_library("llmux")
+    if found:
+        yield found
+
+
+def _declare(lib):
+    """Set argtypes and restype of every public function of llmux.h."""
+
+    # const char *llmux_strerror(int status);
+    lib.llmux_strerror.argtypes = [c_int]
+    lib.llmux_strerror.restype = c_char_p
+
+    # const char *llmux_version(void);
+    lib.llmux_version.argtypes = []
+    lib.llmux_version.restype = c_char_p
+
+    # int llmux_open(llmux **out, const char *config_json, char *errbuf, size_t errlen);
+    lib.llmux_open.argtypes = [POINTER(llmux_p), c_char_p, c_char_p, c_size_t]
+    lib.llmux_open.restype = c_int
+
+    # int llmux_open_file(llmux **out, const char *path, char *errbuf, size_t errlen);
+    lib.llmux_open_file.argtypes = [POINTER(llmux_p), c_char_p, c_char_p, c_size_t]
+    lib.llmux_open_file.restype = c_int
+
+    # void llmux_close(llmux *gw);
+    lib.llmux_close.argtypes = [llmux_p]
+    lib.llmux_close.restype = None
+
+    # int llmux_call_options_init(llmux_call_options *opts, unsigned int version);
+    lib.llmux_call_options_init.argtypes = [POINTER(llmux_call_options), c_uint]
+    lib.llmux_call_options_init.restype = c_int
+
+    # int llmux_chat(llmux *gw, const char *request_json, const llmux_call_options *opts,
+    #                llmux_result **out);
+    lib.llmux_chat.argtypes = [llmux_p, c_char_p, POINTER(llmux_call_options), POINTER(llmux_result_p)]
+    lib.llmux_chat.restype = c_int
+
+    # int llmux_chat_stream(llmux *gw, const char *request_json, const llmux_call_options *opts,
+    #                       llmux_chunk_cb on_chunk, void *payload, llmux_result **out);
+    lib.llmux_chat_stream.argtypes = [
+        llmux_p,
+        c_char_p,
+        POINTER(llmux_call_options),
+        llmux_chunk_cb,
+        c_void_p,
+        POINTER(llmux_result_p),
+    ]
+    lib.llmux_chat_stream.restype = c_int
+
+    # int llmux_result_status(const llmux_result *r);
+    lib.llmux_result_status.argtypes = [llmux_result_p]
+    lib.llmux_result_status.restype = c_int
+
+    # const char *llmux_result_json(const llmux_result *r);
+    lib.llmux_result_json.argtypes = [llmux_result_p]
+    lib.llmux_result_json.restype = c_char_p
+
+    # const char *llmux_result_error(const llmux_result *r);
+    lib.llmux_result_error.argtypes = [llmux_result_p]
+    lib.llmux_result_error.restype = c_char_p
+
+    # const char *llmux_result_provider(const llmux_result *r);
+    lib.llmux_result_provider.argtypes = [llmux_result_p]
+    lib.llmux_result_provider.restype = c_char_p
+
+    # const char *llmux_result_model(const llmux_result *r);
+    lib.llmux_result_model.argtypes = [llmux_result_p]
+    lib.llmux_result_model.restype = c_char_p
+
+    # double llmux_result_cost_usd(const llmux_result *r);
+    lib.llmux_result_cost_usd.argtypes = [llmux_result_p]
+    lib.llmux_result_cost_usd.restype = c_double
+
+    # const char *llmux_result_trace_json(const llmux_result *r);
+    lib.llmux_result_trace_json.argtypes = [llmux_result_p]
+    lib.llmux_result_trace_json.restype = c_char_p
+
+    # int llmux_result_http_status(const llmux_result *r);
+    lib.llmux_result_http_status.argtypes = [llmux_result_p]
+    lib.llmux_result_http_status.restype = c_int
+
+    # long llmux_result_prompt_tokens(const llmux_result *r);
+    lib.llmux_result_prompt_tokens.argtypes = [llmux_result_p]
+    lib.llmux_result_prompt_tokens.restype = c_long
+
+    # long llmux_result_completion_tokens(const llmux_result *r);
+    lib.llmux_result_completion_tokens.argtypes = [llmux_result_p]
+    lib.llmux_result_completion_tokens.restype = c_long
+
+    # void llmux_result_free(llmux_result *r);
+    lib.llmux_result_free.argtypes = [llmux_result_p]
+    lib.llmux_result_free.restype = None
+
+    # int llmux_spend_json(llmux *gw, const char *group_by, char **out);
+    # (out is read as void * so that it can be handed back to llmux_free)
+    lib.llmux_spend_json.argtypes = [llmux_p, c_char_p, POINTER(c_void_p)]
+    lib.llmux_spend_json.restype = c_int
+
+    # void llmux_free(void *p);
+    lib.llmux_free.argtypes = [c_void_p]
+    lib.llmux_free.restype = None
+
+    return lib
+
+
+FUNCTIONS = (
+    "llmux_strerror",
+    "llmux_version",
+    "llmux_open",
+    "llmux_open_file",
+    "llmux_close",
+    "llmux_call_options_init",
+    "llmux_chat",
+    "llmux_chat_stream",
+    "llmux_result_status",
+    "llmux_result_json",
+    "llmux_result_error",
+    "llmux_result_provider",
+    "llmux_result_model",
+    "llmux_result_cost_usd",
+    "llmux_result_trace_json",
+    "llmux_result_http_status",
+    "llmux_result_prompt_tokens",
+    "llmux_result_completion_tokens",
+    "llmux_result_free",
+    "llmux_spend_json",
+    "llmux_free",
+)
+
+
+def load():
+    """Load libllmux once (thread-safe) and return the ctypes.CDLL."""
+    global _lib
+    lib = _lib
+    if lib is not None:
+        return lib
+    with _load_lock:
+        if _lib is not None:
+            return _lib
+        tried = []
+        for path in _candidates():
+            try:
+                lib = ctypes.CDLL(path)
+            except OSError as e:
+                tried.append("%s (%s)" % (path, e))
+                continue
+            try:
+                _declare(lib)
+            except AttributeError as e:
+                tried.append("%s (not a compatible libllmux: %s)" % (path, e))
+                continue
+            _lib = lib
+            return lib
+        raise LibraryNotFound(
+            "libllmux not found; set LLMUX_LIB_PATH to the path of libllmux.so "
+            "(e.g. <install-prefix>/lib/libllmux.so), or install the library where the "
+            "system linker finds it"
+            + ("; tried: " + "; ".join(tried) if tried else "")
+        )
+
+
+def __getattr__(name):
+    # _capi.llmux_chat etc.: the function from the loaded library.
+    if name in FUNCTIONS:
+        return getattr(load(), name)
+    raise AttributeError("module %r has no attribute %r" % (__name__, name))

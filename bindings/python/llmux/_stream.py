@@ -1,0 +1,167 @@
+"""Streaming: llmux_chat_stream runs on a worker thread that feeds a queue; the
+Stream yields chunk objects as they arrive.
+
+Stopping early: leaving a ``for`` loop over the stream (break, return, an
+exception), calling ``close()``, leaving a ``with`` block or dropping the
+Stream sets a flag; the C callback then returns 1 on the next chunk, so the
+library stops the transfer (the call ends with LLMUX_ERR_CANCELLED, which
+the Stream does not raise since the caller asked for it).
+"""
+
+import threading
+from queue import SimpleQueue
+
+from . import _client
+from ._types import chunk as _chunk
+
+_END = object()
+
+
+class _State:
+    """Shared by the Stream and its worker thread. The worker must not hold the
+    Stream itself, so that dropping the Stream can cancel the transfer."""
+
+    __slots__ = ("queue", "cancel", "outcome", "callback_error")
+
+    def __init__(self):
+        self.queue = SimpleQueue()
+        self.cancel = False
+        self.outcome = None         # ("ok", ChatCompletion) / ("error", exc)
+        self.callback_error = None  # an exception raised inside the C callback
+
+
+def _worker(state, gw, handle, body, opts):
+    queue = state.queue
+    put = queue.put
+
+    def on_chunk(data, size, payload):
+        try:
+            if state.cancel:
+                return 1
+            put(data)
+            return 0
+        except BaseException as e:  # noqa: B902 - stored, re-raised by the consumer
+            state.callback_error = e
+            return 1
+
+    c_callback = _client._ChunkCB(on_chunk)  # kept alive by this frame for the whole call
+    res = _client._c_void_p()
+    try:
+        try:
+            _client._chat_stream(handle, body, opts, c_callback, None, _client._byref(res))
+        finally:
+            gw._release()
+        state.outcome = ("ok", _client._result(res.value))
+    except BaseException as e:  # noqa: B902 - handed to the consumer
+        state.outcome = ("error", e)
+    finally:
+        put(_END)
+        del c_callback
+
+
+class Stream:
+    """An iterator of ChatCompletionChunk objects, as they arrive.
+
+    After the last chunk, ``response`` holds the assembled ChatCompletion and
+    ``llmux`` its CallInfo (provider, model, cost_usd, http_status, trace). A
+    failure before the first chunk raises from create(); one after it raises
+    from the iteration, after the chunks that did arrive.
+    """
+
+    def __init__(self, gw, body, opts):
+        self._state = state = _State()
+        self._finished = False
+        self._first = None
+        self.response = None
+        self.llmux = None
+        self.cancelled = False
+        handle = gw._acquire()
+        try:
+            self._thread = threading.Thread(
+                target=_worker, args=(state, gw, handle, body, opts),
+                name="llmux-stream", daemon=False)
+            self._thread.start()
+        except BaseException:
+            gw._release()
+            raise
+        # Like the SDK, fail in create() when the call fails before streaming.
+        first = state.queue.get()
+        if first is _END:
+            self._finish()
+        else:
+            self._first = first
+
+    def _next_raw(self):
+        first = self._first
+        if first is not None:
+            self._first = None
+            return first
+        if self._finished:
+            return _END
+        item = self._state.queue.get()
+        if item is _END:
+            self._finish()
+        return item
+
+    def _finish(self):
+        self._finished = True
+        self._thread.join()
+        state = self._state
+        if state.callback_error is not None:
+            raise state.callback_error
+        kind, value = state.outcome
+        if kind == "ok":
+            self.response = value
+            self.llmux = value.llmux
+            return
+        self.llmux = getattr(value, "llmux", None)
+        if state.cancel and getattr(value, "status", None) == -19:
+            self.cancelled = True
+            return
+        raise value
+
+    def __iter__(self):
+        try:
+            while True:
+                item = self._next_raw()
+                if item is _END:
+                    return
+                yield _chunk(item)
+        finally:
+            if not self._finished:
+                self._state.cancel = True
+
+    def __next__(self):
+        item = self._next_raw()
+        if item is _END:
+            raise StopIteration
+        return _chunk(item)
+
+    def get_final_completion(self):
+        """Consume what is left and return the assembled ChatCompletion."""
+        while self._next_raw() is not _END:
+            pass
+        return self.response
+
+    def close(self):
+        """Stop the transfer (if still running) and wait for the C call to end."""
+        if self._finished:
+            return
+        self._state.cancel = True
+        self._first = None
+        try:
+            while self._next_raw() is not _END:
+                pass
+        except Exception:
+            pass
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __del__(self):
+        state = getattr(self, "_state", None)
+        if state is not None:
+            state.cancel = True
