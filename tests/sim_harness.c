@@ -15,6 +15,9 @@
 int sim_start(sim *s)
 {
     memset(s, 0, sizeof *s);
+    /* the simulator is on loopback: never send test traffic through a proxy */
+    setenv("no_proxy", "127.0.0.1,localhost", 1);
+    setenv("NO_PROXY", "127.0.0.1,localhost", 1);
     const char *bin = getenv("LLMUX_SIM");
     if (!bin || !*bin) {
         fprintf(stderr, "LLMUX_SIM is not set (path of the llmux-sim binary)\n");
