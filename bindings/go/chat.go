@@ -77,6 +77,15 @@ func buildOpts(ctx context.Context, opts []CallOption) (callOpts, error) {
 // call runs on in the background until it ends by itself (it still counts in
 // the spend report, and Close waits for it).
 func (g *Gateway) Chat(ctx context.Context, req *ChatRequest, opts ...CallOption) (*ChatResponse, error) {
+	body, err := encodeRequest(req)
+	if err != nil {
+		return nil, err
+	}
+	return g.chat(ctx, body, opts)
+}
+
+// encodeRequest marshals req into a NUL-terminated JSON request for C.
+func encodeRequest(req *ChatRequest) ([]byte, error) {
 	if req == nil {
 		return nil, argError("nil request")
 	}
@@ -84,26 +93,41 @@ func (g *Gateway) Chat(ctx context.Context, req *ChatRequest, opts ...CallOption
 	if err != nil {
 		return nil, &Error{Code: StatusBadRequest, Message: "cannot encode request: " + err.Error(), HTTPStatus: 400}
 	}
-	return g.chat(ctx, append(body, 0), opts)
+	return append(body, 0), nil
 }
 
-// ChatJSON is Chat for a request that is already JSON. request is copied.
-func (g *Gateway) ChatJSON(ctx context.Context, request []byte, opts ...CallOption) (*ChatResponse, error) {
+// rawRequest copies a caller's JSON request into a NUL-terminated one for C.
+func rawRequest(request []byte) ([]byte, error) {
 	if bytes.IndexByte(request, 0) >= 0 {
 		return nil, &Error{Code: StatusBadRequest, Message: "request contains a NUL byte", HTTPStatus: 400}
 	}
-	return g.chat(ctx, cRequest(request), opts)
+	return cRequest(request), nil
 }
 
-// chat runs a call; request is NUL-terminated and owned by the call.
-func (g *Gateway) chat(ctx context.Context, request []byte, opts []CallOption) (*ChatResponse, error) {
+// callOptions checks ctx and turns the options into the C call's.
+func callOptions(ctx context.Context, opts []CallOption) (context.Context, callOpts, error) {
 	if ctx == nil {
 		ctx = context.Background()
 	}
 	if ctx.Err() != nil {
-		return nil, contextError(ctx)
+		return ctx, callOpts{}, contextError(ctx)
 	}
 	o, err := buildOpts(ctx, opts)
+	return ctx, o, err
+}
+
+// ChatJSON is Chat for a request that is already JSON. request is copied.
+func (g *Gateway) ChatJSON(ctx context.Context, request []byte, opts ...CallOption) (*ChatResponse, error) {
+	body, err := rawRequest(request)
+	if err != nil {
+		return nil, err
+	}
+	return g.chat(ctx, body, opts)
+}
+
+// chat runs a call; request is NUL-terminated and owned by the call.
+func (g *Gateway) chat(ctx context.Context, request []byte, opts []CallOption) (*ChatResponse, error) {
+	ctx, o, err := callOptions(ctx, opts)
 	if err != nil {
 		return nil, err
 	}

@@ -1,7 +1,6 @@
 package llmux
 
 import (
-	"bytes"
 	"context"
 	"encoding/json"
 	"iter"
@@ -60,33 +59,25 @@ type stream struct {
 // the call itself does wrong comes from Err and Result. Fallback to another
 // target happens only before the first chunk.
 func (g *Gateway) ChatStream(ctx context.Context, req *ChatRequest, opts ...CallOption) (*Stream, error) {
-	if req == nil {
-		return nil, argError("nil request")
-	}
-	body, err := json.Marshal(req)
+	body, err := encodeRequest(req)
 	if err != nil {
-		return nil, &Error{Code: StatusBadRequest, Message: "cannot encode request: " + err.Error(), HTTPStatus: 400}
+		return nil, err
 	}
-	return g.stream(ctx, append(body, 0), opts)
+	return g.stream(ctx, body, opts)
 }
 
 // ChatStreamJSON is ChatStream for a request that is already JSON. request is
 // copied.
 func (g *Gateway) ChatStreamJSON(ctx context.Context, request []byte, opts ...CallOption) (*Stream, error) {
-	if bytes.IndexByte(request, 0) >= 0 {
-		return nil, &Error{Code: StatusBadRequest, Message: "request contains a NUL byte", HTTPStatus: 400}
+	body, err := rawRequest(request)
+	if err != nil {
+		return nil, err
 	}
-	return g.stream(ctx, cRequest(request), opts)
+	return g.stream(ctx, body, opts)
 }
 
 func (g *Gateway) stream(ctx context.Context, request []byte, opts []CallOption) (*Stream, error) {
-	if ctx == nil {
-		ctx = context.Background()
-	}
-	if ctx.Err() != nil {
-		return nil, contextError(ctx)
-	}
-	o, err := buildOpts(ctx, opts)
+	ctx, o, err := callOptions(ctx, opts)
 	if err != nil {
 		return nil, err
 	}
