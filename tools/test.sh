@@ -73,7 +73,7 @@ step "valgrind: demo and integration test" valgrind_check
 step "Python binding (pytest)" python_tests
 step "Go binding (go vet, go test -race)" go_tests
 if [ -x bench/run.sh ]; then
-  step "benchmarks, quick mode" bench/run.sh --quick --no-report
+  step "benchmarks, quick smoke run" bench/run.sh --quick --no-venv
 fi
 
 echo

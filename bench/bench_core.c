@@ -1,0 +1,456 @@
+/*
+ * bench_core.c - llmux against the floor (floor.c), in one process, in
+ * alternating blocks, so that noise on a shared machine hits both alike.
+ *
+ *   bench_core seq  --base http://127.0.0.1:PORT [--reps 15] [--block 3000]
+ *   bench_core tput --base ... [--threads 1,2,4,8,32] [--reps 5] [--secs 1.0]
+ *   common: [--placement TEXT] [--floor-only] [--sim-pid PID]
+ *   seq --only floor_one|llmux_one|floor_fb|llmux_fb runs one variant alone
+ *   (no warm-up, no rows), for perf or callgrind; tput --only floor|llmux likewise.
+ *
+ * seq:  one caller. Per repetition four blocks of --block calls each:
+ *       floor_one  floor: build request JSON, POST to /a, parse the response
+ *       llmux_one  the same request JSON built the same way, llmux_chat with the
+ *                  one-target alias, the result JSON parsed the same way
+ *       floor_fb   floor: POST to /bad (503 every time, error body parsed),
+ *                  then the floor_one exchange with /a
+ *       llmux_fb   llmux_chat with the two-target alias whose first target is
+ *                  /bad: both exchanges on every call
+ *       The order of floor and llmux flips every repetition.
+ * tput: T threads for --secs seconds, calls counted; floor threads each own a
+ *       floor client, llmux threads share one gateway. Alternating blocks.
+ *
+ * Output: JSON lines (see bench_common.h), progress on stderr.
+ */
+#define _GNU_SOURCE
+#include "bench_common.h"
+#include "floor.h"
+
+#ifndef BENCH_NO_LLMUX
+#include "llmux.h"
+#endif
+
+#include <pthread.h>
+#include <stdatomic.h>
+#include <unistd.h>
+
+static char g_base[256];
+static char g_url_a[320], g_url_bad[320];
+static const char *g_placement = "";
+static int g_floor_only;
+static atomic_long g_errors;
+static char g_expect[64];
+static int g_sim_pid; /* for the simulator's CPU time, 0 = unknown */
+
+/* CPU microseconds per call of one block: this process, and the simulator. */
+typedef struct cpu_mark {
+    double self, sim;
+} cpu_mark;
+
+static cpu_mark cpu_now(void)
+{
+    cpu_mark m = {bench_cpu_self(), bench_cpu_of(g_sim_pid)};
+    return m;
+}
+
+static void cpu_per_call(cpu_mark a, long calls, double *self_us, double *sim_us)
+{
+    cpu_mark b = cpu_now();
+    *self_us = (b.self - a.self) * 1e6 / (double)calls;
+    *sim_us = (a.sim >= 0 && b.sim >= 0) ? (b.sim - a.sim) * 1e6 / (double)calls : -1;
+}
+
+#ifndef BENCH_NO_LLMUX
+static llmux *g_gw;
+#endif
+
+/* ------------------------------------------------------------ one call each */
+
+static int check_content(const char *content)
+{
+    if (strncmp(content, g_expect, strlen(g_expect)) != 0) {
+        if (atomic_fetch_add(&g_errors, 1) < 5)
+            fprintf(stderr, "bench: unexpected answer: %.120s\n", content);
+        return -1;
+    }
+    return 0;
+}
+
+static void floor_one(floor_client *c)
+{
+    char content[512];
+    int st = floor_chat(c, g_url_a, "m", BENCH_SYSTEM, BENCH_USER, content, sizeof content);
+    if (st != 200) {
+        if (atomic_fetch_add(&g_errors, 1) < 5)
+            fprintf(stderr, "bench: floor call failed: %d\n", st);
+        return;
+    }
+    check_content(content);
+}
+
+static void floor_fb(floor_client *c)
+{
+    char content[512];
+    int st = floor_chat(c, g_url_bad, "m", BENCH_SYSTEM, BENCH_USER, content, sizeof content);
+    if (st != 503) {
+        if (atomic_fetch_add(&g_errors, 1) < 5)
+            fprintf(stderr, "bench: floor call to /bad gave %d, expected 503\n", st);
+    }
+    floor_one(c);
+}
+
+#ifndef BENCH_NO_LLMUX
+static void llmux_call(const char *alias)
+{
+    char content[512];
+    char *body = floor_build_request(alias, BENCH_SYSTEM, BENCH_USER);
+    llmux_result *res = NULL;
+    int st = llmux_chat(g_gw, body, NULL, &res);
+    free(body);
+    if (st != LLMUX_OK) {
+        if (atomic_fetch_add(&g_errors, 1) < 5)
+            fprintf(stderr, "bench: llmux_chat(%s) failed: %s: %s\n", alias, llmux_strerror(st),
+                    res ? llmux_result_error(res) : "(no result)");
+        llmux_result_free(res);
+        return;
+    }
+    const char *json = llmux_result_json(res);
+    if (floor_parse_response(json, strlen(json), content, sizeof content) != 0)
+        content[0] = '\0';
+    check_content(content);
+    llmux_result_free(res);
+}
+#endif
+
+/* ---------------------------------------------------------------- seq mode */
+
+enum { V_FLOOR_ONE, V_LLMUX_ONE, V_FLOOR_FB, V_LLMUX_FB, V_COUNT };
+static const char *const V_NAME[V_COUNT] = {"floor_one", "llmux_one", "floor_fb", "llmux_fb"};
+
+static double g_cpu_self_us, g_cpu_sim_us; /* of the last block */
+
+static double run_block(int v, floor_client *fc, long n)
+{
+    cpu_mark cm = cpu_now();
+    double t0 = bench_now();
+    for (long i = 0; i < n; i++) {
+        switch (v) {
+        case V_FLOOR_ONE: floor_one(fc); break;
+        case V_FLOOR_FB: floor_fb(fc); break;
+#ifndef BENCH_NO_LLMUX
+        case V_LLMUX_ONE: llmux_call("one"); break;
+        case V_LLMUX_FB: llmux_call("fb"); break;
+#endif
+        default: break;
+        }
+    }
+    double us = (bench_now() - t0) * 1e6 / (double)n;
+    cpu_per_call(cm, n, &g_cpu_self_us, &g_cpu_sim_us);
+    return us;
+}
+
+static int cmd_seq(int argc, char **argv)
+{
+    long reps = bench_arg_long(argc, argv, "--reps", 15);
+    long block = bench_arg_long(argc, argv, "--block", 3000);
+    double *samples[V_COUNT], *cpu_self[V_COUNT], *cpu_sim[V_COUNT];
+    for (int v = 0; v < V_COUNT; v++) {
+        samples[v] = calloc((size_t)reps, sizeof(double));
+        cpu_self[v] = calloc((size_t)reps, sizeof(double));
+        cpu_sim[v] = calloc((size_t)reps, sizeof(double));
+    }
+    floor_client *fc = floor_client_new();
+    int nv = g_floor_only ? 1 : 2; /* floor and llmux, or floor alone */
+    /* --only NAME: run just that variant (for profilers: perf, callgrind) */
+    const char *only = bench_arg(argc, argv, "--only", NULL);
+    if (only) {
+        for (int v = 0; v < V_COUNT; v++) {
+            if (strcmp(only, V_NAME[v]) != 0)
+                continue;
+            for (long r = 0; r < reps; r++)
+                fprintf(stderr, "%s: %.1f us/call\n", only, run_block(v, fc, block));
+            floor_client_free(fc);
+            return 0;
+        }
+        fprintf(stderr, "bench_core: --only: no variant %s\n", only);
+        return 2;
+    }
+
+    /* Warm up: connections open, caches and branch predictors primed. */
+    long warm = block / 5 > 200 ? block / 5 : 200;
+    for (int v = 0; v < V_COUNT; v++)
+        if (!(g_floor_only && (v == V_LLMUX_ONE || v == V_LLMUX_FB)))
+            run_block(v, fc, warm);
+
+    /* Does the fallback really make both exchanges on every call? */
+    long fb_calls = 0, bad_before = bench_sim_requests(g_base, "bad");
+
+    for (long r = 0; r < reps; r++) {
+        for (int pair = 0; pair < 2; pair++) {
+            int base_v = pair == 0 ? V_FLOOR_ONE : V_FLOOR_FB;
+            for (int k = 0; k < nv; k++) {
+                /* flip the order every repetition */
+                int which = (r % 2 == 0) ? k : nv - 1 - k;
+                int v = base_v + which;
+                samples[v][r] = run_block(v, fc, block);
+                cpu_self[v][r] = g_cpu_self_us;
+                cpu_sim[v][r] = g_cpu_sim_us;
+                if (v == V_LLMUX_FB || v == V_FLOOR_FB)
+                    fb_calls += block;
+            }
+        }
+        fprintf(stderr, "seq rep %ld/%ld: floor_one %.1f us", r + 1, reps, samples[0][r]);
+        if (!g_floor_only)
+            fprintf(stderr, ", llmux_one %.1f us", samples[V_LLMUX_ONE][r]);
+        fprintf(stderr, ", floor_fb %.1f us", samples[V_FLOOR_FB][r]);
+        if (!g_floor_only)
+            fprintf(stderr, ", llmux_fb %.1f us", samples[V_LLMUX_FB][r]);
+        fprintf(stderr, "\n");
+    }
+    long bad_after = bench_sim_requests(g_base, "bad");
+
+    bench_row row;
+    for (int v = 0; v < V_COUNT; v++) {
+        int is_llmux = (v == V_LLMUX_ONE || v == V_LLMUX_FB);
+        if (g_floor_only && is_llmux)
+            continue;
+        bench_row_begin(&row, "seq", V_NAME[v], "us/call");
+        if (is_llmux)
+            bench_row_str(&row, "baseline", V_NAME[v - 1]);
+        bench_row_str(&row, "placement", g_placement);
+        bench_row_num(&row, "block", (double)block);
+        bench_row_samples(&row, samples[v], (int)reps);
+        bench_row_array(&row, "cpu_client_us", cpu_self[v], (int)reps);
+        bench_row_array(&row, "cpu_sim_us", cpu_sim[v], (int)reps);
+        bench_row_end(&row);
+    }
+    if (bad_before >= 0 && bad_after >= 0 && fb_calls > 0) {
+        bench_row_begin(&row, "check", "bad_exchanges_per_fallback_call", "ratio");
+        double per = (double)(bad_after - bad_before) / (double)fb_calls;
+        bench_row_samples(&row, &per, 1);
+        bench_row_end(&row);
+    }
+    floor_client_free(fc);
+    for (int v = 0; v < V_COUNT; v++) {
+        free(samples[v]);
+        free(cpu_self[v]);
+        free(cpu_sim[v]);
+    }
+    return 0;
+}
+
+/* --------------------------------------------------------------- tput mode */
+
+typedef struct tput_shared {
+    atomic_int go;   /* 0 wait, 1 run */
+    atomic_int stop; /* 1 when time is up */
+    atomic_int ready;
+    int use_llmux;
+    const char *alias;
+} tput_shared;
+
+typedef struct tput_worker {
+    pthread_t th;
+    tput_shared *sh;
+    floor_client *fc;
+    long calls;
+} tput_worker;
+
+static void *tput_main(void *arg)
+{
+    tput_worker *w = arg;
+    tput_shared *sh = w->sh;
+    atomic_fetch_add(&sh->ready, 1);
+    while (!atomic_load_explicit(&sh->go, memory_order_acquire))
+        sched_yield();
+    long n = 0;
+    while (!atomic_load_explicit(&sh->stop, memory_order_relaxed)) {
+#ifndef BENCH_NO_LLMUX
+        if (sh->use_llmux)
+            llmux_call(sh->alias);
+        else
+#endif
+            floor_one(w->fc);
+        n++;
+    }
+    w->calls = n;
+    return NULL;
+}
+
+/* Calls per second of `threads` threads running for `secs`; the CPU
+ * microseconds per call (this process, the simulator) in *self_us, *sim_us. */
+static double tput_block(tput_worker *ws, int threads, int use_llmux, double secs,
+                         double *self_us, double *sim_us)
+{
+    tput_shared sh = {0};
+    sh.use_llmux = use_llmux;
+    sh.alias = "one";
+    for (int i = 0; i < threads; i++) {
+        ws[i].sh = &sh;
+        ws[i].calls = 0;
+        pthread_create(&ws[i].th, NULL, tput_main, &ws[i]);
+    }
+    while (atomic_load(&sh.ready) < threads)
+        usleep(100);
+    cpu_mark cm = cpu_now();
+    double t0 = bench_now();
+    atomic_store_explicit(&sh.go, 1, memory_order_release);
+    usleep((useconds_t)(secs * 1e6));
+    atomic_store(&sh.stop, 1);
+    long total = 0;
+    for (int i = 0; i < threads; i++) {
+        pthread_join(ws[i].th, NULL);
+        total += ws[i].calls;
+    }
+    double el = bench_now() - t0;
+    cpu_per_call(cm, total > 0 ? total : 1, self_us, sim_us);
+    return (double)total / el;
+}
+
+static int cmd_tput(int argc, char **argv)
+{
+    const char *list = bench_arg(argc, argv, "--threads", "1,2,4,8,32");
+    long reps = bench_arg_long(argc, argv, "--reps", 5);
+    double secs = bench_arg_double(argc, argv, "--secs", 1.0);
+    const char *only = bench_arg(argc, argv, "--only", NULL); /* floor|llmux, for profilers */
+    char tmp[128];
+    snprintf(tmp, sizeof tmp, "%s", list);
+    for (char *save = NULL, *tok = strtok_r(tmp, ",", &save); tok;
+         tok = strtok_r(NULL, ",", &save)) {
+        int threads = atoi(tok);
+        if (threads <= 0)
+            continue;
+        tput_worker *ws = calloc((size_t)threads, sizeof *ws);
+        for (int i = 0; i < threads; i++)
+            ws[i].fc = floor_client_new();
+        if (only) {
+            int use = strcmp(only, "llmux") == 0 && !g_floor_only;
+            double a, b;
+            for (long r = 0; r < reps; r++) {
+                double v = tput_block(ws, threads, use, secs, &a, &b);
+                fprintf(stderr, "%s %d threads: %.0f calls/s, %.1f us CPU/call (sim %.1f)\n",
+                        use ? "llmux" : "floor", threads, v, a, b);
+            }
+            for (int i = 0; i < threads; i++)
+                floor_client_free(ws[i].fc);
+            free(ws);
+            continue;
+        }
+        double *fl = calloc((size_t)reps * 6, sizeof(double));
+        double *lx = fl + reps, *fl_self = fl + 2 * reps, *fl_sim = fl + 3 * reps;
+        double *lx_self = fl + 4 * reps, *lx_sim = fl + 5 * reps;
+        double ignore1, ignore2;
+        /* warm-up: every thread's connection, and the gateway's pool */
+        tput_block(ws, threads, 0, secs / 4, &ignore1, &ignore2);
+        if (!g_floor_only)
+            tput_block(ws, threads, 1, secs / 4, &ignore1, &ignore2);
+        for (long r = 0; r < reps; r++) {
+            int llmux_first = !g_floor_only && (r % 2 == 1);
+            if (llmux_first)
+                lx[r] = tput_block(ws, threads, 1, secs, &lx_self[r], &lx_sim[r]);
+            fl[r] = tput_block(ws, threads, 0, secs, &fl_self[r], &fl_sim[r]);
+            if (!g_floor_only && !llmux_first)
+                lx[r] = tput_block(ws, threads, 1, secs, &lx_self[r], &lx_sim[r]);
+            fprintf(stderr, "tput %d threads rep %ld/%ld: floor %.0f/s", threads, r + 1, reps,
+                    fl[r]);
+            if (!g_floor_only)
+                fprintf(stderr, ", llmux %.0f/s", lx[r]);
+            fprintf(stderr, "\n");
+        }
+        bench_row row;
+        char name[64];
+        snprintf(name, sizeof name, "floor_t%d", threads);
+        bench_row_begin(&row, "tput", name, "calls/s");
+        bench_row_num(&row, "threads", threads);
+        bench_row_str(&row, "placement", g_placement);
+        bench_row_num(&row, "secs", secs);
+        bench_row_samples(&row, fl, (int)reps);
+        bench_row_array(&row, "cpu_client_us", fl_self, (int)reps);
+        bench_row_array(&row, "cpu_sim_us", fl_sim, (int)reps);
+        bench_row_end(&row);
+        if (!g_floor_only) {
+            char bname[64];
+            snprintf(bname, sizeof bname, "%s", name);
+            snprintf(name, sizeof name, "llmux_t%d", threads);
+            bench_row_begin(&row, "tput", name, "calls/s");
+            bench_row_str(&row, "baseline", bname);
+            bench_row_num(&row, "threads", threads);
+            bench_row_str(&row, "placement", g_placement);
+            bench_row_num(&row, "secs", secs);
+            bench_row_samples(&row, lx, (int)reps);
+            bench_row_array(&row, "cpu_client_us", lx_self, (int)reps);
+            bench_row_array(&row, "cpu_sim_us", lx_sim, (int)reps);
+            bench_row_end(&row);
+        }
+        for (int i = 0; i < threads; i++)
+            floor_client_free(ws[i].fc);
+        free(ws);
+        free(fl);
+    }
+    return 0;
+}
+
+/* -------------------------------------------------------------------- main */
+
+int main(int argc, char **argv)
+{
+    if (argc < 2) {
+        fprintf(stderr, "usage: bench_core seq|tput --base http://127.0.0.1:PORT [options]\n");
+        return 2;
+    }
+    snprintf(g_base, sizeof g_base, "%s", bench_arg(argc, argv, "--base", "http://127.0.0.1:8080"));
+    snprintf(g_url_a, sizeof g_url_a, "%s/a/v1/chat/completions", g_base);
+    snprintf(g_url_bad, sizeof g_url_bad, "%s/bad/v1/chat/completions", g_base);
+    snprintf(g_expect, sizeof g_expect, "[a] %.20s", BENCH_USER);
+    g_placement = bench_arg(argc, argv, "--placement", "");
+    g_sim_pid = (int)bench_arg_long(argc, argv, "--sim-pid", 0);
+    for (int i = 1; i < argc; i++)
+        if (strcmp(argv[i], "--floor-only") == 0)
+            g_floor_only = 1;
+#ifdef BENCH_NO_LLMUX
+    g_floor_only = 1;
+#endif
+    curl_global_init(CURL_GLOBAL_ALL);
+
+    if (bench_sim_put(g_base, "a", "{}") != 0 ||
+        bench_sim_put(g_base, "bad",
+                      "{\"faults\":[{\"type\":\"status\",\"status\":503,\"count\":-1}]}") != 0) {
+        fprintf(stderr, "bench: cannot script the simulator at %s\n", g_base);
+        return 1;
+    }
+
+#ifndef BENCH_NO_LLMUX
+    if (!g_floor_only) {
+        char cfg[4096], err[512];
+        bench_config(cfg, sizeof cfg, g_base);
+        if (llmux_open(&g_gw, cfg, err, sizeof err) != LLMUX_OK) {
+            fprintf(stderr, "bench: llmux_open: %s\n", err);
+            return 1;
+        }
+    }
+#endif
+
+    int rc = 2;
+    if (strcmp(argv[1], "seq") == 0)
+        rc = cmd_seq(argc, argv);
+    else if (strcmp(argv[1], "tput") == 0)
+        rc = cmd_tput(argc, argv);
+    else
+        fprintf(stderr, "bench_core: unknown mode %s\n", argv[1]);
+
+#ifndef BENCH_NO_LLMUX
+    llmux_close(g_gw);
+#endif
+    long errors = atomic_load(&g_errors);
+    if (errors) {
+        fprintf(stderr, "bench_core: %ld calls failed or answered wrongly\n", errors);
+        bench_row row;
+        bench_row_begin(&row, "check", "errors", "calls");
+        double e = (double)errors;
+        bench_row_samples(&row, &e, 1);
+        bench_row_end(&row);
+        rc = rc ? rc : 3;
+    }
+    curl_global_cleanup();
+    return rc;
+}

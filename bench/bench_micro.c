@@ -1,0 +1,330 @@
+/*
+ * bench_micro.c - nanoseconds per operation for the parts of llmux's hot path
+ * that do not touch the network. Linked against llmux_static with lib/ on the
+ * include path, because these are internal functions.
+ *
+ *   bench_micro [--reps 7] [--min-ms 100] [--only NAME]
+ *
+ * Each benchmark is a row in BENCHES below: a setup, an operation timed in a
+ * loop (calibrated to run at least --min-ms per repetition), a teardown. A
+ * later feature that adds work to the hot path adds its row here, so its cost
+ * shows up next to the others and in bench/compare.py.
+ */
+#define _GNU_SOURCE
+#include "bench_common.h"
+
+#include <cjson/cJSON.h>
+
+#include "config/config.h"
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/result.h"
+#include "engine/request.h"
+#include "ledger/ledger.h"
+#include "providers/provider.h"
+#include "router/router.h"
+
+/* The request every C benchmark sends (floor_build_request's output). */
+static const char REQUEST[] =
+    "{\"model\":\"fb\",\"messages\":[{\"role\":\"system\",\"content\":\"" BENCH_SYSTEM
+    "\"},{\"role\":\"user\",\"content\":\"" BENCH_USER "\"}],\"max_tokens\":64}";
+
+/* What llmux-sim answers to it (its format, docs/simulator.md). */
+static const char RESPONSE[] =
+    "{\"id\":\"chatcmpl-sim-a-1\",\"object\":\"chat.completion\",\"created\":1764000000,"
+    "\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+    "\"content\":\"[a] " BENCH_USER "\"},\"finish_reason\":\"stop\"}],"
+    "\"usage\":{\"prompt_tokens\":43,\"completion_tokens\":20,\"total_tokens\":63}}";
+
+static const char ERROR_BODY[] =
+    "{\"error\":{\"message\":\"The server is overloaded.\",\"type\":\"server_error\","
+    "\"param\":null,\"code\":null}}";
+
+/* Eight aliases, so the lookup is not a one-entry table. */
+static const char CONFIG[] =
+    "{\"providers\":{"
+    "\"a\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/a/v1\"},"
+    "\"bad\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/bad/v1\"}},"
+    "\"models\":{"
+    "\"one\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m\"}]},"
+    "\"fb\":{\"targets\":[{\"provider\":\"bad\",\"model\":\"m\"},{\"provider\":\"a\",\"model\":\"m\"}]},"
+    "\"smart\":{\"targets\":[{\"provider\":\"a\",\"model\":\"gpt-4o\"}]},"
+    "\"fast\":{\"targets\":[{\"provider\":\"a\",\"model\":\"gpt-4o-mini\"}]},"
+    "\"draft\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m2\"}]},"
+    "\"review\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m3\"}]},"
+    "\"classify\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m4\"}]},"
+    "\"format\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m5\"}]}},"
+    "\"defaults\":{\"timeout_ms\":30000}}";
+
+static llmux_config *g_cfg;
+static llmux_provider_cfg *g_prov; /* provider "a" */
+static llmux_ledger *g_ledger;
+static cJSON *g_req;
+static volatile long g_sink; /* keeps results observable */
+
+/* ------------------------------------------------------------- the ops */
+
+static int op_alias_lookup(void)
+{
+    const llmux_alias *a = llmux__config_find_alias(g_cfg, "fb");
+    g_sink += (long)(a != NULL);
+    return a ? 0 : -1;
+}
+
+static int op_route(void)
+{
+    llmux_route r;
+    llmux_err err;
+    int rc = llmux__route(g_cfg, "fb", &r, &err);
+    g_sink += (long)r.n_targets;
+    return rc;
+}
+
+static int op_request_parse(void)
+{
+    cJSON *req;
+    const char *model;
+    llmux_err err;
+    int rc = llmux__request_parse(REQUEST, sizeof REQUEST - 1, &req, &model, &err);
+    if (rc == LLMUX_OK)
+        cJSON_Delete(req);
+    return rc;
+}
+
+static int op_request_build(void)
+{
+    llmux_http_request out = {0};
+    llmux_err err;
+    int rc = g_prov->ops->build_request(g_prov, "m", g_req, REQUEST, sizeof REQUEST - 1, 0, &out,
+                                        &err);
+    g_sink += (long)out.body_len;
+    llmux__http_request_free(&out);
+    return rc;
+}
+
+static int op_parse_and_build(void)
+{
+    cJSON *req;
+    const char *model;
+    llmux_err err;
+    int rc = llmux__request_parse(REQUEST, sizeof REQUEST - 1, &req, &model, &err);
+    if (rc != LLMUX_OK)
+        return rc;
+    llmux_http_request out = {0};
+    rc = g_prov->ops->build_request(g_prov, "m", req, REQUEST, sizeof REQUEST - 1, 0, &out, &err);
+    llmux__http_request_free(&out);
+    cJSON_Delete(req);
+    return rc;
+}
+
+/* Includes filling a buffer with the body, as the transport's write callback
+ * does, since parse_response may take the buffer over. */
+static int op_response_parse(void)
+{
+    llmux_buf body = LLMUX_BUF_INIT;
+    if (llmux__buf_append(&body, RESPONSE, sizeof RESPONSE - 1) != 0)
+        return -1;
+    char *json = NULL;
+    llmux_usage usage = LLMUX_USAGE_UNKNOWN;
+    llmux_err err;
+    int rc = g_prov->ops->parse_response(g_prov, &body, &json, &usage, &err);
+    g_sink += usage.prompt_tokens;
+    free(json);
+    llmux__buf_free(&body);
+    return rc;
+}
+
+static int op_classify_error(void)
+{
+    llmux_err err;
+    err.http_status = 503;
+    int st = g_prov->ops->classify_error(g_prov, 503, ERROR_BODY, sizeof ERROR_BODY - 1, &err);
+    g_sink += st;
+    return st == LLMUX_ERR_PROVIDER ? 0 : -1;
+}
+
+/* A result as the fallback path leaves it: two attempts, usage, the
+ * trace built on top. Creating and freeing the result is included. */
+static llmux_result *fallback_result(void)
+{
+    llmux_result *r = llmux__result_new(g_cfg);
+    if (!r)
+        return NULL;
+    r->requested_model = strdup("fb");
+    r->route = "alias";
+    r->n_targets = 2;
+    llmux_attempt *a = llmux__result_add_attempt(r);
+    a->provider = &g_cfg->providers[1];
+    a->model = "m";
+    a->status = LLMUX_ERR_PROVIDER;
+    a->http_status = 503;
+    a->latency_ms = 0.031;
+    a->error = strdup("bad: HTTP 503: The server is overloaded.");
+    a->action = "fallback";
+    a = llmux__result_add_attempt(r);
+    a->provider = g_prov;
+    a->model = "m";
+    a->http_status = 200;
+    a->latency_ms = 0.029;
+    a->action = "answered";
+    r->provider = g_prov->name;
+    r->model = "m";
+    r->http_status = 200;
+    r->usage.prompt_tokens = 43;
+    r->usage.completion_tokens = 20;
+    r->total_ms = 0.071;
+    return r;
+}
+
+static int op_trace_build(void)
+{
+    llmux_result *r = fallback_result();
+    if (!r)
+        return -1;
+    char *t = llmux__trace_build(r);
+    g_sink += (long)(t != NULL);
+    free(t);
+    llmux_result_free(r);
+    return 0;
+}
+
+static int op_result_lifecycle(void)
+{
+    llmux_result *r = fallback_result();
+    if (!r)
+        return -1;
+    llmux_result_free(r);
+    return 0;
+}
+
+static int op_ledger_record(void)
+{
+    llmux_ledger_entry e = {NULL, "bench", "draft", "m", "a", 1, 43, 20, -1.0};
+    llmux__ledger_record(g_ledger, &e);
+    return 0;
+}
+
+static int op_floor_build(void)
+{
+    /* for scale: the floor's own request build (cJSON create + print) */
+    cJSON *req = cJSON_CreateObject();
+    cJSON_AddStringToObject(req, "model", "m");
+    cJSON *msgs = cJSON_AddArrayToObject(req, "messages");
+    cJSON *m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", "system");
+    cJSON_AddStringToObject(m, "content", BENCH_SYSTEM);
+    cJSON_AddItemToArray(msgs, m);
+    m = cJSON_CreateObject();
+    cJSON_AddStringToObject(m, "role", "user");
+    cJSON_AddStringToObject(m, "content", BENCH_USER);
+    cJSON_AddItemToArray(msgs, m);
+    cJSON_AddNumberToObject(req, "max_tokens", 64);
+    char *s = cJSON_PrintUnformatted(req);
+    g_sink += (long)strlen(s);
+    free(s);
+    cJSON_Delete(req);
+    return 0;
+}
+
+static int op_floor_parse(void)
+{
+    cJSON *root = cJSON_ParseWithLength(RESPONSE, sizeof RESPONSE - 1);
+    g_sink += (long)(root != NULL);
+    cJSON_Delete(root);
+    return root ? 0 : -1;
+}
+
+typedef struct micro {
+    const char *name;
+    const char *what;
+    int (*op)(void);
+} micro;
+
+static const micro BENCHES[] = {
+    {"alias_lookup", "llmux__config_find_alias of fb among 8 aliases", op_alias_lookup},
+    {"route", "llmux__route: alias to its ordered targets", op_route},
+    {"request_parse", "llmux__request_parse: cJSON parse + validation of the caller's request",
+     op_request_parse},
+    {"request_build", "openai build_request: the provider's HTTP request body for the target model",
+     op_request_build},
+    {"request_parse_build", "request_parse + build_request + frees", op_parse_and_build},
+    {"response_parse", "openai parse_response: body buffer filled, validated, usage read",
+     op_response_parse},
+    {"classify_error", "openai classify_error: a 503 with an OpenAI error body", op_classify_error},
+    {"trace_build", "a two-attempt result built, its trace JSON built, freed", op_trace_build},
+    {"result_lifecycle", "the same result built and freed, no trace (subtract from trace_build)",
+     op_result_lifecycle},
+    {"ledger_record", "llmux__ledger_record of one call", op_ledger_record},
+    {"floor_request_build", "for scale: the floor's cJSON request build and print", op_floor_build},
+    {"floor_response_parse", "for scale: the floor's cJSON parse of the response", op_floor_parse},
+};
+
+static double time_ns(int (*op)(void), long iters)
+{
+    long t0 = bench_now_ns();
+    for (long i = 0; i < iters; i++)
+        op();
+    return (double)(bench_now_ns() - t0) / (double)iters;
+}
+
+int main(int argc, char **argv)
+{
+    long reps = bench_arg_long(argc, argv, "--reps", 7);
+    double min_ms = bench_arg_double(argc, argv, "--min-ms", 100);
+    const char *only = bench_arg(argc, argv, "--only", NULL);
+    const char *placement = bench_arg(argc, argv, "--placement", "");
+
+    llmux_err err;
+    if (llmux__config_parse(&g_cfg, CONFIG, sizeof CONFIG - 1, &err) != LLMUX_OK) {
+        fprintf(stderr, "bench_micro: config: %s\n", err.msg);
+        return 1;
+    }
+    g_prov = llmux__config_find_provider(g_cfg, "a", 1);
+    const char *model;
+    if (!g_prov || llmux__request_parse(REQUEST, sizeof REQUEST - 1, &g_req, &model, &err) != 0 ||
+        llmux__ledger_new(&g_ledger) != 0) {
+        fprintf(stderr, "bench_micro: setup failed\n");
+        return 1;
+    }
+
+    int failed = 0;
+    for (size_t b = 0; b < sizeof BENCHES / sizeof BENCHES[0]; b++) {
+        const micro *m = &BENCHES[b];
+        if (only && strcmp(only, m->name) != 0)
+            continue;
+        if (m->op() != 0) {
+            fprintf(stderr, "bench_micro: %s failed on its first run\n", m->name);
+            failed = 1;
+            continue;
+        }
+        /* calibrate: iterations for about min_ms */
+        long iters = 1;
+        double el;
+        for (;;) {
+            long t0 = bench_now_ns();
+            for (long i = 0; i < iters; i++)
+                m->op();
+            el = (double)(bench_now_ns() - t0) / 1e6;
+            if (el >= min_ms / 10 || iters > (1L << 30))
+                break;
+            iters *= 4;
+        }
+        iters = (long)((double)iters * min_ms / (el > 0 ? el : 1e-3)) + 1;
+        double samples[64];
+        int n = reps > 64 ? 64 : (int)reps;
+        for (int r = 0; r < n; r++)
+            samples[r] = time_ns(m->op, iters);
+        bench_row row;
+        bench_row_begin(&row, "micro", m->name, "ns/op");
+        bench_row_str(&row, "what", m->what);
+        bench_row_str(&row, "placement", placement);
+        bench_row_num(&row, "iters", (double)iters);
+        bench_row_samples(&row, samples, n);
+        bench_row_end(&row);
+        fprintf(stderr, "micro %-22s %8.0f ns/op (first rep)\n", m->name, samples[0]);
+    }
+    cJSON_Delete(g_req);
+    llmux__ledger_free(g_ledger);
+    llmux__config_unref(g_cfg);
+    return failed;
+}
