@@ -80,23 +80,27 @@ static int op_route(void)
     return rc;
 }
 
+/* Request validation as a call does it: on the text, no cJSON tree. */
 static int op_request_parse(void)
 {
-    cJSON *req;
-    const char *model;
+    llmux_request req;
     llmux_err err;
-    int rc = llmux__request_parse(REQUEST, sizeof REQUEST - 1, &req, &model, &err);
-    if (rc == LLMUX_OK)
-        cJSON_Delete(req);
+    int rc = llmux__request_init(&req, REQUEST, sizeof REQUEST - 1, &err);
+    g_sink += (long)(req.tree != NULL);
+    llmux__request_free(&req);
     return rc;
 }
 
+/* The provider body from an already validated request (the model spliced in). */
 static int op_request_build(void)
 {
-    llmux_http_request out = {0};
+    static llmux_request req;
+    static int ready;
     llmux_err err;
-    int rc = g_prov->ops->build_request(g_prov, "m", g_req, REQUEST, sizeof REQUEST - 1, 0, &out,
-                                        &err);
+    if (!ready && llmux__request_init(&req, REQUEST, sizeof REQUEST - 1, &err) == LLMUX_OK)
+        ready = 1;
+    llmux_http_request out = {0};
+    int rc = g_prov->ops->build_request(g_prov, "m", &req, 0, &out, &err);
     g_sink += (long)out.body_len;
     llmux__http_request_free(&out);
     return rc;
@@ -104,16 +108,15 @@ static int op_request_build(void)
 
 static int op_parse_and_build(void)
 {
-    cJSON *req;
-    const char *model;
+    llmux_request req;
     llmux_err err;
-    int rc = llmux__request_parse(REQUEST, sizeof REQUEST - 1, &req, &model, &err);
+    int rc = llmux__request_init(&req, REQUEST, sizeof REQUEST - 1, &err);
     if (rc != LLMUX_OK)
         return rc;
     llmux_http_request out = {0};
-    rc = g_prov->ops->build_request(g_prov, "m", req, REQUEST, sizeof REQUEST - 1, 0, &out, &err);
+    rc = g_prov->ops->build_request(g_prov, "m", &req, 0, &out, &err);
     llmux__http_request_free(&out);
-    cJSON_Delete(req);
+    llmux__request_free(&req);
     return rc;
 }
 

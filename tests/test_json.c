@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "wire/json_check.h"
+#include "wire/json_members.h"
 
 static int check(const char *s, size_t *off)
 {
@@ -100,6 +101,39 @@ static void test_agrees_with_cjson(void **state)
     free(buf);
 }
 
+/* Members recorded during the check are the ones the member scan finds. */
+static void test_check_records_members(void **state)
+{
+    const char *docs[] = {
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"n\":1}",
+        " { \"a\" : { \"b\" : [ 1 , { } ] } , \"c\" : \"x\\\"y\" , \"d\":null } ",
+        "{}",
+        "{\"k\\u0041\":true}",
+    };
+    for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
+        llmux_json_member a[8], b[8];
+        int n = -9;
+        assert_int_equal(llmux__json_check_members(docs[d], strlen(docs[d]), NULL, a, 8, &n),
+                         LLMUX_JSON_OK);
+        int want = llmux__json_members(docs[d], strlen(docs[d]), b, 8);
+        assert_int_equal(n, want);
+        for (int i = 0; i < n; i++) {
+            assert_int_equal(a[i].start, b[i].start);
+            assert_int_equal(a[i].key_len, b[i].key_len);
+            assert_int_equal(a[i].value, b[i].value);
+            assert_int_equal(a[i].end, b[i].end);
+            assert_int_equal(a[i].key_escaped, b[i].key_escaped);
+        }
+    }
+    llmux_json_member m[2];
+    int n = 0;
+    const char *many = "{\"a\":1,\"b\":2,\"c\":3}";
+    assert_int_equal(llmux__json_check_members(many, strlen(many), NULL, m, 2, &n), LLMUX_JSON_OK);
+    assert_int_equal(n, -1); /* more than max: valid, but not recorded */
+    assert_int_equal(llmux__json_check_members("[1]", 3, NULL, m, 2, &n), LLMUX_JSON_OK);
+    assert_int_equal(n, -1); /* not an object */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -107,6 +141,7 @@ int main(void)
         cmocka_unit_test(test_invalid_with_position),
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_agrees_with_cjson),
+        cmocka_unit_test(test_check_records_members),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

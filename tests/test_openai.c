@@ -43,11 +43,14 @@ static void test_build_request(void **state)
 {
     llmux_config *cfg = load();
     llmux_provider_cfg *p = &cfg->providers[0];
-    cJSON *req = cJSON_Parse("{\"model\":\"alias\",\"messages\":[{\"role\":\"user\",\"content\":"
-                             "\"hi\"}],\"stream\":true,\"stream_options\":{},\"temperature\":0.5}");
+    /* no text, only a tree: the adapter prints the tree */
+    llmux_request req = {0};
+    req.n_members = -1;
+    req.tree = cJSON_Parse("{\"model\":\"alias\",\"messages\":[{\"role\":\"user\",\"content\":"
+                           "\"hi\"}],\"stream\":true,\"stream_options\":{},\"temperature\":0.5}");
     llmux_http_request hr = {0};
     llmux_err err = {0};
-    assert_int_equal(p->ops->build_request(p, "gpt-x", req, NULL, 0, 0, &hr, &err), LLMUX_OK);
+    assert_int_equal(p->ops->build_request(p, "gpt-x", &req, 0, &hr, &err), LLMUX_OK);
     assert_string_equal(hr.url, "http://127.0.0.1:1/x/v1/chat/completions");
     assert_true(has_header(hr.headers, "Authorization: Bearer sk-unit-test-key"));
     assert_true(has_header(hr.headers, "Content-Type: application/json"));
@@ -57,13 +60,13 @@ static void test_build_request(void **state)
     llmux__http_request_free(&hr);
 
     /* streaming asks for usage so the call can be accounted */
-    assert_int_equal(p->ops->build_request(p, "gpt-y", req, NULL, 0, 1, &hr, &err), LLMUX_OK);
+    assert_int_equal(p->ops->build_request(p, "gpt-y", &req, 1, &hr, &err), LLMUX_OK);
     assert_string_equal(hr.body, "{\"model\":\"gpt-y\",\"messages\":[{\"role\":\"user\",\"content\":"
                                  "\"hi\"}],\"temperature\":0.5,\"stream\":true,"
                                  "\"stream_options\":{\"include_usage\":true}}");
     assert_true(has_header(hr.headers, "Accept: text/event-stream"));
     llmux__http_request_free(&hr);
-    cJSON_Delete(req);
+    llmux__request_free(&req);
     llmux__config_unref(cfg);
 }
 
@@ -89,13 +92,13 @@ static void test_build_request_splices_caller_bytes(void **state)
         {"{\"model\":\"a\",\"model\":\"b\",\"messages\":[]}", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        cJSON *req = cJSON_Parse(cases[i].raw);
-        assert_non_null(req);
+        llmux_request req = {0};
+        req.n_members = -1; /* not recorded: the adapter scans */
+        req.raw = cases[i].raw;
+        req.raw_len = strlen(cases[i].raw);
         llmux_http_request hr = {0};
         llmux_err err = {0};
-        assert_int_equal(p->ops->build_request(p, "gpt-x", req, cases[i].raw, strlen(cases[i].raw),
-                                               0, &hr, &err),
-                         LLMUX_OK);
+        assert_int_equal(p->ops->build_request(p, "gpt-x", &req, 0, &hr, &err), LLMUX_OK);
         if (cases[i].body && strcmp(hr.body, cases[i].body) != 0)
             fail_msg("case %zu:\n got: %s\nwant: %s", i, hr.body, cases[i].body);
         assert_int_equal(hr.body_len, strlen(hr.body));
@@ -106,7 +109,7 @@ static void test_build_request_splices_caller_bytes(void **state)
         assert_null(cJSON_GetObjectItemCaseSensitive(sent, "stream"));
         cJSON_Delete(sent);
         llmux__http_request_free(&hr);
-        cJSON_Delete(req);
+        llmux__request_free(&req);
     }
     llmux__config_unref(cfg);
 }
@@ -175,6 +178,60 @@ static void test_parse_response(void **state)
         assert_null(json);
         llmux__buf_free(&b);
     }
+    llmux__config_unref(cfg);
+}
+
+/* Whatever parse_response accepts (mostly on its text alone) is a JSON object
+ * with a "choices" array and no "error", and the usage it reads is the one
+ * cJSON reads; over thousands of mutations of a real answer. */
+static void test_parse_response_agrees_with_cjson(void **state)
+{
+    llmux_config *cfg = load();
+    llmux_provider_cfg *p = &cfg->providers[0];
+    const char *base = "{\"id\":\"c1\",\"object\":\"chat.completion\",\"created\":17,\"model\":\"m\","
+                       "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hey\"},"
+                       "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":3,"
+                       "\"total_tokens\":14,\"prompt_tokens_details\":{\"cached_tokens\":8}}}";
+    const char alphabet[] = "{}[]\",:\\ 0123456789-.enrucsh";
+    size_t len = strlen(base);
+    unsigned seed = 4242;
+    int accepted = 0;
+    for (int round = 0; round < 20000; round++) {
+        llmux_buf b = LLMUX_BUF_INIT;
+        llmux__buf_append(&b, base, len);
+        for (int e = 0; e < round % 3; e++) {
+            seed = seed * 1103515245u + 12345u;
+            size_t at = (seed >> 8) % len;
+            seed = seed * 1103515245u + 12345u;
+            b.data[at] = alphabet[(seed >> 8) % (sizeof alphabet - 1)];
+        }
+        char copy[1024];
+        memcpy(copy, b.data, len + 1);
+        char *json = NULL;
+        llmux_usage u = LLMUX_USAGE_UNKNOWN;
+        llmux_err err = {0};
+        int rc = p->ops->parse_response(p, &b, &json, &u, &err);
+        cJSON *t = cJSON_ParseWithLength(copy, len);
+        if (rc == LLMUX_OK) {
+            accepted++;
+            assert_string_equal(json, copy);
+            if (!cJSON_IsObject(t) || !cJSON_IsArray(cJSON_GetObjectItemCaseSensitive(t, "choices")) ||
+                cJSON_GetObjectItemCaseSensitive(t, "error"))
+                fail_msg("accepted a body that is no chat completion: %s", copy);
+            const cJSON *usage = cJSON_GetObjectItemCaseSensitive(t, "usage");
+            const cJSON *pt = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
+            long want = cJSON_IsNumber(pt) && pt->valuedouble >= 0 ? (long)pt->valuedouble : -1;
+            if (u.prompt_tokens != want)
+                fail_msg("prompt_tokens %ld, cJSON says %ld: %s", u.prompt_tokens, want, copy);
+        } else {
+            assert_null(json);
+            assert_true(rc == LLMUX_ERR_BAD_RESPONSE || rc == LLMUX_ERR_PROVIDER);
+        }
+        cJSON_Delete(t);
+        free(json);
+        llmux__buf_free(&b);
+    }
+    assert_true(accepted > 5000);
     llmux__config_unref(cfg);
 }
 
@@ -398,6 +455,7 @@ int main(void)
         cmocka_unit_test(test_build_request_splices_caller_bytes),
         cmocka_unit_test(test_json_members_scan),
         cmocka_unit_test(test_parse_response),
+        cmocka_unit_test(test_parse_response_agrees_with_cjson),
         cmocka_unit_test(test_classify_errors),
         cmocka_unit_test(test_stream_whole_and_byte_at_a_time),
         cmocka_unit_test(test_stream_errors),

@@ -4,6 +4,7 @@
 #include <stdarg.h>
 #include <stddef.h>
 #include <stdint.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include <cjson/cJSON.h>
@@ -90,12 +91,61 @@ static void test_truncations_of_valid_request_all_fail_cleanly(void **state)
     }
 }
 
+/* The text-only fast path accepts exactly what the tree path accepts, with
+ * the same model, over valid requests and thousands of mutations. */
+static void test_fast_path_agrees_with_tree_path(void **state)
+{
+    const char *bases[] = {
+        "{\"model\":\"gpt\",\"messages\":[{\"role\":\"system\",\"content\":\"be brief\"},"
+        "{\"role\":\"user\",\"content\":[{\"type\":\"text\",\"text\":\"hi\"}]},"
+        "{\"role\":\"assistant\",\"tool_calls\":[]},{\"role\":\"tool\",\"content\":null}],"
+        "\"stream\":false,\"n\":1}",
+        "{\"messages\":[{\"content\":\"x\",\"role\":\"developer\"}],\"model\":\"a/b\"}",
+    };
+    const char alphabet[] = "{}[]\",:\\ 0nultrefasymdvop";
+    unsigned seed = 99;
+    int fast_used = 0;
+    for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
+        size_t len = strlen(bases[b]);
+        char *buf = malloc(len + 1);
+        for (int round = 0; round < 6000; round++) {
+            memcpy(buf, bases[b], len + 1);
+            for (int e = 0; e < round % 3; e++) {
+                seed = seed * 1103515245u + 12345u;
+                size_t at = (seed >> 8) % len;
+                seed = seed * 1103515245u + 12345u;
+                buf[at] = alphabet[(seed >> 8) % (sizeof alphabet - 1)];
+            }
+            llmux_request r;
+            llmux_err e1 = {0}, e2 = {0};
+            int rc_fast = llmux__request_init(&r, buf, len, &e1);
+            cJSON *tree = NULL;
+            const char *model = NULL;
+            int rc_tree = llmux__request_parse(buf, len, &tree, &model, &e2);
+            if (rc_fast != rc_tree)
+                fail_msg("disagree on %s: fast %d (%s), tree %d (%s)", buf, rc_fast, e1.msg, rc_tree,
+                         e2.msg);
+            if (rc_fast == LLMUX_OK) {
+                assert_string_equal(r.model, model);
+                fast_used += r.tree == NULL;
+            } else {
+                assert_string_equal(e1.msg, e2.msg);
+            }
+            cJSON_Delete(tree);
+            llmux__request_free(&r);
+        }
+        free(buf);
+    }
+    assert_true(fast_used > 1000); /* the fast path really ran */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_valid_requests),
         cmocka_unit_test(test_invalid_requests),
         cmocka_unit_test(test_truncations_of_valid_request_all_fail_cleanly),
+        cmocka_unit_test(test_fast_path_agrees_with_tree_path),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -79,6 +79,8 @@ static int on_stream_body(void *ctx, const char *data, size_t len)
 
 static int wants_usage(const cJSON *req)
 {
+    if (!req)
+        return 0;
     const cJSON *so = cJSON_GetObjectItemCaseSensitive(req, "stream_options");
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
 }
@@ -89,9 +91,7 @@ typedef struct call {
     llmux *gw;
     llmux_config *cfg;
     llmux_result *res;
-    cJSON *request;
-    const char *raw; /* the caller's request text */
-    size_t raw_len;
+    llmux_request request;
     double deadline; /* now_ms() value; 0 = none */
     llmux_chunk_cb on_chunk;
     void *payload;
@@ -129,8 +129,7 @@ static int attempt(call *c, const llmux_target *t, llmux_attempt *a)
     if (p->timeout_ms > 0 && (timeout == 0 || p->timeout_ms < timeout))
         timeout = p->timeout_ms;
 
-    status = p->ops->build_request(p, t->model, c->request, c->raw, c->raw_len, c->on_chunk != NULL,
-                                   &hreq, &err);
+    status = p->ops->build_request(p, t->model, &c->request, c->on_chunk != NULL, &hreq, &err);
     if (status)
         goto done;
 
@@ -208,15 +207,17 @@ static int run(call *c, const char *request_json, const llmux_call_options *opts
 {
     llmux_result *res = c->res;
     llmux_err err = {0, 0, ""};
-    const char *model = NULL;
-    c->raw = request_json;
-    c->raw_len = strlen(request_json);
-    int status = llmux__request_parse(c->raw, c->raw_len, &c->request, &model, &err);
+    int status = llmux__request_init(&c->request, request_json, strlen(request_json), &err);
     if (status)
         return llmux__result_fail(res, status, err.http_status, err.msg);
-    if (!(res->requested_model = strdup(model)))
+    if (!(res->requested_model = strdup(c->request.model)))
         return llmux__result_fail(res, LLMUX_ERR_NO_MEMORY, 0, "out of memory");
-    c->forward_usage = wants_usage(c->request);
+    if (c->on_chunk) {
+        const cJSON *tree = llmux__request_tree(&c->request, &err);
+        if (!tree)
+            return llmux__result_fail(res, LLMUX_ERR_NO_MEMORY, 0, "out of memory");
+        c->forward_usage = wants_usage(tree);
+    }
 
     llmux_route route;
     status = llmux__route(c->cfg, res->requested_model, &route, &err);
@@ -299,9 +300,16 @@ int llmux__engine_call(llmux *gw, const char *request_json, const llmux_call_opt
         return llmux__result_fail(res, LLMUX_ERR_NO_MEMORY, 0, "out of memory");
 
     long timeout = opts && opts->timeout_ms > 0 ? opts->timeout_ms : cfg->timeout_ms;
-    call c = {gw, cfg, res, NULL, NULL, 0, t0 + (double)timeout, on_chunk, payload, 0, 0};
+    call c;
+    memset(&c, 0, sizeof c);
+    c.gw = gw;
+    c.cfg = cfg;
+    c.res = res;
+    c.deadline = t0 + (double)timeout;
+    c.on_chunk = on_chunk;
+    c.payload = payload;
     int status = run(&c, request_json, opts);
-    cJSON_Delete(c.request);
+    llmux__request_free(&c.request);
     res->total_ms = now_ms() - t0;
     if (status == LLMUX_ERR_NO_MEMORY && !res->json) {
         llmux_result_free(res);

@@ -1,5 +1,6 @@
 #include "engine/request.h"
 #include "wire/json_check.h"
+#include "wire/json_members.h"
 
 #include <cjson/cJSON.h>
 #include <string.h>
@@ -83,4 +84,125 @@ int llmux__request_parse(const char *json, size_t len, cJSON **out, const char *
 fail:
     cJSON_Delete(req);
     return rc;
+}
+
+/* ------------------------------------------------------------ the fast path */
+
+#define FAST_MAX_MESSAGES 512
+
+static int span_is(const char *s, const llmux_json_member *m, const char *key, size_t n)
+{
+    (void)s;
+    return !m->key_escaped && m->key_len == n && memcmp(m->key, key, n) == 0;
+}
+
+/* A string value without escapes: its bytes (between the quotes) in *out. */
+static int plain_string(const char *s, size_t value, size_t end, const char **out, size_t *len)
+{
+    if (end - value < 2 || s[value] != '"' || memchr(s + value, '\\', end - value))
+        return 0;
+    *out = s + value + 1;
+    *len = end - value - 2;
+    return 1;
+}
+
+static int role_ok(const char *r, size_t n)
+{
+    static const char *const roles[] = {"system", "developer", "user", "assistant", "tool",
+                                        "function", NULL};
+    for (const char *const *p = roles; *p; p++)
+        if (strlen(*p) == n && memcmp(*p, r, n) == 0)
+            return 1;
+    return 0;
+}
+
+/* 1 when the message object text is valid by the rules of
+ * llmux__request_parse; 0 when unsure (the slow path decides). */
+static int message_ok(const char *s, size_t start, size_t end)
+{
+    llmux_json_member m[32];
+    int n = llmux__json_members(s + start, end - start, m, 32);
+    if (n < 0)
+        return 0;
+    const char *role = NULL;
+    size_t role_len = 0;
+    int roles = 0, contents = 0;
+    char content = 0;
+    for (int i = 0; i < n; i++) {
+        if (m[i].key_escaped)
+            return 0;
+        if (span_is(s, &m[i], "role", 4)) {
+            roles++;
+            if (!plain_string(s + start, m[i].value, m[i].end, &role, &role_len))
+                return 0;
+        } else if (span_is(s, &m[i], "content", 7)) {
+            contents++;
+            content = s[start + m[i].value];
+        }
+    }
+    if (roles != 1 || contents > 1 || !role_ok(role, role_len))
+        return 0;
+    if (!contents)
+        return role_len == 9 && memcmp(role, "assistant", 9) == 0;
+    return content == '"' || content == '[' || content == 'n';
+}
+
+static int messages_ok(const char *s, size_t value, size_t end)
+{
+    size_t starts[FAST_MAX_MESSAGES], ends[FAST_MAX_MESSAGES];
+    int n = llmux__json_elements(s + value, end - value, starts, ends, FAST_MAX_MESSAGES);
+    if (n <= 0)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (!message_ok(s, value + starts[i], value + ends[i]))
+            return 0;
+    return 1;
+}
+
+static int fast_validate(llmux_request *r, const char *s, size_t len)
+{
+    llmux_json_member *m = r->members;
+    int n = -1;
+    if (llmux__json_check_members(s, len, NULL, m, LLMUX_REQUEST_MEMBERS, &n) != LLMUX_JSON_OK ||
+        n <= 0)
+        return 0;
+    int models = 0, messages = 0;
+    for (int i = 0; i < n; i++) {
+        if (m[i].key_escaped)
+            return 0;
+        if (span_is(s, &m[i], "model", 5)) {
+            const char *v;
+            size_t vlen;
+            if (models++ || !plain_string(s, m[i].value, m[i].end, &v, &vlen) || vlen == 0 ||
+                vlen >= sizeof r->model_buf || memchr(v, '\0', vlen))
+                return 0;
+            memcpy(r->model_buf, v, vlen);
+            r->model_buf[vlen] = '\0';
+        } else if (span_is(s, &m[i], "messages", 8)) {
+            if (messages++ || !messages_ok(s, m[i].value, m[i].end))
+                return 0;
+        } else if (span_is(s, &m[i], "stream", 6)) {
+            char c = s[m[i].value];
+            if (c != 't' && c != 'f' && c != 'n')
+                return 0;
+        }
+    }
+    if (models != 1 || messages != 1)
+        return 0;
+    r->model = r->model_buf;
+    r->n_members = n;
+    return 1;
+}
+
+int llmux__request_init(llmux_request *r, const char *json, size_t len, llmux_err *err)
+{
+    r->raw = json;
+    r->raw_len = len;
+    r->tree = NULL;
+    r->model = NULL;
+    r->n_members = -1;
+    if (fast_validate(r, json, len))
+        return LLMUX_OK;
+    r->n_members = -1;
+    return llmux__request_parse(json, len, &r->tree, &r->model, err);
 }

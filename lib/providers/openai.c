@@ -118,10 +118,17 @@ static int key_is(const llmux_json_member *m, const char *key, size_t n)
  * "stream_options" members dropped; NULL when the text holds something the
  * member scan does not handle (the caller then prints the cJSON tree). */
 #define SPLICE_MAX_MEMBERS 64
-static char *splice_model(const char *raw, size_t raw_len, const char *model, size_t *out_len)
+static char *splice_model(const llmux_request *req, const char *model, size_t *out_len)
 {
-    llmux_json_member m[SPLICE_MAX_MEMBERS];
-    int n = llmux__json_members(raw, raw_len, m, SPLICE_MAX_MEMBERS);
+    const char *raw = req->raw;
+    size_t raw_len = req->raw_len;
+    llmux_json_member scanned[SPLICE_MAX_MEMBERS];
+    const llmux_json_member *m = req->members;
+    int n = req->n_members; /* recorded by validation, usually */
+    if (n < 0) {
+        m = scanned;
+        n = llmux__json_members(raw, raw_len, scanned, SPLICE_MAX_MEMBERS);
+    }
     if (n <= 0)
         return NULL;
     int models = 0;
@@ -157,15 +164,15 @@ static char *splice_model(const char *raw, size_t raw_len, const char *model, si
     return llmux__buf_steal(&b);
 }
 
-static int openai_build_request(const llmux_provider_cfg *p, const char *model, cJSON *request,
-                                const char *raw, size_t raw_len, int stream,
-                                llmux_http_request *out, llmux_err *err)
+static int openai_build_request(const llmux_provider_cfg *p, const char *model,
+                                llmux_request *req, int stream, llmux_http_request *out,
+                                llmux_err *err)
 {
     const openai_state *st = p->adapter_state;
-    if (!stream && raw) {
+    if (!stream && req->raw) {
         /* the hot path: pass the caller's bytes through, model replaced */
         size_t len = 0;
-        char *body = splice_model(raw, raw_len, model, &len);
+        char *body = splice_model(req, model, &len);
         if (body) {
             out->url = st->url;
             out->body = body;
@@ -174,6 +181,9 @@ static int openai_build_request(const llmux_provider_cfg *p, const char *model, 
             return LLMUX_OK;
         }
     }
+    cJSON *request = llmux__request_tree(req, err);
+    if (!request)
+        return LLMUX_ERR_NO_MEMORY;
     cJSON *m = cJSON_GetObjectItemCaseSensitive(request, "model");
     if (m && cJSON_IsString(m) && strcmp(m->valuestring, model) != 0) {
         if (!cJSON_SetValuestring(m, model))
@@ -276,9 +286,93 @@ static int openai_classify_error(const llmux_provider_cfg *p, long http_status, 
                       code[0] ? ")" : "", msg[0] ? msg : "(empty body)");
 }
 
+/* A member's value as a plain non-negative integer, or -1. */
+static long int_value(const char *s, const llmux_json_member *m)
+{
+    long v = 0;
+    size_t i = m->value;
+    if (i >= m->end)
+        return -1;
+    for (; i < m->end; i++) {
+        if (s[i] < '0' || s[i] > '9' || v > 100000000000L)
+            return -1;
+        v = v * 10 + (s[i] - '0');
+    }
+    return v;
+}
+
+static const llmux_json_member *find_member(const llmux_json_member *m, int n, const char *key,
+                                            size_t len)
+{
+    for (int i = 0; i < n; i++)
+        if (key_is(&m[i], key, len))
+            return &m[i];
+    return NULL;
+}
+
+/* Usage read from the text of a usage object; 0 when it holds anything but
+ * plain integers where tokens are counted (the tree path decides then). */
+static int scan_usage(const char *s, size_t start, size_t end, llmux_usage *u)
+{
+    llmux_json_member m[24], d[16];
+    int n = llmux__json_members(s + start, end - start, m, 24);
+    if (n < 0)
+        return 0;
+    s += start;
+    const llmux_json_member *pt = find_member(m, n, "prompt_tokens", 13);
+    const llmux_json_member *ct = find_member(m, n, "completion_tokens", 17);
+    const llmux_json_member *det = find_member(m, n, "prompt_tokens_details", 21);
+    u->prompt_tokens = pt ? int_value(s, pt) : -1;
+    u->completion_tokens = ct ? int_value(s, ct) : -1;
+    u->cached_tokens = -1;
+    if ((pt && u->prompt_tokens < 0) || (ct && u->completion_tokens < 0))
+        return 0;
+    if (det && s[det->value] == '{') {
+        int nd = llmux__json_members(s + det->value, det->end - det->value, d, 16);
+        if (nd < 0)
+            return 0;
+        const llmux_json_member *cached = find_member(d, nd, "cached_tokens", 13);
+        if (cached && (u->cached_tokens = int_value(s + det->value, cached)) < 0)
+            return 0;
+    }
+    return 1;
+}
+
+/* The common answer, checked on its text: valid JSON, an object with a
+ * "choices" array, no "error", usage in plain integers. 0 = let the tree path
+ * decide (and word any error). */
+#define RESPONSE_MAX_MEMBERS 48
+static int scan_response(const llmux_buf *body, llmux_usage *usage)
+{
+    llmux_json_member m[RESPONSE_MAX_MEMBERS];
+    int n = -1;
+    if (!body->len ||
+        llmux__json_check_members(body->data, body->len, NULL, m, RESPONSE_MAX_MEMBERS, &n) !=
+            LLMUX_JSON_OK ||
+        n < 0)
+        return 0;
+    for (int i = 0; i < n; i++)
+        if (m[i].key_escaped)
+            return 0;
+    const llmux_json_member *choices = find_member(m, n, "choices", 7);
+    const llmux_json_member *u = find_member(m, n, "usage", 5);
+    if (!choices || body->data[choices->value] != '[' || find_member(m, n, "error", 5))
+        return 0;
+    llmux_usage got = LLMUX_USAGE_UNKNOWN;
+    if (u && body->data[u->value] == '{' && !scan_usage(body->data, u->value, u->end, &got))
+        return 0;
+    *usage = got;
+    return 1;
+}
+
 static int openai_parse_response(const llmux_provider_cfg *p, llmux_buf *body, char **out_json,
                                  llmux_usage *usage, llmux_err *err)
 {
+    if (scan_response(body, usage)) {
+        if (!(*out_json = llmux__buf_steal(body)))
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        return LLMUX_OK;
+    }
     cJSON *root = cJSON_ParseWithLength(body->data ? body->data : "", body->len);
     if (!root) {
         size_t off = 0;

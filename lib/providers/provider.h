@@ -10,6 +10,7 @@
 
 #include "config/config.h"
 #include "core/buf.h"
+#include "core/request.h"
 #include "core/error.h"
 
 struct cJSON;
@@ -43,12 +44,11 @@ typedef struct llmux_provider_ops {
     /* Build per-provider state once at open (URLs, header lists). */
     int (*prepare)(llmux_provider_cfg *p, llmux_err *err);
     void (*release)(llmux_provider_cfg *p);
-    /* Translate a validated OpenAI request for `model`. `request` is its
-     * parsed form and may be modified (the engine owns it and reuses it for
-     * the next attempt); raw/raw_len is the caller's text of it, unchanged. */
-    int (*build_request)(const llmux_provider_cfg *p, const char *model, struct cJSON *request,
-                         const char *raw, size_t raw_len, int stream, llmux_http_request *out,
-                         llmux_err *err);
+    /* Translate a validated OpenAI request for `model`. req->raw is the
+     * caller's text; llmux__request_tree(req) gives the parsed form, which
+     * the adapter may modify (the engine reuses it for the next attempt). */
+    int (*build_request)(const llmux_provider_cfg *p, const char *model, llmux_request *req,
+                         int stream, llmux_http_request *out, llmux_err *err);
     /* A 2xx body to an OpenAI chat.completion. *out_json is malloc'd; it may be
      * the body's own buffer, taken over (the body is then left empty). */
     int (*parse_response)(const llmux_provider_cfg *p, llmux_buf *body, char **out_json,

@@ -1,4 +1,5 @@
 #include "wire/json_check.h"
+#include "wire/json_scan.h"
 
 #include <string.h>
 
@@ -25,7 +26,7 @@ static int hexdig(char ch)
 static int string(scan *c)
 {
     c->i++; /* opening quote */
-    while (c->i < c->len) {
+    while ((c->i = llmux__json_plain_run(c->s, c->i, c->len)) < c->len) {
         unsigned char ch = (unsigned char)c->s[c->i];
         if (ch == '"') {
             c->i++;
@@ -114,12 +115,20 @@ static int value_start(scan *c, char *opened)
 
 int llmux__json_check(const char *s, size_t len, size_t *err_off)
 {
+    return llmux__json_check_members(s, len, err_off, NULL, 0, NULL);
+}
+
+int llmux__json_check_members(const char *s, size_t len, size_t *err_off, llmux_json_member *m,
+                              int max, int *n_members)
+{
     char stack[LLMUX_JSON_MAX_DEPTH + 1];
     int depth = 0;
     scan c = {s, len, 0};
     int rc = LLMUX_JSON_SYNTAX;
     char opened;
+    int n = 0, pending = 0; /* a top-level member's value is being read */
     ws(&c);
+    int is_object = c.i < len && s[c.i] == '{';
     if (value_start(&c, &opened))
         goto done;
     if (opened)
@@ -136,13 +145,25 @@ int llmux__json_check(const char *s, size_t len, size_t *err_off)
             goto after_value;
         }
         if (top == '{') {
+            size_t key = c.i;
             if (s[c.i] != '"' || string(&c))
                 goto done;
+            if (m && depth == 1 && n < max) {
+                m[n].start = key;
+                m[n].key = s + key + 1;
+                m[n].key_len = c.i - key - 2;
+                m[n].key_escaped = memchr(s + key + 1, '\\', m[n].key_len) != NULL;
+                pending = 1;
+            } else if (depth == 1) {
+                n = max + 1; /* too many to record */
+            }
             ws(&c);
             if (c.i >= len || s[c.i] != ':')
                 goto done;
             c.i++;
             ws(&c);
+            if (pending && depth == 1)
+                m[n].value = c.i;
         }
         if (value_start(&c, &opened))
             goto done;
@@ -155,6 +176,10 @@ int llmux__json_check(const char *s, size_t len, size_t *err_off)
             continue;
         }
     after_value:
+        if (depth == 1 && pending) {
+            m[n++].end = c.i;
+            pending = 0;
+        }
         if (depth == 0)
             break;
         ws(&c);
@@ -179,6 +204,8 @@ int llmux__json_check(const char *s, size_t len, size_t *err_off)
     ws(&c);
     if (c.i == len)
         rc = LLMUX_JSON_OK;
+    if (n_members)
+        *n_members = (!is_object || n > max) ? -1 : n;
 done:
     if (rc != LLMUX_JSON_OK && err_off)
         *err_off = c.i;

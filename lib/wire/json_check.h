@@ -8,6 +8,8 @@
 
 #include <stddef.h>
 
+#include "wire/json_members.h"
+
 #define LLMUX_JSON_MAX_DEPTH 1000 /* as cJSON's nesting limit */
 
 typedef enum {
@@ -17,5 +19,11 @@ typedef enum {
 } llmux_json_check_result;
 
 int llmux__json_check(const char *s, size_t len, size_t *err_off);
+
+/* The same check, also recording the top-level members of an object (as
+ * llmux__json_members does) in one pass: *n_members is their number, or -1
+ * when the document is not an object or has more than max members. */
+int llmux__json_check_members(const char *s, size_t len, size_t *err_off, llmux_json_member *m,
+                              int max, int *n_members);
 
 #endif

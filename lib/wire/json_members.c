@@ -1,4 +1,5 @@
 #include "wire/json_members.h"
+#include "wire/json_scan.h"
 
 #define MAX_DEPTH 512
 
@@ -12,7 +13,7 @@ static size_t skip_ws(const char *s, size_t i, size_t len)
 /* s[i] is '"': returns the offset past the closing quote, or 0. */
 static size_t skip_string(const char *s, size_t i, size_t len, int *escaped)
 {
-    for (i++; i < len; i++) {
+    for (i++; (i = llmux__json_plain_run(s, i, len)) < len; i++) {
         if (s[i] == '\\') {
             if (escaped)
                 *escaped = 1;
@@ -20,6 +21,7 @@ static size_t skip_string(const char *s, size_t i, size_t len, int *escaped)
         } else if (s[i] == '"') {
             return i + 1;
         }
+        /* a control character: the check already judged the text; skip it */
     }
     return 0;
 }
@@ -48,8 +50,8 @@ static size_t skip_value(const char *s, size_t i, size_t len)
             i++; /* separators, whitespace, scalars inside a container */
         } else {
             /* a top-level scalar: number, true, false, null */
-            while (i < len && s[i] != ',' && s[i] != '}' && s[i] != ' ' && s[i] != '\t' &&
-                   s[i] != '\n' && s[i] != '\r')
+            while (i < len && s[i] != ',' && s[i] != '}' && s[i] != ']' && s[i] != ' ' &&
+                   s[i] != '\t' && s[i] != '\n' && s[i] != '\r')
                 i++;
             return i;
         }
@@ -93,6 +95,34 @@ int llmux__json_members(const char *s, size_t len, llmux_json_member *out, int m
             continue;
         }
         if (i < len && s[i] == '}')
+            return n;
+        return -1;
+    }
+}
+
+int llmux__json_elements(const char *s, size_t len, size_t *starts, size_t *ends, int max)
+{
+    size_t i = skip_ws(s, 0, len);
+    if (i >= len || s[i] != '[')
+        return -1;
+    i = skip_ws(s, i + 1, len);
+    if (i < len && s[i] == ']')
+        return 0;
+    int n = 0;
+    for (;;) {
+        if (n >= max || i >= len)
+            return -1;
+        starts[n] = i;
+        i = skip_value(s, i, len);
+        if (!i)
+            return -1;
+        ends[n++] = i;
+        i = skip_ws(s, i, len);
+        if (i < len && s[i] == ',') {
+            i = skip_ws(s, i + 1, len);
+            continue;
+        }
+        if (i < len && s[i] == ']')
             return n;
         return -1;
     }
