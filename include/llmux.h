@@ -156,10 +156,15 @@ LLMUX_API int llmux_call_options_init(llmux_call_options *opts, unsigned int ver
  * Send one OpenAI Chat Completions request (a JSON object with at least
  * "model" and "messages") through the gateway.
  *
- * `model` names an alias from the config's "models". The alias's targets are
- * tried in order: a connection failure, a timeout, HTTP 408/409/429/5xx or an
- * unreadable response moves on to the next target; an error that another
- * target would repeat (a bad request, a context-window overflow) stops at once.
+ * `model` names an alias from the config's "models" (or, with
+ * routing.allow_direct, "provider/model"). The alias's targets are tried in
+ * order: a connection failure, a timeout, HTTP 408/409/429/5xx/529, an
+ * unreadable response, a missing or rejected key (401/403) or a 404 moves on
+ * to the next target; an error that another target would repeat (a bad
+ * request, a context-window overflow, a content-filter refusal) stops at once.
+ * The call's deadline (opts->timeout_ms, else the config's) covers every
+ * attempt. Request bytes are forwarded as given, with the target's model id
+ * in place of the alias.
  * Every attempt is recorded in the trace. A "stream" member in the request is
  * ignored here: use llmux_chat_stream to stream.
  *

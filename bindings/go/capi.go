@@ -33,30 +33,6 @@ static int llmuxgo_fill_options(llmux_call_options *o, const char *key, const ch
 	return LLMUX_OK;
 }
 
-static int llmuxgo_chat(llmux *gw, const char *request_json, const char *key,
-                        const char *workflow, const char *task, long timeout_ms,
-                        llmux_result **out) {
-	llmux_call_options o;
-	int rc = llmuxgo_fill_options(&o, key, workflow, task, timeout_ms);
-	if (rc != LLMUX_OK) {
-		*out = NULL;
-		return rc;
-	}
-	return llmux_chat(gw, request_json, &o, out);
-}
-
-static int llmuxgo_chat_stream(llmux *gw, const char *request_json, const char *key,
-                               const char *workflow, const char *task, long timeout_ms,
-                               uintptr_t handle, llmux_result **out) {
-	llmux_call_options o;
-	int rc = llmuxgo_fill_options(&o, key, workflow, task, timeout_ms);
-	if (rc != LLMUX_OK) {
-		*out = NULL;
-		return rc;
-	}
-	return llmux_chat_stream(gw, request_json, &o, llmuxgo_chunk_trampoline, (void *)handle, out);
-}
-
 // Everything a result holds, read in one cgo crossing. The pointers are
 // borrowed from the result and live until llmux_result_free.
 typedef struct llmuxgo_view {
@@ -74,7 +50,9 @@ typedef struct llmuxgo_view {
 	long completion_tokens;
 } llmuxgo_view;
 
-static void llmuxgo_view_result(const llmux_result *r, llmuxgo_view *v) {
+// The trace is built on demand (llmux_result_trace_json), so it is read only
+// when the caller asked for it or the call failed.
+static void llmuxgo_view_result(const llmux_result *r, int want_trace, llmuxgo_view *v) {
 	v->status = llmux_result_status(r);
 	v->http_status = llmux_result_http_status(r);
 	v->json = llmux_result_json(r);
@@ -82,11 +60,47 @@ static void llmuxgo_view_result(const llmux_result *r, llmuxgo_view *v) {
 	v->error = llmux_result_error(r);
 	v->provider = llmux_result_provider(r);
 	v->model = llmux_result_model(r);
-	v->trace = llmux_result_trace_json(r);
-	v->trace_len = v->trace ? strlen(v->trace) : 0;
+	v->trace = NULL;
+	v->trace_len = 0;
+	if (want_trace || v->status != LLMUX_OK) {
+		v->trace = llmux_result_trace_json(r);
+		v->trace_len = v->trace ? strlen(v->trace) : 0;
+	}
 	v->cost_usd = llmux_result_cost_usd(r);
 	v->prompt_tokens = llmux_result_prompt_tokens(r);
 	v->completion_tokens = llmux_result_completion_tokens(r);
+}
+
+// The chat shims make the call and read its result in the same crossing.
+static int llmuxgo_chat(llmux *gw, const char *request_json, const char *key,
+                        const char *workflow, const char *task, long timeout_ms, int want_trace,
+                        llmux_result **out, llmuxgo_view *v) {
+	llmux_call_options o;
+	int rc = llmuxgo_fill_options(&o, key, workflow, task, timeout_ms);
+	if (rc != LLMUX_OK) {
+		*out = NULL;
+		return rc;
+	}
+	rc = llmux_chat(gw, request_json, &o, out);
+	if (*out)
+		llmuxgo_view_result(*out, want_trace, v);
+	return rc;
+}
+
+static int llmuxgo_chat_stream(llmux *gw, const char *request_json, const char *key,
+                               const char *workflow, const char *task, long timeout_ms,
+                               int want_trace, uintptr_t handle, llmux_result **out,
+                               llmuxgo_view *v) {
+	llmux_call_options o;
+	int rc = llmuxgo_fill_options(&o, key, workflow, task, timeout_ms);
+	if (rc != LLMUX_OK) {
+		*out = NULL;
+		return rc;
+	}
+	rc = llmux_chat_stream(gw, request_json, &o, llmuxgo_chunk_trampoline, (void *)handle, out);
+	if (*out)
+		llmuxgo_view_result(*out, want_trace, v);
+	return rc;
 }
 */
 import "C"
@@ -109,6 +123,7 @@ const errbufLen = 1024
 type callOpts struct {
 	key, workflow, task string
 	timeoutMS           int64
+	trace               bool      // read the trace of a successful call too
 	ctxDeadline         time.Time // set when timeoutMS comes from the context's deadline
 }
 
@@ -199,12 +214,13 @@ func cChat(gw *cgw, request []byte, o *callOpts) resultData {
 	req := (*C.char)(unsafe.Pointer(&request[0]))
 	key, wf, task := cString(o.key), cString(o.workflow), cString(o.task)
 	var res *C.llmux_result
-	rc := C.llmuxgo_chat(gw, req, key, wf, task, C.long(o.timeoutMS), &res)
+	var v C.llmuxgo_view
+	rc := C.llmuxgo_chat(gw, req, key, wf, task, C.long(o.timeoutMS), cBool(o.trace), &res, &v)
 	runtime.KeepAlive(request)
 	runtime.KeepAlive(key)
 	runtime.KeepAlive(wf)
 	runtime.KeepAlive(task)
-	return takeResult(res, rc)
+	return takeResult(res, rc, &v)
 }
 
 // cChatStream runs one llmux_chat_stream; handle is a runtime/cgo.Handle whose
@@ -213,16 +229,26 @@ func cChatStream(gw *cgw, request []byte, o *callOpts, handle uintptr) resultDat
 	req := (*C.char)(unsafe.Pointer(&request[0]))
 	key, wf, task := cString(o.key), cString(o.workflow), cString(o.task)
 	var res *C.llmux_result
-	rc := C.llmuxgo_chat_stream(gw, req, key, wf, task, C.long(o.timeoutMS), C.uintptr_t(handle), &res)
+	var v C.llmuxgo_view
+	rc := C.llmuxgo_chat_stream(gw, req, key, wf, task, C.long(o.timeoutMS), cBool(o.trace),
+		C.uintptr_t(handle), &res, &v)
 	runtime.KeepAlive(request)
 	runtime.KeepAlive(key)
 	runtime.KeepAlive(wf)
 	runtime.KeepAlive(task)
-	return takeResult(res, rc)
+	return takeResult(res, rc, &v)
 }
 
-// takeResult copies a result into Go memory and frees it.
-func takeResult(res *C.llmux_result, rc C.int) resultData {
+func cBool(b bool) C.int {
+	if b {
+		return 1
+	}
+	return 0
+}
+
+// takeResult copies a result, read into v by the call's shim, into Go memory
+// and frees it.
+func takeResult(res *C.llmux_result, rc C.int, v *C.llmuxgo_view) resultData {
 	if res == nil {
 		st := Status(rc)
 		if st == StatusOK {
@@ -231,21 +257,22 @@ func takeResult(res *C.llmux_result, rc C.int) resultData {
 		return resultData{status: st, errMsg: cStrerror(int(st)), costUSD: -1,
 			promptTokens: -1, completionTokens: -1}
 	}
-	defer C.llmux_result_free(res)
-	var v C.llmuxgo_view
-	C.llmuxgo_view_result(res, &v)
-	return resultData{
+	d := resultData{
 		status:           Status(v.status),
 		httpStatus:       int(v.http_status),
 		json:             C.GoBytes(unsafe.Pointer(v.json), C.int(v.json_len)),
 		errMsg:           goString(v.error),
 		provider:         goString(v.provider),
 		model:            goString(v.model),
-		trace:            C.GoBytes(unsafe.Pointer(v.trace), C.int(v.trace_len)),
 		costUSD:          float64(v.cost_usd),
 		promptTokens:     int64(v.prompt_tokens),
 		completionTokens: int64(v.completion_tokens),
 	}
+	if v.trace_len > 0 {
+		d.trace = C.GoBytes(unsafe.Pointer(v.trace), C.int(v.trace_len))
+	}
+	C.llmux_result_free(res)
+	return d
 }
 
 func goString(p *C.char) string {

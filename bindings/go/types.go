@@ -32,21 +32,10 @@ type ChatRequest struct {
 	Extra map[string]json.RawMessage `json:"-"`
 }
 
-// MarshalJSON merges Extra into the typed fields.
+// MarshalJSON merges Extra into the typed fields (Extra wins on a name clash).
+// The binding encodes requests with the same code, without encoding/json.
 func (r ChatRequest) MarshalJSON() ([]byte, error) {
-	type plain ChatRequest
-	b, err := json.Marshal(plain(r))
-	if err != nil || len(r.Extra) == 0 {
-		return b, err
-	}
-	var m map[string]json.RawMessage
-	if err := json.Unmarshal(b, &m); err != nil {
-		return nil, err
-	}
-	for k, v := range r.Extra {
-		m[k] = v
-	}
-	return json.Marshal(m)
+	return appendRequest(nil, &r)
 }
 
 // ResponseFormat asks for JSON output ("json_object" or "json_schema").
@@ -85,21 +74,7 @@ type messageJSON struct {
 
 // MarshalJSON writes content as a string, an array of parts, or null.
 func (m Message) MarshalJSON() ([]byte, error) {
-	j := messageJSON{Role: m.Role, Name: m.Name, ToolCalls: m.ToolCalls,
-		ToolCallID: m.ToolCallID, Refusal: m.Refusal}
-	var err error
-	switch {
-	case m.Parts != nil:
-		j.Content, err = json.Marshal(m.Parts)
-	case m.Content == "" && len(m.ToolCalls) > 0:
-		j.Content = json.RawMessage("null")
-	default:
-		j.Content, err = json.Marshal(m.Content)
-	}
-	if err != nil {
-		return nil, err
-	}
-	return json.Marshal(j)
+	return appendMessage(nil, &m), nil
 }
 
 // UnmarshalJSON accepts string, array and null content.
