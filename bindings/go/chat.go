@@ -5,6 +5,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"sync"
 	"time"
 )
 
@@ -34,6 +35,15 @@ func WithTimeout(d time.Duration) CallOption {
 		}
 	}
 }
+
+// WithTrace asks for the trace of a successful call: the route decision and
+// every attempt, in Meta.Trace. Without it a successful call's Meta.Trace is
+// empty (libllmux builds a trace only when asked, and decoding it costs
+// several microseconds a call); a failed call's *Error carries the trace
+// either way.
+func WithTrace() CallOption { return withTrace }
+
+func withTrace(o *callOpts) { o.trace = true }
 
 func ceilMS(d time.Duration) int64 { return int64((d + time.Millisecond - 1) / time.Millisecond) }
 
@@ -84,24 +94,48 @@ func (g *Gateway) Chat(ctx context.Context, req *ChatRequest, opts ...CallOption
 	return g.chat(ctx, body, opts)
 }
 
-// encodeRequest marshals req into a NUL-terminated JSON request for C.
-func encodeRequest(req *ChatRequest) ([]byte, error) {
+// reqBuf is a NUL-terminated request for C, owned by one call. The buffers
+// are recycled once the C call has returned.
+type reqBuf struct{ b []byte }
+
+var reqBufs = sync.Pool{New: func() any { return &reqBuf{b: make([]byte, 0, 1024)} }}
+
+// maxPooledRequest is the largest buffer put back in the pool.
+const maxPooledRequest = 64 << 10
+
+func getReqBuf() *reqBuf { return reqBufs.Get().(*reqBuf) }
+
+// free recycles the buffer; the C call that read it must have returned.
+func (r *reqBuf) free() {
+	if cap(r.b) <= maxPooledRequest {
+		r.b = r.b[:0]
+		reqBufs.Put(r)
+	}
+}
+
+// encodeRequest encodes req into a NUL-terminated JSON request for C.
+func encodeRequest(req *ChatRequest) (*reqBuf, error) {
 	if req == nil {
 		return nil, argError("nil request")
 	}
-	body, err := json.Marshal(req)
+	r := getReqBuf()
+	b, err := appendRequest(r.b[:0], req)
 	if err != nil {
+		r.free()
 		return nil, &Error{Code: StatusBadRequest, Message: "cannot encode request: " + err.Error(), HTTPStatus: 400}
 	}
-	return append(body, 0), nil
+	r.b = append(b, 0)
+	return r, nil
 }
 
 // rawRequest copies a caller's JSON request into a NUL-terminated one for C.
-func rawRequest(request []byte) ([]byte, error) {
+func rawRequest(request []byte) (*reqBuf, error) {
 	if bytes.IndexByte(request, 0) >= 0 {
 		return nil, &Error{Code: StatusBadRequest, Message: "request contains a NUL byte", HTTPStatus: 400}
 	}
-	return cRequest(request), nil
+	r := getReqBuf()
+	r.b = append(append(r.b[:0], request...), 0)
+	return r, nil
 }
 
 // callOptions checks ctx and turns the options into the C call's.
@@ -125,26 +159,31 @@ func (g *Gateway) ChatJSON(ctx context.Context, request []byte, opts ...CallOpti
 	return g.chat(ctx, body, opts)
 }
 
-// chat runs a call; request is NUL-terminated and owned by the call.
-func (g *Gateway) chat(ctx context.Context, request []byte, opts []CallOption) (*ChatResponse, error) {
+// chat runs a call; request is owned by the call, which frees it.
+func (g *Gateway) chat(ctx context.Context, request *reqBuf, opts []CallOption) (*ChatResponse, error) {
 	ctx, o, err := callOptions(ctx, opts)
 	if err != nil {
+		request.free()
 		return nil, err
 	}
 	ptr, err := g.acquire()
 	if err != nil {
+		request.free()
 		return nil, err
 	}
 	if ctx.Done() == nil {
-		defer g.release()
-		d := cChat(ptr, request, &o)
+		d := cChat(ptr, request.b, &o)
+		g.release()
+		request.free()
 		return buildResponse(&d, ctx, &o)
 	}
 
 	done := make(chan resultData, 1)
 	go func() {
 		defer g.release()
-		done <- cChat(ptr, request, &o)
+		d := cChat(ptr, request.b, &o)
+		request.free()
+		done <- d
 	}()
 	select {
 	case d := <-done:
@@ -170,7 +209,7 @@ func buildResponse(d *resultData, ctx context.Context, o *callOpts) (*ChatRespon
 		return nil, withContextCause(newCallError(d, meta), ctx, o)
 	}
 	resp := &ChatResponse{}
-	if err := json.Unmarshal(d.json, resp); err != nil {
+	if err := decodeResponse(d.json, resp); err != nil {
 		return nil, &Error{Code: StatusBadResponse, HTTPStatus: d.httpStatus, Body: d.json, Meta: meta,
 			Message: "llmux-go: cannot decode the chat.completion: " + err.Error()}
 	}

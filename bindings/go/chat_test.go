@@ -155,7 +155,7 @@ func TestFallback(t *testing.T) {
 	simPut(t, a, `{"faults":[{"type":"status","status":503,"count":-1}]}`)
 	gw := openChain(t, a, b)
 
-	resp := mustChat(t, gw, ask("fall back please"))
+	resp := mustChat(t, gw, ask("fall back please"), llmux.WithTrace())
 
 	if resp.Text() != "["+b+"] fall back please" {
 		t.Errorf("Text() = %q, want the second target's answer", resp.Text())
@@ -189,7 +189,7 @@ func TestFallbackOverConnectError(t *testing.T) {
 	c.Providers["p0"] = provider{Type: "openai", BaseURL: closedPortURL(t)}
 	gw := open(t, c)
 
-	resp := mustChat(t, gw, ask("anyone home"))
+	resp := mustChat(t, gw, ask("anyone home"), llmux.WithTrace())
 
 	if resp.Meta.Provider != "p1" {
 		t.Errorf("answered by %q, want p1", resp.Meta.Provider)
@@ -204,7 +204,8 @@ func TestTrace(t *testing.T) {
 	dep := deployment(t, "a")
 	gw := openChain(t, dep)
 
-	resp := mustChat(t, gw, ask("trace me"), llmux.WithWorkflow("support-bot"), llmux.WithTask("classify"))
+	resp := mustChat(t, gw, ask("trace me"), llmux.WithWorkflow("support-bot"), llmux.WithTask("classify"),
+		llmux.WithTrace())
 
 	tr := resp.Meta.Trace
 	if tr.Model != "smart" || tr.Workflow != "support-bot" || tr.Task != "classify" || tr.Route == "" {
@@ -346,7 +347,7 @@ func TestFallbackClasses(t *testing.T) {
 			simPut(t, a, `{"faults":[`+tc.fault+`]}`)
 			gw := openChain(t, a, b)
 
-			resp := mustChat(t, gw, ask("x"))
+			resp := mustChat(t, gw, ask("x"), llmux.WithTrace())
 
 			at := resp.Meta.Trace.Attempts
 			if resp.Meta.Provider != "p1" || len(at) != 2 || at[0].Status != tc.want || at[0].Action != "fallback" {
@@ -367,7 +368,7 @@ func TestFallbackOnProviderTimeout(t *testing.T) {
 	gw := open(t, c)
 
 	start := time.Now()
-	resp := mustChat(t, gw, ask("x"))
+	resp := mustChat(t, gw, ask("x"), llmux.WithTrace())
 
 	if at := resp.Meta.Trace.Attempts; resp.Meta.Provider != "p1" || len(at) != 2 || at[0].Status != llmux.StatusTimeout {
 		t.Errorf("provider %q, attempts %+v", resp.Meta.Provider, at)
@@ -386,7 +387,7 @@ func TestDirectRoute(t *testing.T) {
 	req := ask("direct")
 	req.Model = "p0/m-direct"
 
-	resp := mustChat(t, gw, req)
+	resp := mustChat(t, gw, req, llmux.WithTrace())
 
 	if resp.Meta.Model != "m-direct" || resp.Meta.Trace.Route != "direct" || resp.Text() != "["+dep+"] direct" {
 		t.Errorf("model %q, route %q, text %q", resp.Meta.Model, resp.Meta.Trace.Route, resp.Text())

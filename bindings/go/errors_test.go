@@ -150,7 +150,7 @@ func TestErrorMissingKeyFallsBack(t *testing.T) {
 	c.Providers["p0"] = p
 	gw := open(t, c)
 
-	resp := mustChat(t, gw, ask("hi"))
+	resp := mustChat(t, gw, ask("hi"), llmux.WithTrace())
 
 	if resp.Meta.Provider != "p1" || len(resp.Meta.Trace.Attempts) != 2 ||
 		resp.Meta.Trace.Attempts[0].Status != llmux.StatusAuth {

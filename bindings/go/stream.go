@@ -2,7 +2,6 @@ package llmux
 
 import (
 	"context"
-	"encoding/json"
 	"iter"
 	"runtime"
 	"runtime/cgo"
@@ -76,9 +75,10 @@ func (g *Gateway) ChatStreamJSON(ctx context.Context, request []byte, opts ...Ca
 	return g.stream(ctx, body, opts)
 }
 
-func (g *Gateway) stream(ctx context.Context, request []byte, opts []CallOption) (*Stream, error) {
+func (g *Gateway) stream(ctx context.Context, request *reqBuf, opts []CallOption) (*Stream, error) {
 	ctx, o, err := callOptions(ctx, opts)
 	if err != nil {
+		request.free()
 		return nil, err
 	}
 	s := &stream{
@@ -89,6 +89,7 @@ func (g *Gateway) stream(ctx context.Context, request []byte, opts []CallOption)
 	}
 	ptr, err := g.acquireStream(s)
 	if err != nil {
+		request.free()
 		return nil, err
 	}
 	go s.run(g, ptr, request, &o)
@@ -99,11 +100,12 @@ func (g *Gateway) stream(ctx context.Context, request []byte, opts []CallOption)
 
 // run makes the C call; the callback (callbacks.go) reaches s through a
 // cgo.Handle, deleted once the call has returned.
-func (s *stream) run(g *Gateway, ptr *cgw, request []byte, o *callOpts) {
+func (s *stream) run(g *Gateway, ptr *cgw, request *reqBuf, o *callOpts) {
 	defer g.releaseStream(s)
 	h := cgo.NewHandle(s)
-	d := cChatStream(ptr, request, o, uintptr(h))
+	d := cChatStream(ptr, request.b, o, uintptr(h))
 	h.Delete()
+	request.free()
 	s.resp, s.err = buildResponse(&d, s.ctx, o)
 	if s.err != nil && s.chunkErr != nil && d.status == StatusCancelled {
 		s.err = s.chunkErr
@@ -137,7 +139,7 @@ func (s *stream) deliver(raw []byte) bool {
 		return false
 	}
 	c := &ChatChunk{}
-	if err := json.Unmarshal(raw, c); err != nil {
+	if err := decodeChunk(raw, c); err != nil {
 		s.chunkErr = &Error{Code: StatusBadResponse, Body: raw,
 			Message: "llmux-go: cannot decode a chat.completion.chunk: " + err.Error()}
 		return false

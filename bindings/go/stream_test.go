@@ -18,7 +18,7 @@ func TestStreamOrder(t *testing.T) {
 	req := ask("the quick brown fox")
 	req.StreamOptions = &llmux.StreamOptions{IncludeUsage: true}
 
-	s, err := gw.ChatStream(context.Background(), req, llmux.WithTask("stream"))
+	s, err := gw.ChatStream(context.Background(), req, llmux.WithTask("stream"), llmux.WithTrace())
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -161,7 +161,7 @@ func TestStreamFallbackBeforeFirstChunk(t *testing.T) {
 	simPut(t, a, `{"faults":[{"type":"status","status":500,"count":-1}]}`)
 	gw := openChain(t, a, b)
 
-	s, err := gw.ChatStream(context.Background(), ask("fall back"))
+	s, err := gw.ChatStream(context.Background(), ask("fall back"), llmux.WithTrace())
 	if err != nil {
 		t.Fatal(err)
 	}

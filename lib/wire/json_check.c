@@ -8,7 +8,7 @@ typedef struct scan {
     size_t len, i;
 } scan;
 
-static void ws(scan *c)
+LLMUX_JSON_INLINE void ws(scan *c)
 {
     while (c->i < c->len) {
         char ch = c->s[c->i];
@@ -23,7 +23,7 @@ static int hexdig(char ch)
     return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
 }
 
-static int string(scan *c)
+LLMUX_JSON_INLINE int string(scan *c)
 {
     c->i++; /* opening quote */
     while ((c->i = llmux__json_plain_run(c->s, c->i, c->len)) < c->len) {
@@ -95,7 +95,7 @@ static int literal(scan *c, const char *word)
 }
 
 /* One scalar or the opening of a container; *opened is '{' or '[' then. */
-static int value_start(scan *c, char *opened)
+LLMUX_JSON_INLINE int value_start(scan *c, char *opened)
 {
     *opened = 0;
     if (c->i >= c->len)

@@ -71,7 +71,7 @@ func run(simURL string) error {
 		resp, err := gw.Chat(ctx, &llmux.ChatRequest{
 			Model:    "smart",
 			Messages: []llmux.Message{llmux.SystemMessage("Be brief."), llmux.UserMessage(q)},
-		}, llmux.WithWorkflow("example"), llmux.WithTask(fmt.Sprint("question-", i+1)))
+		}, llmux.WithWorkflow("example"), llmux.WithTask(fmt.Sprint("question-", i+1)), llmux.WithTrace())
 		if err != nil {
 			return err
 		}
@@ -93,7 +93,7 @@ func run(simURL string) error {
 	s, err := gw.ChatStream(ctx, &llmux.ChatRequest{
 		Model:    "smart",
 		Messages: []llmux.Message{llmux.UserMessage("once upon a time there was a gateway")},
-	})
+	}, llmux.WithTrace())
 	if err != nil {
 		return err
 	}
