@@ -33,16 +33,21 @@ static int llmuxgo_fill_options(llmux_call_options *o, const char *key, const ch
 	return LLMUX_OK;
 }
 
-// Everything a result holds, read in one cgo crossing. The pointers are
-// borrowed from the result and live until llmux_result_free.
+// A call and everything its result holds, returned by value from one cgo
+// crossing (no Go pointer to fill in, so nothing escapes to the heap). The
+// pointers are borrowed from res and live until llmux_result_free.
 typedef struct llmuxgo_view {
+	llmux_result *res;
+	int rc;
 	int status;
 	int http_status;
 	const char *json;
 	size_t json_len;
 	const char *error;
 	const char *provider;
+	size_t provider_len;
 	const char *model;
+	size_t model_len;
 	const char *trace;
 	size_t trace_len;
 	double cost_usd;
@@ -52,16 +57,17 @@ typedef struct llmuxgo_view {
 
 // The trace is built on demand (llmux_result_trace_json), so it is read only
 // when the caller asked for it or the call failed.
-static void llmuxgo_view_result(const llmux_result *r, int want_trace, llmuxgo_view *v) {
+static void llmuxgo_view_result(llmuxgo_view *v, int want_trace) {
+	const llmux_result *r = v->res;
 	v->status = llmux_result_status(r);
 	v->http_status = llmux_result_http_status(r);
 	v->json = llmux_result_json(r);
 	v->json_len = v->json ? strlen(v->json) : 0;
 	v->error = llmux_result_error(r);
 	v->provider = llmux_result_provider(r);
+	v->provider_len = v->provider ? strlen(v->provider) : 0;
 	v->model = llmux_result_model(r);
-	v->trace = NULL;
-	v->trace_len = 0;
+	v->model_len = v->model ? strlen(v->model) : 0;
 	if (want_trace || v->status != LLMUX_OK) {
 		v->trace = llmux_result_trace_json(r);
 		v->trace_len = v->trace ? strlen(v->trace) : 0;
@@ -71,36 +77,32 @@ static void llmuxgo_view_result(const llmux_result *r, int want_trace, llmuxgo_v
 	v->completion_tokens = llmux_result_completion_tokens(r);
 }
 
-// The chat shims make the call and read its result in the same crossing.
-static int llmuxgo_chat(llmux *gw, const char *request_json, const char *key,
-                        const char *workflow, const char *task, long timeout_ms, int want_trace,
-                        llmux_result **out, llmuxgo_view *v) {
+static llmuxgo_view llmuxgo_chat(llmux *gw, const char *request_json, const char *key,
+                                 const char *workflow, const char *task, long timeout_ms,
+                                 int want_trace) {
+	llmuxgo_view v = {0};
 	llmux_call_options o;
-	int rc = llmuxgo_fill_options(&o, key, workflow, task, timeout_ms);
-	if (rc != LLMUX_OK) {
-		*out = NULL;
-		return rc;
-	}
-	rc = llmux_chat(gw, request_json, &o, out);
-	if (*out)
-		llmuxgo_view_result(*out, want_trace, v);
-	return rc;
+	v.rc = llmuxgo_fill_options(&o, key, workflow, task, timeout_ms);
+	if (v.rc != LLMUX_OK)
+		return v;
+	v.rc = llmux_chat(gw, request_json, &o, &v.res);
+	if (v.res)
+		llmuxgo_view_result(&v, want_trace);
+	return v;
 }
 
-static int llmuxgo_chat_stream(llmux *gw, const char *request_json, const char *key,
-                               const char *workflow, const char *task, long timeout_ms,
-                               int want_trace, uintptr_t handle, llmux_result **out,
-                               llmuxgo_view *v) {
+static llmuxgo_view llmuxgo_chat_stream(llmux *gw, const char *request_json, const char *key,
+                                        const char *workflow, const char *task, long timeout_ms,
+                                        int want_trace, uintptr_t handle) {
+	llmuxgo_view v = {0};
 	llmux_call_options o;
-	int rc = llmuxgo_fill_options(&o, key, workflow, task, timeout_ms);
-	if (rc != LLMUX_OK) {
-		*out = NULL;
-		return rc;
-	}
-	rc = llmux_chat_stream(gw, request_json, &o, llmuxgo_chunk_trampoline, (void *)handle, out);
-	if (*out)
-		llmuxgo_view_result(*out, want_trace, v);
-	return rc;
+	v.rc = llmuxgo_fill_options(&o, key, workflow, task, timeout_ms);
+	if (v.rc != LLMUX_OK)
+		return v;
+	v.rc = llmux_chat_stream(gw, request_json, &o, llmuxgo_chunk_trampoline, (void *)handle, &v.res);
+	if (v.res)
+		llmuxgo_view_result(&v, want_trace);
+	return v;
 }
 */
 import "C"
@@ -109,6 +111,7 @@ import (
 	"bytes"
 	"runtime"
 	"strings"
+	"sync/atomic"
 	"time"
 	"unsafe"
 )
@@ -210,33 +213,29 @@ func cClose(gw *cgw) { C.llmux_close(gw) }
 
 // cChat runs one blocking llmux_chat and copies its result into Go memory.
 // request must be NUL-terminated (see cRequest).
-func cChat(gw *cgw, request []byte, o *callOpts) resultData {
+func cChat(gw *cgw, names *nameCache, request []byte, o *callOpts) resultData {
 	req := (*C.char)(unsafe.Pointer(&request[0]))
 	key, wf, task := cString(o.key), cString(o.workflow), cString(o.task)
-	var res *C.llmux_result
-	var v C.llmuxgo_view
-	rc := C.llmuxgo_chat(gw, req, key, wf, task, C.long(o.timeoutMS), cBool(o.trace), &res, &v)
+	v := C.llmuxgo_chat(gw, req, key, wf, task, C.long(o.timeoutMS), cBool(o.trace))
 	runtime.KeepAlive(request)
 	runtime.KeepAlive(key)
 	runtime.KeepAlive(wf)
 	runtime.KeepAlive(task)
-	return takeResult(res, rc, &v)
+	return takeResult(&v, names)
 }
 
 // cChatStream runs one llmux_chat_stream; handle is a runtime/cgo.Handle whose
 // value the trampoline in callbacks.go hands each chunk to.
-func cChatStream(gw *cgw, request []byte, o *callOpts, handle uintptr) resultData {
+func cChatStream(gw *cgw, names *nameCache, request []byte, o *callOpts, handle uintptr) resultData {
 	req := (*C.char)(unsafe.Pointer(&request[0]))
 	key, wf, task := cString(o.key), cString(o.workflow), cString(o.task)
-	var res *C.llmux_result
-	var v C.llmuxgo_view
-	rc := C.llmuxgo_chat_stream(gw, req, key, wf, task, C.long(o.timeoutMS), cBool(o.trace),
-		C.uintptr_t(handle), &res, &v)
+	v := C.llmuxgo_chat_stream(gw, req, key, wf, task, C.long(o.timeoutMS), cBool(o.trace),
+		C.uintptr_t(handle))
 	runtime.KeepAlive(request)
 	runtime.KeepAlive(key)
 	runtime.KeepAlive(wf)
 	runtime.KeepAlive(task)
-	return takeResult(res, rc, &v)
+	return takeResult(&v, names)
 }
 
 func cBool(b bool) C.int {
@@ -246,11 +245,11 @@ func cBool(b bool) C.int {
 	return 0
 }
 
-// takeResult copies a result, read into v by the call's shim, into Go memory
-// and frees it.
-func takeResult(res *C.llmux_result, rc C.int, v *C.llmuxgo_view) resultData {
-	if res == nil {
-		st := Status(rc)
+// takeResult copies the result a call's shim read into v into Go memory and
+// frees it.
+func takeResult(v *C.llmuxgo_view, names *nameCache) resultData {
+	if v.res == nil {
+		st := Status(v.rc)
 		if st == StatusOK {
 			st = StatusInternal
 		}
@@ -262,17 +261,40 @@ func takeResult(res *C.llmux_result, rc C.int, v *C.llmuxgo_view) resultData {
 		httpStatus:       int(v.http_status),
 		json:             C.GoBytes(unsafe.Pointer(v.json), C.int(v.json_len)),
 		errMsg:           goString(v.error),
-		provider:         goString(v.provider),
-		model:            goString(v.model),
 		costUSD:          float64(v.cost_usd),
 		promptTokens:     int64(v.prompt_tokens),
 		completionTokens: int64(v.completion_tokens),
 	}
+	d.provider, d.model = names.get(cBytesView(v.provider, v.provider_len), cBytesView(v.model, v.model_len))
 	if v.trace_len > 0 {
 		d.trace = C.GoBytes(unsafe.Pointer(v.trace), C.int(v.trace_len))
 	}
-	C.llmux_result_free(res)
+	C.llmux_result_free(v.res)
 	return d
+}
+
+// cBytesView is the C memory p[:n], borrowed (nil for none).
+func cBytesView(p *C.char, n C.size_t) []byte {
+	if p == nil || n == 0 {
+		return nil
+	}
+	return unsafe.Slice((*byte)(unsafe.Pointer(p)), int(n))
+}
+
+// nameCache keeps the provider and model names of a gateway's last answer,
+// so that the same names (they come from the config) are not allocated again
+// for every call.
+type nameCache struct{ last atomic.Pointer[[2]string] }
+
+// get returns provider and model as strings, reusing the cached ones when
+// they are equal.
+func (c *nameCache) get(provider, model []byte) (string, string) {
+	if last := c.last.Load(); last != nil && string(provider) == last[0] && string(model) == last[1] {
+		return last[0], last[1]
+	}
+	names := &[2]string{string(provider), string(model)}
+	c.last.Store(names)
+	return names[0], names[1]
 }
 
 func goString(p *C.char) string {

@@ -52,13 +52,22 @@ func ceilMS(d time.Duration) int64 { return int64((d + time.Millisecond - 1) / t
 // result with the trace.
 const deadlineGrace = 100 * time.Millisecond
 
+// applyOpts applies opts to a zero callOpts.
+func applyOpts(opts []CallOption) callOpts {
+	o := new(callOpts) // the options see a pointer: it escapes
+	for _, opt := range opts {
+		if opt != nil {
+			opt(o)
+		}
+	}
+	return *o
+}
+
 // buildOpts applies opts and folds the context's deadline into the timeout.
 func buildOpts(ctx context.Context, opts []CallOption) (callOpts, error) {
 	var o callOpts
-	for _, opt := range opts {
-		if opt != nil {
-			opt(&o)
-		}
+	if len(opts) > 0 {
+		o = applyOpts(opts)
 	}
 	if hasNUL(o.key) || hasNUL(o.workflow) || hasNUL(o.task) {
 		return o, argError("call option contains a NUL byte")
@@ -78,8 +87,9 @@ func buildOpts(ctx context.Context, opts []CallOption) (callOpts, error) {
 
 // Chat sends one Chat Completions request through the gateway: the alias in
 // req.Model is resolved, its targets are tried in order with fallback, and
-// the completion comes back with Meta (provider, model, cost, trace). A
-// failed call returns an *Error.
+// the completion comes back with Meta (provider, model, cost, and the trace
+// when asked for with WithTrace). A failed call returns an *Error, which
+// always carries the trace.
 //
 // The context's deadline becomes the call's timeout. libllmux cannot
 // interrupt a blocking call otherwise: when ctx is cancelled, Chat returns at
@@ -172,16 +182,22 @@ func (g *Gateway) chat(ctx context.Context, request *reqBuf, opts []CallOption) 
 		return nil, err
 	}
 	if ctx.Done() == nil {
-		d := cChat(ptr, request.b, &o)
+		d := cChat(ptr, &g.names, request.b, &o)
 		g.release()
 		request.free()
 		return buildResponse(&d, ctx, &o)
 	}
+	return g.chatAsync(ctx, ptr, request, o)
+}
 
+// chatAsync runs a call whose context can end: the C call runs on its own
+// goroutine, which outlives the context's end (libllmux cannot be
+// interrupted). A separate function, so that chat's o stays on the stack.
+func (g *Gateway) chatAsync(ctx context.Context, ptr *cgw, request *reqBuf, o callOpts) (*ChatResponse, error) {
 	done := make(chan resultData, 1)
 	go func() {
 		defer g.release()
-		d := cChat(ptr, request.b, &o)
+		d := cChat(ptr, &g.names, request.b, &o)
 		request.free()
 		done <- d
 	}()
@@ -208,8 +224,8 @@ func buildResponse(d *resultData, ctx context.Context, o *callOpts) (*ChatRespon
 	if d.status != StatusOK {
 		return nil, withContextCause(newCallError(d, meta), ctx, o)
 	}
-	resp := &ChatResponse{}
-	if err := decodeResponse(d.json, resp); err != nil {
+	resp, err := newResponse(d.json)
+	if err != nil {
 		return nil, &Error{Code: StatusBadResponse, HTTPStatus: d.httpStatus, Body: d.json, Meta: meta,
 			Message: "llmux-go: cannot decode the chat.completion: " + err.Error()}
 	}
@@ -228,9 +244,16 @@ func buildMeta(d *resultData) Meta {
 		CompletionTokens: d.completionTokens,
 	}
 	if len(d.trace) > 0 {
-		// A trace the binding cannot type is still available verbatim.
-		_ = json.Unmarshal(d.trace, &m.Trace)
-		m.Trace.Raw = d.trace
+		m.Trace = decodeTrace(d.trace)
 	}
 	return m
+}
+
+// decodeTrace decodes a trace; one the binding cannot type is still
+// available verbatim in Raw.
+func decodeTrace(raw []byte) Trace {
+	t := new(Trace)
+	_ = json.Unmarshal(raw, t)
+	t.Raw = raw
+	return *t
 }

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"reflect"
 	"regexp"
 	"strings"
 	"testing"
@@ -223,6 +224,38 @@ func TestTrace(t *testing.T) {
 	var raw map[string]any
 	if err := json.Unmarshal(tr.Raw, &raw); err != nil || raw["task"] != "classify" {
 		t.Errorf("Trace.Raw = %s", tr.Raw)
+	}
+}
+
+// TestTraceOnlyWhenAsked: a successful call carries its trace only with
+// WithTrace (libllmux builds it on demand); a failed call always does.
+func TestTraceOnlyWhenAsked(t *testing.T) {
+	t.Parallel()
+	a, b := deployment(t, "a"), deployment(t, "b")
+	simPut(t, a, `{"faults":[{"type":"status","status":503,"count":-1}]}`)
+	gw := openChain(t, a, b)
+
+	resp := mustChat(t, gw, ask("no trace"))
+	if !reflect.DeepEqual(resp.Meta.Trace, llmux.Trace{}) || resp.Meta.Provider != "p1" || resp.Meta.Model != "m-1" {
+		t.Errorf("without WithTrace: provider %q, model %q, trace %+v", resp.Meta.Provider, resp.Meta.Model, resp.Meta.Trace)
+	}
+	resp = mustChat(t, gw, ask("trace"), llmux.WithTrace())
+	if len(resp.Meta.Trace.Attempts) != 2 || len(resp.Meta.Trace.Raw) == 0 {
+		t.Errorf("with WithTrace: trace %s", resp.Meta.Trace.Raw)
+	}
+
+	s, err := gw.ChatStream(context.Background(), ask("no trace either"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if resp, err = s.Result(); err != nil || !reflect.DeepEqual(resp.Meta.Trace, llmux.Trace{}) {
+		t.Errorf("stream without WithTrace: %v, trace %+v", err, resp.Meta.Trace)
+	}
+
+	gw2 := openChain(t, a)
+	_, err = gw2.Chat(context.Background(), ask("fails"))
+	if e := asError(t, err); len(e.Meta.Trace.Attempts) != 1 || e.Meta.Trace.Status != "provider" || len(e.Meta.Trace.Raw) == 0 {
+		t.Errorf("a failed call's trace: %s", e.Meta.Trace.Raw)
 	}
 }
 

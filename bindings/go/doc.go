@@ -5,7 +5,8 @@
 // requested model through the config's aliases, sends the request to a
 // provider, falls back to the next target when one fails, and returns the
 // chat.completion together with Meta: the provider and model that answered,
-// the cost, and a trace of every attempt.
+// the cost, and (with WithTrace, or for a failed call) a trace of every
+// attempt.
 //
 //	gw, err := llmux.OpenFile("llmux.json")
 //	if err != nil { ... }

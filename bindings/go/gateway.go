@@ -20,6 +20,7 @@ type Gateway struct {
 	closed   bool
 	inflight int
 	streams  map[*stream]struct{}
+	names    nameCache // the provider and model names of the last answer
 }
 
 // Version is the version of the libllmux in use, "MAJOR.MINOR.PATCH".

@@ -103,7 +103,7 @@ func (g *Gateway) stream(ctx context.Context, request *reqBuf, opts []CallOption
 func (s *stream) run(g *Gateway, ptr *cgw, request *reqBuf, o *callOpts) {
 	defer g.releaseStream(s)
 	h := cgo.NewHandle(s)
-	d := cChatStream(ptr, request.b, o, uintptr(h))
+	d := cChatStream(ptr, &g.names, request.b, o, uintptr(h))
 	h.Delete()
 	request.free()
 	s.resp, s.err = buildResponse(&d, s.ctx, o)
@@ -138,8 +138,8 @@ func (s *stream) deliver(raw []byte) bool {
 	if s.stopped() || s.ctx.Err() != nil {
 		return false
 	}
-	c := &ChatChunk{}
-	if err := decodeChunk(raw, c); err != nil {
+	c, err := newChunk(raw)
+	if err != nil {
 		s.chunkErr = &Error{Code: StatusBadResponse, Body: raw,
 			Message: "llmux-go: cannot decode a chat.completion.chunk: " + err.Error()}
 		return false

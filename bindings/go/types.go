@@ -220,7 +220,10 @@ type Meta struct {
 	PromptTokens     int64
 	CompletionTokens int64
 
-	Trace Trace // the route decision and every attempt
+	// Trace is the route decision and every attempt: always set in the Meta
+	// of an *Error; for a successful call only when it was made WithTrace
+	// (otherwise the zero Trace, with Raw nil).
+	Trace Trace
 }
 
 // Cost returns the cost in US dollars and whether it is known.
