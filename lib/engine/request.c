@@ -88,7 +88,6 @@ fail:
 
 /* ------------------------------------------------------------ the fast path */
 
-#define FAST_MAX_MESSAGES 512
 
 static int span_is(const char *s, const llmux_json_member *m, const char *key, size_t n)
 {
@@ -116,14 +115,10 @@ static int role_ok(const char *r, size_t n)
     return 0;
 }
 
-/* 1 when the message object text is valid by the rules of
+/* 1 when the message object's members are valid by the rules of
  * llmux__request_parse; 0 when unsure (the slow path decides). */
-static int message_ok(const char *s, size_t start, size_t end)
+static int message_ok(const char *s, const llmux_json_member *m, int n)
 {
-    llmux_json_member m[32];
-    int n = llmux__json_members(s + start, end - start, m, 32);
-    if (n < 0)
-        return 0;
     const char *role = NULL;
     size_t role_len = 0;
     int roles = 0, contents = 0;
@@ -133,11 +128,11 @@ static int message_ok(const char *s, size_t start, size_t end)
             return 0;
         if (span_is(s, &m[i], "role", 4)) {
             roles++;
-            if (!plain_string(s + start, m[i].value, m[i].end, &role, &role_len))
+            if (!plain_string(s, m[i].value, m[i].end, &role, &role_len))
                 return 0;
         } else if (span_is(s, &m[i], "content", 7)) {
             contents++;
-            content = s[start + m[i].value];
+            content = s[m[i].value];
         }
     }
     if (roles != 1 || contents > 1 || !role_ok(role, role_len))
@@ -147,16 +142,27 @@ static int message_ok(const char *s, size_t start, size_t end)
     return content == '"' || content == '[' || content == 'n';
 }
 
+/* The messages array, walked once: each element must be a message object. */
 static int messages_ok(const char *s, size_t value, size_t end)
 {
-    size_t starts[FAST_MAX_MESSAGES], ends[FAST_MAX_MESSAGES];
-    int n = llmux__json_elements(s + value, end - value, starts, ends, FAST_MAX_MESSAGES);
-    if (n <= 0)
+    llmux_json_member m[32];
+    size_t i = value + 1; /* past '[' (the value starts with it, or the walk fails) */
+    if (s[value] != '[')
         return 0;
-    for (int i = 0; i < n; i++)
-        if (!message_ok(s, value + starts[i], value + ends[i]))
-            return 0;
-    return 1;
+    for (int count = 0;; count++) {
+        size_t obj_end = 0;
+        int n = llmux__json_members_at(s, i, end, m, 32, &obj_end);
+        if (n < 0 || !message_ok(s, m, n))
+            return 0; /* also an empty array: the slow path words the error */
+        i = obj_end;
+        while (i < end && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
+            i++;
+        if (i < end && s[i] == ',') {
+            i++;
+            continue;
+        }
+        return i < end && s[i] == ']' && count < 100000;
+    }
 }
 
 static int fast_validate(llmux_request *r, const char *s, size_t len)

@@ -3,7 +3,7 @@
 
 #define MAX_DEPTH 512
 
-static size_t skip_ws(const char *s, size_t i, size_t len)
+LLMUX_JSON_INLINE size_t skip_ws(const char *s, size_t i, size_t len)
 {
     while (i < len && (s[i] == ' ' || s[i] == '\t' || s[i] == '\n' || s[i] == '\r'))
         i++;
@@ -11,7 +11,7 @@ static size_t skip_ws(const char *s, size_t i, size_t len)
 }
 
 /* s[i] is '"': returns the offset past the closing quote, or 0. */
-static size_t skip_string(const char *s, size_t i, size_t len, int *escaped)
+LLMUX_JSON_INLINE size_t skip_string(const char *s, size_t i, size_t len, int *escaped)
 {
     for (i++; (i = llmux__json_plain_run(s, i, len)) < len; i++) {
         if (s[i] == '\\') {
@@ -59,15 +59,18 @@ static size_t skip_value(const char *s, size_t i, size_t len)
     return i;
 }
 
-int llmux__json_members(const char *s, size_t len, llmux_json_member *out, int max)
+int llmux__json_members_at(const char *s, size_t i, size_t len, llmux_json_member *out, int max,
+                           size_t *end)
 {
-    size_t i = skip_ws(s, 0, len);
+    i = skip_ws(s, i, len);
     if (i >= len || s[i] != '{')
         return -1;
     i = skip_ws(s, i + 1, len);
     int n = 0;
-    if (i < len && s[i] == '}')
+    if (i < len && s[i] == '}') {
+        *end = i + 1;
         return 0;
+    }
     for (;;) {
         if (i >= len || s[i] != '"' || n >= max)
             return -1;
@@ -94,36 +97,20 @@ int llmux__json_members(const char *s, size_t len, llmux_json_member *out, int m
             i = skip_ws(s, i + 1, len);
             continue;
         }
-        if (i < len && s[i] == '}')
+        if (i < len && s[i] == '}') {
+            *end = i + 1;
             return n;
+        }
         return -1;
     }
 }
 
-int llmux__json_elements(const char *s, size_t len, size_t *starts, size_t *ends, int max)
+int llmux__json_members(const char *s, size_t len, llmux_json_member *out, int max)
 {
-    size_t i = skip_ws(s, 0, len);
-    if (i >= len || s[i] != '[')
+    size_t end = 0;
+    int n = llmux__json_members_at(s, 0, len, out, max, &end);
+    /* only whitespace may follow the object */
+    if (n >= 0 && skip_ws(s, end, len) != len)
         return -1;
-    i = skip_ws(s, i + 1, len);
-    if (i < len && s[i] == ']')
-        return 0;
-    int n = 0;
-    for (;;) {
-        if (n >= max || i >= len)
-            return -1;
-        starts[n] = i;
-        i = skip_value(s, i, len);
-        if (!i)
-            return -1;
-        ends[n++] = i;
-        i = skip_ws(s, i, len);
-        if (i < len && s[i] == ',') {
-            i = skip_ws(s, i + 1, len);
-            continue;
-        }
-        if (i < len && s[i] == ']')
-            return n;
-        return -1;
-    }
+    return n;
 }

@@ -23,9 +23,10 @@ typedef struct llmux_json_member {
  * JSON object this scanner understands or has more than max members. */
 int llmux__json_members(const char *json, size_t len, llmux_json_member *out, int max);
 
-/* The elements of a JSON array text: offsets of each element's first byte and
- * just past its last. Returns their number, or -1 (not an array, or more than
- * max elements). */
-int llmux__json_elements(const char *json, size_t len, size_t *starts, size_t *ends, int max);
+/* The members of the object starting at or after offset i (whitespace
+ * skipped); *end is set past its closing brace. Offsets in out are relative
+ * to s. -1 as for llmux__json_members. */
+int llmux__json_members_at(const char *s, size_t i, size_t len, llmux_json_member *out, int max,
+                           size_t *end);
 
 #endif
