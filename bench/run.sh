@@ -379,3 +379,11 @@ python3 "$ROOT/bench/report.py" render --in "$RESULTS" --json-out "$OUT" --md "$
 say "results: $OUT"
 say "report:  $MD"
 say "took $((T_END - T_START)) s"
+# A smoke run fails on broken benchmarks, not on noisy figures: calls that
+# failed, or the core C rows not running at all.
+if grep -q "calls failed | \*\*MISSED\*\*" "$MD"; then
+    say "FAILED: some benchmark calls failed (see $MD)"; exit 1
+fi
+if want seq && grep -q "^| one caller: llmux adds .*not run" "$MD"; then
+    say "FAILED: the one-caller benchmark did not run (see $MD)"; exit 1
+fi
