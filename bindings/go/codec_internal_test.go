@@ -345,6 +345,17 @@ func BenchmarkDecodeResponse(b *testing.B) {
 	}
 }
 
+var benchChunk = []byte(`{"id":"chatcmpl-sim-a-40001","object":"chat.completion.chunk","created":1795578101,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"[a] Summarise why"},"finish_reason":null}]}`)
+
+func BenchmarkDecodeChunk(b *testing.B) {
+	b.ReportAllocs()
+	for i := 0; i < b.N; i++ {
+		if _, err := newChunk(benchChunk); err != nil {
+			b.Fatal(err)
+		}
+	}
+}
+
 func BenchmarkDecodeResponseEncodingJSON(b *testing.B) {
 	b.ReportAllocs()
 	for i := 0; i < b.N; i++ {

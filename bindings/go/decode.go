@@ -34,8 +34,7 @@ func newResponse(data []byte) (*ChatResponse, error) {
 	if d.response(&blk.resp) && d.end() {
 		return &blk.resp, nil
 	}
-	r := &ChatResponse{}
-	return r, json.Unmarshal(data, r)
+	return fallback[ChatResponse](data)
 }
 
 // chunkBlock is responseBlock for a chunk.
@@ -52,8 +51,13 @@ func newChunk(data []byte) (*ChatChunk, error) {
 	if d.chunk(&blk.chunk) && d.end() {
 		return &blk.chunk, nil
 	}
-	c := &ChatChunk{}
-	return c, json.Unmarshal(data, c)
+	return fallback[ChatChunk](data)
+}
+
+// fallback decodes data into a new *T with encoding/json.
+func fallback[T any](data []byte) (*T, error) {
+	v := new(T)
+	return v, json.Unmarshal(data, v)
 }
 
 // maxDepth bounds the nesting the fast path skips over; deeper input goes to
@@ -126,13 +130,15 @@ func (d *decoder) end() bool {
 }
 
 // object reads an object, calling member for each name (the raw bytes of a
-// name without escapes) with the decoder at the value. A name repeated, or
-// with escapes, ends the fast path. Names are distinguished by the bit member
-// returns for them (0 for a name it skipped).
+// name without escapes) with the decoder at the value; null leaves the target
+// alone, as encoding/json does. A name repeated, or with escapes, ends the
+// fast path. Names are distinguished by the bit member returns for them (0
+// for a name it skipped).
 func (d *decoder) object(member func(name []byte) (bit uint32, ok bool)) bool {
-	if !d.eat('{') {
-		return false
+	if d.peek() != '{' {
+		return d.null()
 	}
+	d.i++
 	if d.eat('}') {
 		return true
 	}
@@ -538,60 +544,117 @@ var (
 func (d *decoder) response(r *ChatResponse) bool {
 	return d.object(func(name []byte) (uint32, bool) {
 		switch string(name) {
-		case "id":
-			return 1 << 0, d.str(&r.ID)
-		case "object":
-			return 1 << 1, d.str(&r.Object)
-		case "created":
-			return 1 << 2, d.int64(&r.Created)
-		case "model":
-			return 1 << 3, d.str(&r.Model)
 		case "choices":
 			return 1 << 4, d.choices(&r.Choices)
-		case "usage":
-			return 1 << 5, d.usage(&r.Usage)
 		case "system_fingerprint":
 			return 1 << 6, d.str(&r.SystemFingerprint)
 		}
-		return d.unknown(name, responseNames...)
+		return d.envelope(name, &r.ID, &r.Object, &r.Created, &r.Model, &r.Usage, responseNames)
 	})
 }
 
-func (d *decoder) choices(cs *[]Choice) bool {
+func (d *decoder) chunk(c *ChatChunk) bool {
+	return d.object(func(name []byte) (uint32, bool) {
+		if string(name) == "choices" {
+			return 1 << 4, d.chunkChoices(&c.Choices)
+		}
+		return d.envelope(name, &c.ID, &c.Object, &c.Created, &c.Model, &c.Usage, chunkNames)
+	})
+}
+
+// The members objects share are decoded in one place each: envelope,
+// choiceBase and turn decode a member of the fields they are given (with
+// bits their callers leave free), and hand any other to unknown with names,
+// all the members of the caller's object.
+
+// envelope decodes the members ChatResponse and ChatChunk share (bits 0-3
+// and 5).
+func (d *decoder) envelope(name []byte, id, object *string, created *int64, model *string, usage **Usage,
+	names []string) (uint32, bool) {
+	switch string(name) {
+	case "id":
+		return 1 << 0, d.str(id)
+	case "object":
+		return 1 << 1, d.str(object)
+	case "created":
+		return 1 << 2, d.int64(created)
+	case "model":
+		return 1 << 3, d.str(model)
+	case "usage":
+		return 1 << 5, d.usage(usage)
+	}
+	return d.unknown(name, names...)
+}
+
+// list reads an array into *dst, decoding each element with elem; null sets
+// *dst to nil. The elements go into room while it lasts (a slice of length 0,
+// or nil for a new one).
+func list[T any](d *decoder, dst *[]T, room []T, elem func(*T) bool) bool {
 	if d.null() {
-		*cs = nil
+		*dst = nil
 		return true
 	}
-	var out []Choice
-	if d.blk != nil {
-		out = d.blk.choice[:0:1]
-	} else {
-		out = make([]Choice, 0, 1)
+	out := room
+	if out == nil {
+		out = make([]T, 0, 1)
 	}
 	ok := d.array(func() bool {
-		out = append(out, Choice{})
-		return d.choice(&out[len(out)-1])
+		var zero T
+		out = append(out, zero)
+		return elem(&out[len(out)-1])
 	})
-	*cs = out
+	*dst = out
 	return ok
 }
 
-func (d *decoder) choice(c *Choice) bool {
-	if d.null() {
-		return true
+func (d *decoder) choices(cs *[]Choice) bool {
+	var room []Choice
+	if d.blk != nil {
+		room = d.blk.choice[:0:1]
 	}
+	return list(d, cs, room, d.choice)
+}
+
+func (d *decoder) chunkChoices(cs *[]ChunkChoice) bool {
+	var room []ChunkChoice
+	if d.cblk != nil {
+		room = d.cblk.choice[:0:1]
+	}
+	return list(d, cs, room, d.chunkChoice)
+}
+
+// choiceBase decodes the members Choice and ChunkChoice share (bits 0 and 2).
+func (d *decoder) choiceBase(name []byte, index *int, finishReason *string, names []string) (uint32, bool) {
+	switch string(name) {
+	case "index":
+		return 1 << 0, d.int(index)
+	case "finish_reason":
+		return 1 << 2, d.str(finishReason)
+	}
+	return d.unknown(name, names...)
+}
+
+func (d *decoder) choice(c *Choice) bool {
 	return d.object(func(name []byte) (uint32, bool) {
 		switch string(name) {
-		case "index":
-			return 1 << 0, d.int(&c.Index)
 		case "message":
 			return 1 << 1, d.message(&c.Message)
-		case "finish_reason":
-			return 1 << 2, d.str(&c.FinishReason)
 		case "logprobs":
 			return 1 << 3, d.raw(&c.Logprobs)
 		}
-		return d.unknown(name, choiceNames...)
+		return d.choiceBase(name, &c.Index, &c.FinishReason, choiceNames)
+	})
+}
+
+func (d *decoder) chunkChoice(c *ChunkChoice) bool {
+	return d.object(func(name []byte) (uint32, bool) {
+		if string(name) == "delta" {
+			x := &c.Delta
+			return 1 << 1, d.object(func(name []byte) (uint32, bool) {
+				return d.turn(name, &x.Role, &x.Content, nil, &x.ToolCalls, &x.Refusal, deltaNames)
+			})
+		}
+		return d.choiceBase(name, &c.Index, &c.FinishReason, chunkChNames)
 	})
 }
 
@@ -624,56 +687,42 @@ func (d *decoder) usage(u **Usage) bool {
 // or an array of parts (which goes through encoding/json).
 func (d *decoder) message(m *Message) bool {
 	*m = Message{}
-	if d.null() {
-		return true
-	}
 	return d.object(func(name []byte) (uint32, bool) {
 		switch string(name) {
-		case "role":
-			return 1 << 0, d.str(&m.Role)
-		case "content":
-			switch d.peek() {
-			case '"', 'n':
-				return 1 << 1, d.str(&m.Content)
-			case '[':
-				start := d.i
-				if !d.skip(0) {
-					return 0, false
-				}
-				return 1 << 1, json.Unmarshal(d.data[start:d.i], &m.Parts) == nil
-			}
-			return 0, false
 		case "name":
 			return 1 << 2, d.str(&m.Name)
-		case "tool_calls":
-			return 1 << 3, d.toolCalls(&m.ToolCalls)
 		case "tool_call_id":
 			return 1 << 4, d.str(&m.ToolCallID)
-		case "refusal":
-			return 1 << 5, d.str(&m.Refusal)
 		}
-		return d.unknown(name, messageNames...)
+		return d.turn(name, &m.Role, &m.Content, &m.Parts, &m.ToolCalls, &m.Refusal, messageNames)
 	})
 }
 
-func (d *decoder) toolCalls(tc *[]ToolCall) bool {
-	if d.null() {
-		*tc = nil
-		return true
+// turn decodes the members Message and Delta share (bits 0, 1, 3 and 5).
+// Content is a string or null, or, when parts is not nil, an array of parts.
+func (d *decoder) turn(name []byte, role, content *string, parts *[]ContentPart, toolCalls *[]ToolCall,
+	refusal *string, names []string) (uint32, bool) {
+	switch string(name) {
+	case "role":
+		return 1 << 0, d.str(role)
+	case "content":
+		if parts != nil && d.peek() == '[' {
+			start := d.i
+			if !d.skip(0) {
+				return 0, false
+			}
+			return 1 << 1, json.Unmarshal(d.data[start:d.i], parts) == nil
+		}
+		return 1 << 1, d.str(content)
+	case "tool_calls":
+		return 1 << 3, list(d, toolCalls, nil, d.toolCall)
+	case "refusal":
+		return 1 << 5, d.str(refusal)
 	}
-	out := make([]ToolCall, 0, 1)
-	ok := d.array(func() bool {
-		out = append(out, ToolCall{})
-		return d.toolCall(&out[len(out)-1])
-	})
-	*tc = out
-	return ok
+	return d.unknown(name, names...)
 }
 
 func (d *decoder) toolCall(c *ToolCall) bool {
-	if d.null() {
-		return true
-	}
 	return d.object(func(name []byte) (uint32, bool) {
 		switch string(name) {
 		case "index":
@@ -688,9 +737,6 @@ func (d *decoder) toolCall(c *ToolCall) bool {
 		case "type":
 			return 1 << 2, d.str(&c.Type)
 		case "function":
-			if d.null() {
-				return 1 << 3, true
-			}
 			f := &c.Function
 			return 1 << 3, d.object(func(name []byte) (uint32, bool) {
 				switch string(name) {
@@ -703,73 +749,5 @@ func (d *decoder) toolCall(c *ToolCall) bool {
 			})
 		}
 		return d.unknown(name, toolCallNames...)
-	})
-}
-
-func (d *decoder) chunk(c *ChatChunk) bool {
-	return d.object(func(name []byte) (uint32, bool) {
-		switch string(name) {
-		case "id":
-			return 1 << 0, d.str(&c.ID)
-		case "object":
-			return 1 << 1, d.str(&c.Object)
-		case "created":
-			return 1 << 2, d.int64(&c.Created)
-		case "model":
-			return 1 << 3, d.str(&c.Model)
-		case "choices":
-			if d.null() {
-				c.Choices = nil
-				return 1 << 4, true
-			}
-			var out []ChunkChoice
-			if d.cblk != nil {
-				out = d.cblk.choice[:0:1]
-			} else {
-				out = make([]ChunkChoice, 0, 1)
-			}
-			ok := d.array(func() bool {
-				out = append(out, ChunkChoice{})
-				return d.chunkChoice(&out[len(out)-1])
-			})
-			c.Choices = out
-			return 1 << 4, ok
-		case "usage":
-			return 1 << 5, d.usage(&c.Usage)
-		}
-		return d.unknown(name, chunkNames...)
-	})
-}
-
-func (d *decoder) chunkChoice(c *ChunkChoice) bool {
-	if d.null() {
-		return true
-	}
-	return d.object(func(name []byte) (uint32, bool) {
-		switch string(name) {
-		case "index":
-			return 1 << 0, d.int(&c.Index)
-		case "delta":
-			if d.null() {
-				return 1 << 1, true
-			}
-			x := &c.Delta
-			return 1 << 1, d.object(func(name []byte) (uint32, bool) {
-				switch string(name) {
-				case "role":
-					return 1 << 0, d.str(&x.Role)
-				case "content":
-					return 1 << 1, d.str(&x.Content)
-				case "tool_calls":
-					return 1 << 2, d.toolCalls(&x.ToolCalls)
-				case "refusal":
-					return 1 << 3, d.str(&x.Refusal)
-				}
-				return d.unknown(name, deltaNames...)
-			})
-		case "finish_reason":
-			return 1 << 2, d.str(&c.FinishReason)
-		}
-		return d.unknown(name, chunkChNames...)
 	})
 }
