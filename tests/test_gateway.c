@@ -419,12 +419,15 @@ static void test_call_timeout(void **state)
     cJSON_Delete(e);
     llmux_result_free(r);
 
-    /* the whole call's budget covers every attempt: none is left for b */
+    /* the whole call's budget covers every attempt: none is left for b, so
+     * the call stops at a instead of "falling back" to a target it cannot try */
     r = chat(gw, "two", &o);
     assert_int_equal(llmux_result_status(r), LLMUX_ERR_TIMEOUT);
     cJSON *t = trace(r);
-    assert_true(cJSON_GetArraySize(cJSON_GetObjectItem(t, "attempts")) >= 1);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(t, "attempts")), 1);
+    assert_string_equal(sget(attempt_n(t, 0), "action"), "stop");
     cJSON_Delete(t);
+    assert_int_equal(requests_seen(b), 0);
     llmux_result_free(r);
     llmux_close(gw);
 }

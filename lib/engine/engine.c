@@ -92,11 +92,12 @@ typedef struct call {
     llmux_config *cfg;
     llmux_result *res;
     llmux_request request;
-    double deadline; /* now_ms() value; 0 = none */
+    double deadline; /* now_ms() value */
     llmux_chunk_cb on_chunk;
     void *payload;
     int forward_usage;
     size_t delivered;
+    int deadline_hit; /* an attempt ran out of the call's own time */
 } call;
 
 /* One attempt against one target. Returns the attempt's status; on success
@@ -116,18 +117,19 @@ static int attempt(call *c, const llmux_target *t, llmux_attempt *a)
                             p->api_key_env, p->name);
         goto done;
     }
-    long timeout = 0;
-    if (c->deadline > 0) {
-        double left = c->deadline - now_ms();
-        if (left < 1) {
-            status = llmux__err(&err, LLMUX_ERR_TIMEOUT,
-                                "the call's deadline passed before this target was tried");
-            goto done;
-        }
-        timeout = (long)left;
+    double left = c->deadline - now_ms();
+    if (left < 1) {
+        c->deadline_hit = 1;
+        status = llmux__err(&err, LLMUX_ERR_TIMEOUT,
+                            "the call's deadline passed before this target was tried");
+        goto done;
     }
-    if (p->timeout_ms > 0 && (timeout == 0 || p->timeout_ms < timeout))
+    long timeout = (long)left;
+    int bounded_by_call = 1; /* a timeout now means the call's time is up */
+    if (p->timeout_ms > 0 && p->timeout_ms < timeout) {
         timeout = p->timeout_ms;
+        bounded_by_call = 0;
+    }
 
     status = p->ops->build_request(p, t->model, &c->request, c->on_chunk != NULL, &hreq, &err);
     if (status)
@@ -150,6 +152,8 @@ static int attempt(call *c, const llmux_target *t, llmux_attempt *a)
                                    &hresp, &err);
     a->http_status = (int)hresp.status;
     a->retry_after_ms = hresp.retry_after_ms;
+    if (status == LLMUX_ERR_TIMEOUT && bounded_by_call)
+        c->deadline_hit = 1;
     if (sc) {
         c->delivered += sc->delivered;
         c->res->chunks += sc->delivered;
@@ -203,7 +207,7 @@ done:
     return status;
 }
 
-static int run(call *c, const char *request_json, const llmux_call_options *opts)
+static int run(call *c, const char *request_json)
 {
     llmux_result *res = c->res;
     llmux_err err = {0, 0, ""};
@@ -244,8 +248,10 @@ static int run(call *c, const char *request_json, const llmux_call_options *opts
             a->action = "answered";
             break;
         }
-        /* once the caller has seen chunks, another target would repeat them */
-        int more = i + 1 < route.n_targets && llmux__status_falls_back(last) && c->delivered == 0;
+        /* once the caller has seen chunks, another target would repeat them;
+         * once the call's own time is up, no other target can answer */
+        int more = i + 1 < route.n_targets && llmux__status_falls_back(last) &&
+                   c->delivered == 0 && !c->deadline_hit;
         a->action = more ? "fallback" : "stop";
         if (!more)
             break;
@@ -300,15 +306,19 @@ int llmux__engine_call(llmux *gw, const char *request_json, const llmux_call_opt
         return llmux__result_fail(res, LLMUX_ERR_NO_MEMORY, 0, "out of memory");
 
     long timeout = opts && opts->timeout_ms > 0 ? opts->timeout_ms : cfg->timeout_ms;
+    /* fields one by one: the request's member array (1.5 KB) is filled by
+     * validation, and zeroing it would cost every call */
     call c;
-    memset(&c, 0, sizeof c);
     c.gw = gw;
     c.cfg = cfg;
     c.res = res;
     c.deadline = t0 + (double)timeout;
     c.on_chunk = on_chunk;
     c.payload = payload;
-    int status = run(&c, request_json, opts);
+    c.forward_usage = 0;
+    c.delivered = 0;
+    c.deadline_hit = 0;
+    int status = run(&c, request_json);
     llmux__request_free(&c.request);
     res->total_ms = now_ms() - t0;
     if (status == LLMUX_ERR_NO_MEMORY && !res->json) {

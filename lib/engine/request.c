@@ -89,12 +89,6 @@ fail:
 /* ------------------------------------------------------------ the fast path */
 
 
-static int span_is(const char *s, const llmux_json_member *m, const char *key, size_t n)
-{
-    (void)s;
-    return !m->key_escaped && m->key_len == n && memcmp(m->key, key, n) == 0;
-}
-
 /* A string value without escapes: its bytes (between the quotes) in *out. */
 static int plain_string(const char *s, size_t value, size_t end, const char **out, size_t *len)
 {
@@ -126,11 +120,11 @@ static int message_ok(const char *s, const llmux_json_member *m, int n)
     for (int i = 0; i < n; i++) {
         if (m[i].key_escaped)
             return 0;
-        if (span_is(s, &m[i], "role", 4)) {
+        if (llmux__json_key_is(&m[i], "role", 4)) {
             roles++;
             if (!plain_string(s, m[i].value, m[i].end, &role, &role_len))
                 return 0;
-        } else if (span_is(s, &m[i], "content", 7)) {
+        } else if (llmux__json_key_is(&m[i], "content", 7)) {
             contents++;
             content = s[m[i].value];
         }
@@ -176,7 +170,7 @@ static int fast_validate(llmux_request *r, const char *s, size_t len)
     for (int i = 0; i < n; i++) {
         if (m[i].key_escaped)
             return 0;
-        if (span_is(s, &m[i], "model", 5)) {
+        if (llmux__json_key_is(&m[i], "model", 5)) {
             const char *v;
             size_t vlen;
             if (models++ || !plain_string(s, m[i].value, m[i].end, &v, &vlen) || vlen == 0 ||
@@ -184,10 +178,10 @@ static int fast_validate(llmux_request *r, const char *s, size_t len)
                 return 0;
             memcpy(r->model_buf, v, vlen);
             r->model_buf[vlen] = '\0';
-        } else if (span_is(s, &m[i], "messages", 8)) {
+        } else if (llmux__json_key_is(&m[i], "messages", 8)) {
             if (messages++ || !messages_ok(s, m[i].value, m[i].end))
                 return 0;
-        } else if (span_is(s, &m[i], "stream", 6)) {
+        } else if (llmux__json_key_is(&m[i], "stream", 6)) {
             char c = s[m[i].value];
             if (c != 't' && c != 'f' && c != 'n')
                 return 0;

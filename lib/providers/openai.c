@@ -109,11 +109,6 @@ static int set_member(cJSON *obj, const char *key, cJSON *value)
     return 0;
 }
 
-static int key_is(const llmux_json_member *m, const char *key, size_t n)
-{
-    return !m->key_escaped && m->key_len == n && memcmp(m->key, key, n) == 0;
-}
-
 /* The caller's bytes with the model replaced and any "stream" and
  * "stream_options" members dropped; NULL when the text holds something the
  * member scan does not handle (the caller then prints the cJSON tree). */
@@ -135,7 +130,7 @@ static char *splice_model(const llmux_request *req, const char *model, size_t *o
     for (int i = 0; i < n; i++) {
         if (m[i].key_escaped)
             return NULL; /* "mod\u0065l" and friends: let cJSON sort it out */
-        if (key_is(&m[i], "model", 5))
+        if (llmux__json_key_is(&m[i], "model", 5))
             models++;
     }
     if (models != 1)
@@ -146,12 +141,12 @@ static char *splice_model(const llmux_request *req, const char *model, size_t *o
     llmux__buf_append(&b, "{", 1);
     int first = 1, bad = 0;
     for (int i = 0; i < n && !bad; i++) {
-        if (key_is(&m[i], "stream", 6) || key_is(&m[i], "stream_options", 14))
+        if (llmux__json_key_is(&m[i], "stream", 6) || llmux__json_key_is(&m[i], "stream_options", 14))
             continue;
         if (!first)
             bad |= llmux__buf_append(&b, ",", 1);
         first = 0;
-        if (key_is(&m[i], "model", 5))
+        if (llmux__json_key_is(&m[i], "model", 5))
             bad |= llmux__buf_puts(&b, "\"model\":") || llmux__buf_json_string(&b, model);
         else
             bad |= llmux__buf_append(&b, raw + m[i].start, m[i].end - m[i].start);
@@ -305,7 +300,7 @@ static const llmux_json_member *find_member(const llmux_json_member *m, int n, c
                                             size_t len)
 {
     for (int i = 0; i < n; i++)
-        if (key_is(&m[i], key, len))
+        if (llmux__json_key_is(&m[i], key, len))
             return &m[i];
     return NULL;
 }

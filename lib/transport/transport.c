@@ -164,7 +164,6 @@ static void release(llmux_transport *t, pooled *p, int keep)
 typedef struct xfer {
     CURL *h;
     llmux_http_response *resp;
-    size_t max_body;
     llmux_body_cb on_body;
     void *ctx;
     int streaming; /* decided at the first body byte: 2xx with on_body */
@@ -273,7 +272,7 @@ int llmux__transport_post(llmux_transport *t, const llmux_http_request *req, lon
     if (!p)
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory (curl handle)");
     CURL *h = p->h;
-    xfer x = {h, resp, max_body, on_body, ctx, 0, 0, 0};
+    xfer x = {h, resp, on_body, ctx, 0, 0, 0};
     p->errbuf[0] = '\0';
     curl_easy_setopt(h, CURLOPT_URL, req->url);
     curl_easy_setopt(h, CURLOPT_HTTPHEADER, req->headers);

@@ -9,6 +9,7 @@
 #define LLMUX_WIRE_JSON_MEMBERS_H
 
 #include <stddef.h>
+#include <string.h>
 
 typedef struct llmux_json_member {
     const char *key; /* points into the text, after the opening quote */
@@ -22,6 +23,13 @@ typedef struct llmux_json_member {
 /* Fills up to max members; returns their number, or -1 when the text is not a
  * JSON object this scanner understands or has more than max members. */
 int llmux__json_members(const char *json, size_t len, llmux_json_member *out, int max);
+
+/* 1 when the member's key is exactly key (n bytes) and was written without
+ * escapes. */
+static inline int llmux__json_key_is(const llmux_json_member *m, const char *key, size_t n)
+{
+    return !m->key_escaped && m->key_len == n && memcmp(m->key, key, n) == 0;
+}
 
 /* The members of the object starting at or after offset i (whitespace
  * skipped); *end is set past its closing brace. Offsets in out are relative
