@@ -56,9 +56,9 @@ static const char CONFIG[] =
     "\"format\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m5\"}]}},"
     "\"defaults\":{\"timeout_ms\":30000}}";
 
-static llmux_config *g_cfg;
-static llmux_provider_cfg *g_prov; /* provider "a" */
-static llmux_ledger *g_ledger;
+static lx_config *g_cfg;
+static lx_provider_cfg *g_prov; /* provider "a" */
+static lx_ledger *g_ledger;
 static cJSON *g_req;
 static volatile long g_sink; /* keeps results observable */
 
@@ -66,15 +66,15 @@ static volatile long g_sink; /* keeps results observable */
 
 static int op_alias_lookup(void)
 {
-    const llmux_alias *a = llmux__config_find_alias(g_cfg, "fb");
+    const lx_alias *a = llmux__config_find_alias(g_cfg, "fb");
     g_sink += (long)(a != NULL);
     return a ? 0 : -1;
 }
 
 static int op_route(void)
 {
-    llmux_route r;
-    llmux_err err;
+    lx_route r;
+    lx_err err;
     int rc = llmux__route(g_cfg, "fb", &r, &err);
     g_sink += (long)r.n_targets;
     return rc;
@@ -83,8 +83,8 @@ static int op_route(void)
 /* Request validation as a call does it: on the text, no cJSON tree. */
 static int op_request_parse(void)
 {
-    llmux_request req;
-    llmux_err err;
+    lx_request req;
+    lx_err err;
     int rc = llmux__request_init(&req, REQUEST, sizeof REQUEST - 1, &err);
     g_sink += (long)(req.tree != NULL);
     llmux__request_free(&req);
@@ -94,12 +94,12 @@ static int op_request_parse(void)
 /* The provider body from an already validated request (the model spliced in). */
 static int op_request_build(void)
 {
-    static llmux_request req;
+    static lx_request req;
     static int ready;
-    llmux_err err;
+    lx_err err;
     if (!ready && llmux__request_init(&req, REQUEST, sizeof REQUEST - 1, &err) == LLMUX_OK)
         ready = 1;
-    llmux_http_request out = {0};
+    lx_http_request out = {0};
     int rc = g_prov->ops->build_request(g_prov, "m", &req, 0, &out, &err);
     g_sink += (long)out.body_len;
     llmux__http_request_free(&out);
@@ -108,12 +108,12 @@ static int op_request_build(void)
 
 static int op_parse_and_build(void)
 {
-    llmux_request req;
-    llmux_err err;
+    lx_request req;
+    lx_err err;
     int rc = llmux__request_init(&req, REQUEST, sizeof REQUEST - 1, &err);
     if (rc != LLMUX_OK)
         return rc;
-    llmux_http_request out = {0};
+    lx_http_request out = {0};
     rc = g_prov->ops->build_request(g_prov, "m", &req, 0, &out, &err);
     llmux__http_request_free(&out);
     llmux__request_free(&req);
@@ -124,12 +124,12 @@ static int op_parse_and_build(void)
  * does, since parse_response may take the buffer over. */
 static int op_response_parse(void)
 {
-    llmux_buf body = LLMUX_BUF_INIT;
+    lx_buf body = LX_BUF_INIT;
     if (llmux__buf_append(&body, RESPONSE, sizeof RESPONSE - 1) != 0)
         return -1;
     char *json = NULL;
-    llmux_usage usage = LLMUX_USAGE_UNKNOWN;
-    llmux_err err;
+    lx_usage usage = LX_USAGE_UNKNOWN;
+    lx_err err;
     int rc = g_prov->ops->parse_response(g_prov, &body, &json, &usage, &err);
     g_sink += usage.prompt_tokens;
     free(json);
@@ -139,7 +139,7 @@ static int op_response_parse(void)
 
 static int op_classify_error(void)
 {
-    llmux_err err;
+    lx_err err;
     err.http_status = 503;
     int st = g_prov->ops->classify_error(g_prov, 503, ERROR_BODY, sizeof ERROR_BODY - 1, &err);
     g_sink += st;
@@ -156,7 +156,7 @@ static llmux_result *fallback_result(void)
     r->requested_model = strdup("fb");
     r->route = "alias";
     r->n_targets = 2;
-    llmux_attempt *a = llmux__result_add_attempt(r);
+    lx_attempt *a = llmux__result_add_attempt(r);
     a->provider = &g_cfg->providers[1];
     a->model = "m";
     a->status = LLMUX_ERR_PROVIDER;
@@ -202,7 +202,7 @@ static int op_result_lifecycle(void)
 
 static int op_ledger_record(void)
 {
-    llmux_ledger_entry e = {NULL, "bench", "draft", "m", "a", 1, 43, 20, -1.0};
+    lx_ledger_entry e = {NULL, "bench", "draft", "m", "a", 1, 43, 20, -1.0};
     llmux__ledger_record(g_ledger, &e);
     return 0;
 }
@@ -277,7 +277,7 @@ int main(int argc, char **argv)
     const char *only = bench_arg(argc, argv, "--only", NULL);
     const char *placement = bench_arg(argc, argv, "--placement", "");
 
-    llmux_err err;
+    lx_err err;
     if (llmux__config_parse(&g_cfg, CONFIG, sizeof CONFIG - 1, &err) != LLMUX_OK) {
         fprintf(stderr, "bench_micro: config: %s\n", err.msg);
         return 1;

@@ -10,9 +10,12 @@
  * Conventions
  *  - Functions that can fail return an int status: LLMUX_OK (0) or a negative
  *    llmux_status value. Status values are stable and only ever appended.
- *  - Outputs come first. Whatever a call hands back through `**out` belongs to
- *    the caller and is released with the matching free function; every free
- *    function accepts NULL.
+ *  - A function that creates an object takes its output first
+ *    (llmux_open(&gw, ...), llmux_cancel_new(&c)); a call made on a gateway
+ *    takes the gateway first and its output last (llmux_chat(gw, ..., &res)).
+ *    Whatever a call hands back through `**out` belongs to the caller and is
+ *    released with the matching free function; every free function accepts
+ *    NULL.
  *  - Input strings are copied: the caller may free them once the call returns.
  *  - Strings returned by accessors are borrowed: they live until their owner
  *    (the llmux_result) is freed. They are never NULL.

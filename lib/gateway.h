@@ -7,9 +7,9 @@
 #include "transport/transport.h"
 
 struct llmux {
-    llmux_config *cfg; /* immutable snapshot; calls take a reference */
-    llmux_transport *transport;
-    llmux_ledger *ledger;
+    lx_config *cfg; /* immutable snapshot; calls take a reference */
+    lx_transport *transport;
+    lx_ledger *ledger;
 };
 
 #endif

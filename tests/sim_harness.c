@@ -98,7 +98,7 @@ static int control(const sim *s, const char *method, const char *deployment, con
         return -1;
     char url[256];
     snprintf(url, sizeof url, "%s/_sim/deployments/%s", s->url, deployment);
-    llmux_buf b = LLMUX_BUF_INIT;
+    lx_buf b = LX_BUF_INIT;
     struct curl_slist *hdrs = curl_slist_append(NULL, "Content-Type: application/json");
     curl_easy_setopt(h, CURLOPT_URL, url);
     curl_easy_setopt(h, CURLOPT_CUSTOMREQUEST, method);
@@ -138,7 +138,7 @@ char *sim_get(const sim *s, const char *deployment)
 char *sim_config(const sim *s, const char *const *deployments, const char *models_json,
                  const char *extra_top_level)
 {
-    llmux_buf b = LLMUX_BUF_INIT;
+    lx_buf b = LX_BUF_INIT;
     llmux__buf_puts(&b, "{\"providers\":{");
     for (int i = 0; deployments[i]; i++)
         llmux__buf_printf(&b, "%s\"%s\":{\"type\":\"openai\",\"base_url\":\"%s/%s/v1\"}",

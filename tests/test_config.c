@@ -48,8 +48,8 @@ static void test_full_config_loads(void **state)
         "  \"routing\": {\"allow_direct\": true},\n"
         "  \"transport\": {\"max_connections\": 16, \"http2\": false, \"max_response_bytes\": 1048576}\n"
         "}\n";
-    llmux_config *cfg = NULL;
-    llmux_err err = {0};
+    lx_config *cfg = NULL;
+    lx_err err = {0};
     assert_int_equal(llmux__config_parse(&cfg, json, strlen(json), &err), LLMUX_OK);
     assert_int_equal(cfg->n_providers, 2);
     assert_int_equal(cfg->n_aliases, 2);
@@ -57,7 +57,7 @@ static void test_full_config_loads(void **state)
     assert_int_equal(cfg->max_connections, 16);
     assert_int_equal(cfg->http2, 0);
     assert_true(cfg->allow_direct);
-    const llmux_alias *smart = llmux__config_find_alias(cfg, "smart");
+    const lx_alias *smart = llmux__config_find_alias(cfg, "smart");
     assert_non_null(smart);
     assert_int_equal(smart->n_targets, 2);
     assert_string_equal(smart->targets[0].provider->name, "openai");
@@ -82,14 +82,14 @@ static void test_many_aliases_index(void **state)
                               "%s\"alias%d\":{\"targets\":[{\"provider\":\"p\",\"model\":\"m%d\"}]}",
                               i ? "," : "", i, i);
     snprintf(json + n, sizeof json - n, "}}");
-    llmux_config *cfg = NULL;
-    llmux_err err = {0};
+    lx_config *cfg = NULL;
+    lx_err err = {0};
     assert_int_equal(llmux__config_parse(&cfg, json, strlen(json), &err), LLMUX_OK);
     for (int i = 0; i < 300; i++) {
         char name[32], model[32];
         snprintf(name, sizeof name, "alias%d", i);
         snprintf(model, sizeof model, "m%d", i);
-        const llmux_alias *a = llmux__config_find_alias(cfg, name);
+        const lx_alias *a = llmux__config_find_alias(cfg, name);
         assert_non_null(a);
         assert_string_equal(a->targets[0].model, model);
     }
@@ -101,8 +101,8 @@ static void test_missing_key_env_is_not_fatal(void **state)
     unsetenv("LLMUX_TEST_UNSET_KEY");
     const char *json = "{\"providers\":{\"p\":{\"type\":\"openai\",\"api_key_env\":"
                        "\"LLMUX_TEST_UNSET_KEY\"}},\"models\":{" M_OK "}}";
-    llmux_config *cfg = NULL;
-    llmux_err err = {0};
+    lx_config *cfg = NULL;
+    lx_err err = {0};
     assert_int_equal(llmux__config_parse(&cfg, json, strlen(json), &err), LLMUX_OK);
     assert_null(cfg->providers[0].api_key);
     assert_string_equal(cfg->providers[0].api_key_env, "LLMUX_TEST_UNSET_KEY");

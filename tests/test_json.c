@@ -111,7 +111,7 @@ static void test_check_records_members(void **state)
         "{\"k\\u0041\":true}",
     };
     for (size_t d = 0; d < sizeof docs / sizeof docs[0]; d++) {
-        llmux_json_member a[8], b[8];
+        lx_json_member a[8], b[8];
         int n = -9;
         assert_int_equal(llmux__json_check_members(docs[d], strlen(docs[d]), NULL, a, 8, &n),
                          LLMUX_JSON_OK);
@@ -125,7 +125,7 @@ static void test_check_records_members(void **state)
             assert_int_equal(a[i].key_escaped, b[i].key_escaped);
         }
     }
-    llmux_json_member m[2];
+    lx_json_member m[2];
     int n = 0;
     const char *many = "{\"a\":1,\"b\":2,\"c\":3}";
     assert_int_equal(llmux__json_check_members(many, strlen(many), NULL, m, 2, &n), LLMUX_JSON_OK);

@@ -17,14 +17,14 @@
 #include "providers/provider.h"
 #include "wire/json_members.h"
 
-static llmux_config *load(void)
+static lx_config *load(void)
 {
     setenv("LLMUX_TEST_OPENAI_KEY", "sk-unit-test-key", 1);
     const char *json = "{\"providers\":{\"p\":{\"type\":\"openai\",\"base_url\":"
                        "\"http://127.0.0.1:1/x/v1/\",\"api_key_env\":\"LLMUX_TEST_OPENAI_KEY\"}},"
                        "\"models\":{\"m\":{\"targets\":[{\"provider\":\"p\",\"model\":\"gpt-x\"}]}}}";
-    llmux_config *cfg = NULL;
-    llmux_err err = {0};
+    lx_config *cfg = NULL;
+    lx_err err = {0};
     assert_int_equal(llmux__config_parse(&cfg, json, strlen(json), &err), LLMUX_OK);
     return cfg;
 }
@@ -41,15 +41,15 @@ static int has_header(const struct curl_slist *h, const char *line)
 
 static void test_build_request(void **state)
 {
-    llmux_config *cfg = load();
-    llmux_provider_cfg *p = &cfg->providers[0];
+    lx_config *cfg = load();
+    lx_provider_cfg *p = &cfg->providers[0];
     /* no text, only a tree: the adapter prints the tree */
-    llmux_request req = {0};
+    lx_request req = {0};
     req.n_members = -1;
     req.tree = cJSON_Parse("{\"model\":\"alias\",\"messages\":[{\"role\":\"user\",\"content\":"
                            "\"hi\"}],\"stream\":true,\"stream_options\":{},\"temperature\":0.5}");
-    llmux_http_request hr = {0};
-    llmux_err err = {0};
+    lx_http_request hr = {0};
+    lx_err err = {0};
     assert_int_equal(p->ops->build_request(p, "gpt-x", &req, 0, &hr, &err), LLMUX_OK);
     assert_string_equal(hr.url, "http://127.0.0.1:1/x/v1/chat/completions");
     assert_true(has_header(hr.headers, "Authorization: Bearer sk-unit-test-key"));
@@ -73,8 +73,8 @@ static void test_build_request(void **state)
 /* The hot path splices the target model into the caller's bytes. */
 static void test_build_request_splices_caller_bytes(void **state)
 {
-    llmux_config *cfg = load();
-    llmux_provider_cfg *p = &cfg->providers[0];
+    lx_config *cfg = load();
+    lx_provider_cfg *p = &cfg->providers[0];
     static const struct {
         const char *raw, *body;
     } cases[] = {
@@ -92,12 +92,12 @@ static void test_build_request_splices_caller_bytes(void **state)
         {"{\"model\":\"a\",\"model\":\"b\",\"messages\":[]}", NULL},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        llmux_request req = {0};
+        lx_request req = {0};
         req.n_members = -1; /* not recorded: the adapter scans */
         req.raw = cases[i].raw;
         req.raw_len = strlen(cases[i].raw);
-        llmux_http_request hr = {0};
-        llmux_err err = {0};
+        lx_http_request hr = {0};
+        lx_err err = {0};
         assert_int_equal(p->ops->build_request(p, "gpt-x", &req, 0, &hr, &err), LLMUX_OK);
         if (cases[i].body && strcmp(hr.body, cases[i].body) != 0)
             fail_msg("case %zu:\n got: %s\nwant: %s", i, hr.body, cases[i].body);
@@ -116,7 +116,7 @@ static void test_build_request_splices_caller_bytes(void **state)
 
 static void test_json_members_scan(void **state)
 {
-    llmux_json_member m[8];
+    lx_json_member m[8];
     const char *t = "{ \"a\" : [1,{\"b\":\"]}\"}] , \"c\":-1.5e3,\"d\":{},\"e\":\"x\\\"y\"}";
     assert_int_equal(llmux__json_members(t, strlen(t), m, 8), 4);
     assert_int_equal(m[0].key_len, 1);
@@ -133,18 +133,18 @@ static void test_json_members_scan(void **state)
 
 static void test_parse_response(void **state)
 {
-    llmux_config *cfg = load();
-    llmux_provider_cfg *p = &cfg->providers[0];
+    lx_config *cfg = load();
+    lx_provider_cfg *p = &cfg->providers[0];
     const char *body = "{\"id\":\"c1\",\"object\":\"chat.completion\",\"choices\":[{\"index\":0,"
                        "\"message\":{\"role\":\"assistant\",\"content\":\"hey\"},"
                        "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":11,"
                        "\"completion_tokens\":3,\"total_tokens\":14,\"prompt_tokens_details\":"
                        "{\"cached_tokens\":8}},\"x_extension\":1}";
-    llmux_buf b = LLMUX_BUF_INIT;
+    lx_buf b = LX_BUF_INIT;
     llmux__buf_puts(&b, body);
     char *json = NULL;
-    llmux_usage u = LLMUX_USAGE_UNKNOWN;
-    llmux_err err = {0};
+    lx_usage u = LX_USAGE_UNKNOWN;
+    lx_err err = {0};
     assert_int_equal(p->ops->parse_response(p, &b, &json, &u, &err), LLMUX_OK);
     assert_string_equal(json, body); /* passed through, extensions intact */
     assert_int_equal(u.prompt_tokens, 11);
@@ -186,8 +186,8 @@ static void test_parse_response(void **state)
  * cJSON reads; over thousands of mutations of a real answer. */
 static void test_parse_response_agrees_with_cjson(void **state)
 {
-    llmux_config *cfg = load();
-    llmux_provider_cfg *p = &cfg->providers[0];
+    lx_config *cfg = load();
+    lx_provider_cfg *p = &cfg->providers[0];
     const char *base = "{\"id\":\"c1\",\"object\":\"chat.completion\",\"created\":17,\"model\":\"m\","
                        "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"hey\"},"
                        "\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":11,\"completion_tokens\":3,"
@@ -197,7 +197,7 @@ static void test_parse_response_agrees_with_cjson(void **state)
     unsigned seed = 4242;
     int accepted = 0;
     for (int round = 0; round < 20000; round++) {
-        llmux_buf b = LLMUX_BUF_INIT;
+        lx_buf b = LX_BUF_INIT;
         llmux__buf_append(&b, base, len);
         for (int e = 0; e < round % 3; e++) {
             seed = seed * 1103515245u + 12345u;
@@ -208,8 +208,8 @@ static void test_parse_response_agrees_with_cjson(void **state)
         char copy[1024];
         memcpy(copy, b.data, len + 1);
         char *json = NULL;
-        llmux_usage u = LLMUX_USAGE_UNKNOWN;
-        llmux_err err = {0};
+        lx_usage u = LX_USAGE_UNKNOWN;
+        lx_err err = {0};
         int rc = p->ops->parse_response(p, &b, &json, &u, &err);
         cJSON *t = cJSON_ParseWithLength(copy, len);
         if (rc == LLMUX_OK) {
@@ -237,8 +237,8 @@ static void test_parse_response_agrees_with_cjson(void **state)
 
 static void test_classify_errors(void **state)
 {
-    llmux_config *cfg = load();
-    llmux_provider_cfg *p = &cfg->providers[0];
+    lx_config *cfg = load();
+    lx_provider_cfg *p = &cfg->providers[0];
     static const struct {
         long http;
         const char *body;
@@ -270,7 +270,7 @@ static void test_classify_errors(void **state)
         {302, "", LLMUX_ERR_BAD_RESPONSE, "HTTP 302: (empty body)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
-        llmux_err err = {0};
+        lx_err err = {0};
         int rc = p->ops->classify_error(p, cases[i].http, cases[i].body, strlen(cases[i].body),
                                         &err);
         if (rc != cases[i].status || strcmp(err.msg, cases[i].message) != 0)
@@ -284,11 +284,11 @@ static void test_classify_errors(void **state)
 /* ------------------------------------------------------------ stream decode */
 
 typedef struct sink {
-    llmux_assembler a;
+    lx_assembler a;
     int chunks;
     int stop_at;
     int status; /* the assembler's, when it refused a chunk */
-    llmux_err err;
+    lx_err err;
 } sink;
 
 static int on_chunk(void *ctx, const char *json, size_t len, cJSON *parsed)
@@ -329,12 +329,12 @@ static const char ASSEMBLED[] =
 
 static void decode(size_t step, size_t split_at)
 {
-    const llmux_provider_ops *ops = &llmux__openai_ops;
+    const lx_provider_ops *ops = &llmux__openai_ops;
     void *st = ops->stream_new(NULL);
     sink s;
     memset(&s, 0, sizeof s);
     llmux__assembler_init(&s.a, 1 << 20);
-    llmux_err err = {0};
+    lx_err err = {0};
     size_t len = strlen(STREAM);
     if (split_at) {
         assert_int_equal(ops->stream_feed(st, STREAM, split_at, on_chunk, &s, &err), LLMUX_OK);
@@ -366,9 +366,9 @@ static void test_stream_whole_and_byte_at_a_time(void **state)
         decode(0, at);
 }
 
-static int stream_status(const char *in, llmux_err *err, int *chunks)
+static int stream_status(const char *in, lx_err *err, int *chunks)
 {
-    const llmux_provider_ops *ops = &llmux__openai_ops;
+    const lx_provider_ops *ops = &llmux__openai_ops;
     void *st = ops->stream_new(NULL);
     sink s;
     memset(&s, 0, sizeof s);
@@ -389,7 +389,7 @@ static int stream_status(const char *in, llmux_err *err, int *chunks)
 
 static void test_stream_errors(void **state)
 {
-    llmux_err err = {0};
+    lx_err err = {0};
     int chunks = 0;
     assert_int_equal(stream_status("data: {\"choices\":[]}\n\n", &err, &chunks), LLMUX_ERR_CONNECT);
     assert_string_equal(err.msg, "the stream ended before \"data: [DONE]\" (after 1 events)");
@@ -413,9 +413,9 @@ static void test_stream_errors(void **state)
 
 static void test_assembler_tolerates_azure_shapes(void **state)
 {
-    llmux_assembler a;
+    lx_assembler a;
     llmux__assembler_init(&a, 1024);
-    llmux_err err = {0};
+    lx_err err = {0};
     const char *chunks[] = {
         "{\"id\":\"\",\"model\":\"\",\"choices\":[],\"prompt_filter_results\":[]}",
         "{\"id\":\"a1\",\"model\":\"gpt\",\"choices\":[{\"index\":0,\"content_filter_results\":{}}]}",
@@ -438,9 +438,9 @@ static void test_assembler_tolerates_azure_shapes(void **state)
 
 static void test_assembler_content_limit(void **state)
 {
-    llmux_assembler a;
+    lx_assembler a;
     llmux__assembler_init(&a, 16);
-    llmux_err err = {0};
+    lx_err err = {0};
     cJSON *c = cJSON_Parse("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"0123456789\"}}]}");
     assert_int_equal(llmux__assembler_add(&a, c, &err), LLMUX_OK);
     assert_int_equal(llmux__assembler_add(&a, c, &err), LLMUX_ERR_BAD_RESPONSE);

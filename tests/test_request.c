@@ -28,7 +28,7 @@ static void test_valid_requests(void **state)
     for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++) {
         cJSON *req = NULL;
         const char *model = NULL;
-        llmux_err err = {0};
+        lx_err err = {0};
         int rc = llmux__request_parse(ok[i], strlen(ok[i]), &req, &model, &err);
         if (rc)
             fail_msg("case %zu: %s", i, err.msg);
@@ -68,7 +68,7 @@ static void test_invalid_requests(void **state)
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cJSON *req = (cJSON *)1;
         const char *model = NULL;
-        llmux_err err = {0};
+        lx_err err = {0};
         int rc = llmux__request_parse(bad[i].json, strlen(bad[i].json), &req, &model, &err);
         if (rc != LLMUX_ERR_BAD_REQUEST || strcmp(err.msg, bad[i].message) != 0)
             fail_msg("case %zu: %s\n want: %s\n  got: %d %s", i, bad[i].json, bad[i].message, rc,
@@ -84,7 +84,7 @@ static void test_truncations_of_valid_request_all_fail_cleanly(void **state)
     for (size_t n = 0; n < strlen(full); n++) {
         cJSON *req = NULL;
         const char *model = NULL;
-        llmux_err err = {0};
+        lx_err err = {0};
         int rc = llmux__request_parse(full, n, &req, &model, &err);
         assert_int_equal(rc, LLMUX_ERR_BAD_REQUEST);
         assert_null(req);
@@ -116,8 +116,8 @@ static void test_fast_path_agrees_with_tree_path(void **state)
                 seed = seed * 1103515245u + 12345u;
                 buf[at] = alphabet[(seed >> 8) % (sizeof alphabet - 1)];
             }
-            llmux_request r;
-            llmux_err e1 = {0}, e2 = {0};
+            lx_request r;
+            lx_err e1 = {0}, e2 = {0};
             int rc_fast = llmux__request_init(&r, buf, len, &e1);
             cJSON *tree = NULL;
             const char *model = NULL;

@@ -15,7 +15,7 @@
 #include "wire/sse.h"
 
 typedef struct collected {
-    llmux_buf log; /* "event|data\n" per event */
+    lx_buf log; /* "event|data\n" per event */
     int stop_after; /* stop after this many events; 0 = never */
     int n;
 } collected;
@@ -33,9 +33,9 @@ static int collect(void *ctx, const char *event, const char *data, size_t len)
 /* Feed `in` split into pieces of `step` bytes (0 = whole) and return the log. */
 static char *run(const char *in, size_t step, int *rc_out)
 {
-    llmux_sse s;
+    lx_sse s;
     llmux__sse_init(&s, 0);
-    collected c = {LLMUX_BUF_INIT, 0, 0};
+    collected c = {LX_BUF_INIT, 0, 0};
     size_t len = strlen(in);
     int rc = 0;
     if (!step)
@@ -50,9 +50,9 @@ static char *run(const char *in, size_t step, int *rc_out)
 
 static char *run_split(const char *in, size_t at)
 {
-    llmux_sse s;
+    lx_sse s;
     llmux__sse_init(&s, 0);
-    collected c = {LLMUX_BUF_INIT, 0, 0};
+    collected c = {LX_BUF_INIT, 0, 0};
     llmux__sse_feed(&s, in, at, collect, &c);
     llmux__sse_feed(&s, in + at, strlen(in) - at, collect, &c);
     llmux__sse_free(&s);
@@ -107,9 +107,9 @@ static void test_blank_lines_without_data_dispatch_nothing(void **state)
 
 static void test_pending_detects_cut_stream(void **state)
 {
-    llmux_sse s;
+    lx_sse s;
     llmux__sse_init(&s, 0);
-    collected c = {LLMUX_BUF_INIT, 0, 0};
+    collected c = {LX_BUF_INIT, 0, 0};
     const char *in = "data: {\"a\":1}\n\ndata: {\"b\"";
     assert_int_equal(llmux__sse_feed(&s, in, strlen(in), collect, &c), 0);
     assert_int_equal(c.n, 1);
@@ -120,9 +120,9 @@ static void test_pending_detects_cut_stream(void **state)
 
 static void test_callback_stop_is_returned(void **state)
 {
-    llmux_sse s;
+    lx_sse s;
     llmux__sse_init(&s, 0);
-    collected c = {LLMUX_BUF_INIT, 2, 0};
+    collected c = {LX_BUF_INIT, 2, 0};
     const char *in = "data: 1\n\ndata: 2\n\ndata: 3\n\n";
     assert_int_equal(llmux__sse_feed(&s, in, strlen(in), collect, &c), 7);
     assert_int_equal(c.n, 2);
@@ -132,9 +132,9 @@ static void test_callback_stop_is_returned(void **state)
 
 static void test_event_size_limit(void **state)
 {
-    llmux_sse s;
+    lx_sse s;
     llmux__sse_init(&s, 64);
-    collected c = {LLMUX_BUF_INIT, 0, 0};
+    collected c = {LX_BUF_INIT, 0, 0};
     char big[200];
     memset(big, 'x', sizeof big);
     assert_int_equal(llmux__sse_feed(&s, "data: ", 6, collect, &c), 0);
@@ -158,9 +158,9 @@ static void test_garbage_never_crashes(void **state)
 {
     unsigned seed = 12345;
     for (int round = 0; round < 200; round++) {
-        llmux_sse s;
+        lx_sse s;
         llmux__sse_init(&s, 4096);
-        collected c = {LLMUX_BUF_INIT, 0, 0};
+        collected c = {LX_BUF_INIT, 0, 0};
         unsigned char buf[512];
         for (size_t i = 0; i < sizeof buf; i++) {
             seed = seed * 1103515245u + 12345u;

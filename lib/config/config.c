@@ -67,12 +67,12 @@ static const char *json_kind(const cJSON *v)
     return "an invalid value";
 }
 
-static int cfg_err(llmux_err *err, const char *path, const char *fmt, ...)
+static int cfg_err(lx_err *err, const char *path, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif
     ;
-static int cfg_err(llmux_err *err, const char *path, const char *fmt, ...)
+static int cfg_err(lx_err *err, const char *path, const char *fmt, ...)
 {
     char detail[LLMUX_ERRMSG_MAX];
     va_list ap;
@@ -85,7 +85,7 @@ static int cfg_err(llmux_err *err, const char *path, const char *fmt, ...)
 /* Check an object: must be an object, no duplicate keys, no keys outside
  * `allowed` (NULL-terminated; NULL list = any key). */
 static int check_object(const cJSON *obj, const char *path, const char *const *allowed,
-                        llmux_err *err)
+                        lx_err *err)
 {
     if (!cJSON_IsObject(obj))
         return cfg_err(err, path, "expected an object, got %s", json_kind(obj));
@@ -116,7 +116,7 @@ static int check_object(const cJSON *obj, const char *path, const char *const *a
 
 /* Optional string member; *out stays NULL when absent. */
 static int get_string(const cJSON *obj, const char *key, const char *path, int required,
-                      const char **out, llmux_err *err)
+                      const char **out, lx_err *err)
 {
     char p[PATH_MAX_LEN];
     path_child(p, path, key);
@@ -136,7 +136,7 @@ static int get_string(const cJSON *obj, const char *key, const char *path, int r
 }
 
 static int get_long(const cJSON *obj, const char *key, const char *path, long min, long max,
-                    long *out, llmux_err *err)
+                    long *out, lx_err *err)
 {
     char p[PATH_MAX_LEN];
     path_child(p, path, key);
@@ -157,7 +157,7 @@ static int get_long(const cJSON *obj, const char *key, const char *path, long mi
     return LLMUX_OK;
 }
 
-static int get_bool(const cJSON *obj, const char *key, const char *path, int *out, llmux_err *err)
+static int get_bool(const cJSON *obj, const char *key, const char *path, int *out, lx_err *err)
 {
     char p[PATH_MAX_LEN];
     path_child(p, path, key);
@@ -203,7 +203,7 @@ static int has_ctl(const char *s)
 static const char *const PROVIDER_KEYS[] = {"type", "base_url", "api_key_env", "headers",
                                             "timeout_ms", "connect_timeout_ms", NULL};
 
-static int parse_headers(llmux_provider_cfg *p, const cJSON *h, const char *path, llmux_err *err)
+static int parse_headers(lx_provider_cfg *p, const cJSON *h, const char *path, lx_err *err)
 {
     int rc = check_object(h, path, NULL, err);
     if (rc)
@@ -243,8 +243,8 @@ static int parse_headers(llmux_provider_cfg *p, const cJSON *h, const char *path
     return LLMUX_OK;
 }
 
-static int parse_provider(llmux_config *cfg, llmux_provider_cfg *p, const cJSON *obj,
-                          const char *path, llmux_err *err)
+static int parse_provider(lx_config *cfg, lx_provider_cfg *p, const cJSON *obj,
+                          const char *path, lx_err *err)
 {
     const char *s;
     int rc;
@@ -346,8 +346,8 @@ static int parse_provider(llmux_config *cfg, llmux_provider_cfg *p, const cJSON 
 static const char *const ALIAS_KEYS[] = {"targets", NULL};
 static const char *const TARGET_KEYS[] = {"provider", "model", NULL};
 
-static int parse_alias(llmux_config *cfg, llmux_alias *a, const cJSON *obj, const char *path,
-                       llmux_err *err)
+static int parse_alias(lx_config *cfg, lx_alias *a, const cJSON *obj, const char *path,
+                       lx_err *err)
 {
     int rc = check_object(obj, path, ALIAS_KEYS, err);
     if (rc)
@@ -378,7 +378,7 @@ static int parse_alias(llmux_config *cfg, llmux_alias *a, const cJSON *obj, cons
             (rc = get_string(t, "model", ip, 1, &model, err)))
             return rc;
         path_child(pp, ip, "provider");
-        llmux_provider_cfg *p = llmux__config_find_provider(cfg, prov, strlen(prov));
+        lx_provider_cfg *p = llmux__config_find_provider(cfg, prov, strlen(prov));
         if (!p)
             return cfg_err(err, pp, "no provider named \"%.80s\" in \"providers\"", prov);
         a->targets[i].provider = p;
@@ -397,7 +397,7 @@ static unsigned long hash_name(const char *s, size_t n)
     return h;
 }
 
-static int build_alias_index(llmux_config *cfg)
+static int build_alias_index(lx_config *cfg)
 {
     size_t slots = 8;
     while (slots < cfg->n_aliases * 2)
@@ -416,23 +416,23 @@ static int build_alias_index(llmux_config *cfg)
     return 0;
 }
 
-const llmux_alias *llmux__config_find_alias(const llmux_config *cfg, const char *name)
+const lx_alias *llmux__config_find_alias(const lx_config *cfg, const char *name)
 {
     size_t n = strlen(name);
     size_t s = hash_name(name, n) & cfg->alias_mask;
     for (unsigned idx; (idx = cfg->alias_slots[s]) != 0; s = (s + 1) & cfg->alias_mask) {
-        const llmux_alias *a = &cfg->aliases[idx - 1];
+        const lx_alias *a = &cfg->aliases[idx - 1];
         if (strcmp(a->name, name) == 0)
             return a;
     }
     return NULL;
 }
 
-llmux_provider_cfg *llmux__config_find_provider(const llmux_config *cfg, const char *name,
+lx_provider_cfg *llmux__config_find_provider(const lx_config *cfg, const char *name,
                                                 size_t name_len)
 {
     for (size_t i = 0; i < cfg->n_providers; i++) {
-        llmux_provider_cfg *p = &cfg->providers[i];
+        lx_provider_cfg *p = &cfg->providers[i];
         if (strlen(p->name) == name_len && memcmp(p->name, name, name_len) == 0)
             return p;
     }
@@ -448,7 +448,7 @@ static const char *const ROUTING_KEYS[] = {"allow_direct", NULL};
 static const char *const TRANSPORT_KEYS[] = {"max_connections", "http2", "compression",
                                              "max_response_bytes", NULL};
 
-static int check_name(const char *name, const char *path, const char *what, llmux_err *err)
+static int check_name(const char *name, const char *path, const char *what, lx_err *err)
 {
     if (!*name)
         return cfg_err(err, path, "%s names must not be empty", what);
@@ -463,7 +463,7 @@ static int check_name(const char *name, const char *path, const char *what, llmu
     return LLMUX_OK;
 }
 
-static int parse_root(llmux_config *cfg, const cJSON *root, llmux_err *err)
+static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
 {
     int rc = check_object(root, "", TOP_KEYS, err);
     if (rc)
@@ -516,7 +516,7 @@ static int parse_root(llmux_config *cfg, const cJSON *root, llmux_err *err)
             return rc;
         if (strchr(it->string, '/'))
             return cfg_err(err, p, "provider names must not contain '/'");
-        llmux_provider_cfg *pc = &cfg->providers[cfg->n_providers++];
+        lx_provider_cfg *pc = &cfg->providers[cfg->n_providers++];
         if (!(pc->name = dupstr(it->string)))
             return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
         if ((rc = parse_provider(cfg, pc, it, p, err)))
@@ -540,7 +540,7 @@ static int parse_root(llmux_config *cfg, const cJSON *root, llmux_err *err)
         path_child(p, "models", it->string);
         if ((rc = check_name(it->string, p, "alias", err)))
             return rc;
-        llmux_alias *a = &cfg->aliases[cfg->n_aliases++];
+        lx_alias *a = &cfg->aliases[cfg->n_aliases++];
         if (!(a->name = dupstr(it->string)))
             return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
         if ((rc = parse_alias(cfg, a, it, p, err)))
@@ -551,12 +551,12 @@ static int parse_root(llmux_config *cfg, const cJSON *root, llmux_err *err)
     return LLMUX_OK;
 }
 
-static void config_free(llmux_config *cfg)
+static void config_free(lx_config *cfg)
 {
     if (!cfg)
         return;
     for (size_t i = 0; i < cfg->n_providers; i++) {
-        llmux_provider_cfg *p = &cfg->providers[i];
+        lx_provider_cfg *p = &cfg->providers[i];
         if (p->ops && p->ops->release)
             p->ops->release(p);
         free(p->name);
@@ -586,7 +586,7 @@ static void config_free(llmux_config *cfg)
     free(cfg);
 }
 
-int llmux__config_parse(llmux_config **out, const char *json, size_t len, llmux_err *err)
+int llmux__config_parse(lx_config **out, const char *json, size_t len, lx_err *err)
 {
     *out = NULL;
     const char *end = NULL;
@@ -615,7 +615,7 @@ int llmux__config_parse(llmux_config **out, const char *json, size_t len, llmux_
         return llmux__err(err, LLMUX_ERR_CONFIG,
                           "config: not valid JSON (error at line %zu, column %zu)", line, col);
     }
-    llmux_config *cfg = calloc(1, sizeof *cfg);
+    lx_config *cfg = calloc(1, sizeof *cfg);
     if (!cfg) {
         cJSON_Delete(root);
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
@@ -636,12 +636,12 @@ int llmux__config_parse(llmux_config **out, const char *json, size_t len, llmux_
     return LLMUX_OK;
 }
 
-void llmux__config_ref(llmux_config *cfg)
+void llmux__config_ref(lx_config *cfg)
 {
     atomic_fetch_add_explicit(&cfg->refs, 1, memory_order_relaxed);
 }
 
-void llmux__config_unref(llmux_config *cfg)
+void llmux__config_unref(lx_config *cfg)
 {
     if (cfg && atomic_fetch_sub_explicit(&cfg->refs, 1, memory_order_acq_rel) == 1)
         config_free(cfg);

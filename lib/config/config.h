@@ -13,11 +13,11 @@
 #include "core/error.h"
 
 struct curl_slist;
-struct llmux_provider_ops;
+struct lx_provider_ops;
 
-typedef struct llmux_provider_cfg {
+typedef struct lx_provider_cfg {
     char *name;
-    const struct llmux_provider_ops *ops; /* the adapter for the provider's API family */
+    const struct lx_provider_ops *ops; /* the adapter for the provider's API family */
     char *type;
     char *base_url;               /* no trailing slash */
     char *api_key_env;            /* NULL when the provider needs no key */
@@ -27,24 +27,24 @@ typedef struct llmux_provider_cfg {
     long timeout_ms;              /* per attempt; 0 = only the call's deadline */
     long connect_timeout_ms;
     void *adapter_state;          /* built by ops->prepare, freed by ops->release */
-} llmux_provider_cfg;
+} lx_provider_cfg;
 
-typedef struct llmux_target {
-    llmux_provider_cfg *provider;
+typedef struct lx_target {
+    lx_provider_cfg *provider;
     char *model; /* the provider's model id */
-} llmux_target;
+} lx_target;
 
-typedef struct llmux_alias {
+typedef struct lx_alias {
     char *name;
-    llmux_target *targets;
+    lx_target *targets;
     size_t n_targets;
-} llmux_alias;
+} lx_alias;
 
-typedef struct llmux_config {
+typedef struct lx_config {
     atomic_int refs;
-    llmux_provider_cfg *providers;
+    lx_provider_cfg *providers;
     size_t n_providers;
-    llmux_alias *aliases;
+    lx_alias *aliases;
     size_t n_aliases;
     /* open-addressing index over aliases: slots hold alias index + 1, 0 = empty */
     unsigned *alias_slots;
@@ -56,16 +56,16 @@ typedef struct llmux_config {
     int http2;
     int compression;         /* ask for gzip/brotli/zstd responses */
     size_t max_response_bytes;
-} llmux_config;
+} lx_config;
 
 /* Parse and validate. On error returns LLMUX_ERR_CONFIG (or NO_MEMORY) and a
  * message naming the JSON path. */
-int llmux__config_parse(llmux_config **out, const char *json, size_t len, llmux_err *err);
-void llmux__config_ref(llmux_config *cfg);
-void llmux__config_unref(llmux_config *cfg);
+int llmux__config_parse(lx_config **out, const char *json, size_t len, lx_err *err);
+void llmux__config_ref(lx_config *cfg);
+void llmux__config_unref(lx_config *cfg);
 
-const llmux_alias *llmux__config_find_alias(const llmux_config *cfg, const char *name);
-llmux_provider_cfg *llmux__config_find_provider(const llmux_config *cfg, const char *name,
+const lx_alias *llmux__config_find_alias(const lx_config *cfg, const char *name);
+lx_provider_cfg *llmux__config_find_provider(const lx_config *cfg, const char *name,
                                                 size_t name_len);
 
 #endif

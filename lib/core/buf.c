@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-int llmux__buf_reserve(llmux_buf *b, size_t extra)
+int llmux__buf_reserve(lx_buf *b, size_t extra)
 {
     if (extra > (size_t)-1 - b->len - 1)
         return -2;
@@ -24,7 +24,7 @@ int llmux__buf_reserve(llmux_buf *b, size_t extra)
     return 0;
 }
 
-int llmux__buf_append(llmux_buf *b, const void *data, size_t len)
+int llmux__buf_append(lx_buf *b, const void *data, size_t len)
 {
     int rc = llmux__buf_reserve(b, len);
     if (rc)
@@ -36,12 +36,12 @@ int llmux__buf_append(llmux_buf *b, const void *data, size_t len)
     return 0;
 }
 
-int llmux__buf_puts(llmux_buf *b, const char *s)
+int llmux__buf_puts(lx_buf *b, const char *s)
 {
     return llmux__buf_append(b, s, strlen(s));
 }
 
-int llmux__buf_printf(llmux_buf *b, const char *fmt, ...)
+int llmux__buf_printf(lx_buf *b, const char *fmt, ...)
 {
     va_list ap;
     char small[256];
@@ -62,7 +62,7 @@ int llmux__buf_printf(llmux_buf *b, const char *fmt, ...)
     return 0;
 }
 
-int llmux__buf_json_string(llmux_buf *b, const char *s)
+int llmux__buf_json_string(lx_buf *b, const char *s)
 {
     static const char hex[] = "0123456789abcdef";
     if (llmux__buf_append(b, "\"", 1))
@@ -97,7 +97,7 @@ int llmux__buf_json_string(llmux_buf *b, const char *s)
     return llmux__buf_append(b, "\"", 1);
 }
 
-char *llmux__buf_steal(llmux_buf *b)
+char *llmux__buf_steal(lx_buf *b)
 {
     char *p = b->data;
     if (!p)
@@ -107,14 +107,14 @@ char *llmux__buf_steal(llmux_buf *b)
     return p;
 }
 
-void llmux__buf_clear(llmux_buf *b)
+void llmux__buf_clear(lx_buf *b)
 {
     b->len = 0;
     if (b->data)
         b->data[0] = '\0';
 }
 
-void llmux__buf_free(llmux_buf *b)
+void llmux__buf_free(lx_buf *b)
 {
     free(b->data);
     b->data = NULL;

@@ -5,30 +5,30 @@
 #include <stdarg.h>
 #include <stddef.h>
 
-typedef struct llmux_buf {
+typedef struct lx_buf {
     char *data;   /* NUL-terminated when not NULL */
     size_t len;   /* bytes used, excluding the NUL */
     size_t cap;   /* bytes allocated */
     size_t limit; /* appends that would exceed this fail; 0 = no limit */
-} llmux_buf;
+} lx_buf;
 
-#define LLMUX_BUF_INIT {NULL, 0, 0, 0}
+#define LX_BUF_INIT {NULL, 0, 0, 0}
 
 /* 0 on success, -1 on allocation failure, -2 when the limit would be exceeded. */
-int llmux__buf_reserve(llmux_buf *b, size_t extra);
-int llmux__buf_append(llmux_buf *b, const void *data, size_t len);
-int llmux__buf_puts(llmux_buf *b, const char *s);
-int llmux__buf_printf(llmux_buf *b, const char *fmt, ...)
+int llmux__buf_reserve(lx_buf *b, size_t extra);
+int llmux__buf_append(lx_buf *b, const void *data, size_t len);
+int llmux__buf_puts(lx_buf *b, const char *s);
+int llmux__buf_printf(lx_buf *b, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
 /* Append s as a JSON string literal, quotes included. */
-int llmux__buf_json_string(llmux_buf *b, const char *s);
+int llmux__buf_json_string(lx_buf *b, const char *s);
 /* Hand the data to the caller (who frees it) and empty the buffer. Never NULL
  * unless allocation fails: an empty buffer yields "". */
-char *llmux__buf_steal(llmux_buf *b);
-void llmux__buf_clear(llmux_buf *b);
-void llmux__buf_free(llmux_buf *b);
+char *llmux__buf_steal(lx_buf *b);
+void llmux__buf_clear(lx_buf *b);
+void llmux__buf_free(lx_buf *b);
 
 #endif

@@ -3,7 +3,7 @@
 #include <stdarg.h>
 #include <stdio.h>
 
-int llmux__err(llmux_err *e, int status, const char *fmt, ...)
+int llmux__err(lx_err *e, int status, const char *fmt, ...)
 {
     if (!e)
         return status;

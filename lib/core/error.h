@@ -6,14 +6,14 @@
 
 #define LLMUX_ERRMSG_MAX 512
 
-typedef struct llmux_err {
+typedef struct lx_err {
     int status;      /* llmux_status */
     int http_status; /* provider's HTTP status, or the one llmux assigns; 0 = none */
     char msg[LLMUX_ERRMSG_MAX];
-} llmux_err;
+} lx_err;
 
 /* Record an error; returns status so callers can `return llmux__err(...)`. */
-int llmux__err(llmux_err *e, int status, const char *fmt, ...)
+int llmux__err(lx_err *e, int status, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 3, 4)))
 #endif

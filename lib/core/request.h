@@ -15,7 +15,7 @@ struct cJSON;
 
 #define LLMUX_REQUEST_MEMBERS 32
 
-typedef struct llmux_request {
+typedef struct lx_request {
     const char *raw;    /* the caller's text (borrowed for the call) */
     size_t raw_len;
     struct cJSON *tree; /* NULL until llmux__request_tree */
@@ -23,12 +23,12 @@ typedef struct llmux_request {
     char model_buf[128];
     /* the top-level members of raw, when validation recorded them (-1: not) */
     int n_members;
-    llmux_json_member members[LLMUX_REQUEST_MEMBERS];
-} llmux_request;
+    lx_json_member members[LLMUX_REQUEST_MEMBERS];
+} lx_request;
 
 /* The parsed request (built on first use, owned by r). NULL only when out of
  * memory (err set): the text was validated before. */
-struct cJSON *llmux__request_tree(llmux_request *r, llmux_err *err);
-void llmux__request_free(llmux_request *r);
+struct cJSON *llmux__request_tree(lx_request *r, lx_err *err);
+void llmux__request_free(lx_request *r);
 
 #endif

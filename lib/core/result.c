@@ -6,7 +6,7 @@
 
 #include "core/buf.h"
 
-llmux_result *llmux__result_new(llmux_config *cfg)
+llmux_result *llmux__result_new(lx_config *cfg)
 {
     llmux_result *r = calloc(1, sizeof *r);
     if (!r)
@@ -22,11 +22,11 @@ llmux_result *llmux__result_new(llmux_config *cfg)
     return r;
 }
 
-llmux_attempt *llmux__result_add_attempt(llmux_result *r)
+lx_attempt *llmux__result_add_attempt(llmux_result *r)
 {
     if (r->n_attempts == r->cap_attempts) {
         size_t cap = r->cap_attempts * 2;
-        llmux_attempt *a = malloc(cap * sizeof *a);
+        lx_attempt *a = malloc(cap * sizeof *a);
         if (!a)
             return NULL;
         memcpy(a, r->attempts, r->n_attempts * sizeof *a);
@@ -35,7 +35,7 @@ llmux_attempt *llmux__result_add_attempt(llmux_result *r)
         r->attempts = a;
         r->cap_attempts = cap;
     }
-    llmux_attempt *a = &r->attempts[r->n_attempts++];
+    lx_attempt *a = &r->attempts[r->n_attempts++];
     memset(a, 0, sizeof *a);
     a->retry_after_ms = -1;
     return a;
@@ -49,7 +49,7 @@ int llmux__result_fail(llmux_result *r, int status, int http_status, const char 
     free(r->json);
     r->json = NULL;
     r->error = strdup(message && *message ? message : llmux_strerror(status));
-    llmux_buf b = LLMUX_BUF_INIT;
+    lx_buf b = LX_BUF_INIT;
     int bad = llmux__buf_puts(&b, "{\"error\":{\"message\":") ||
               llmux__buf_json_string(&b, r->error ? r->error : "") ||
               llmux__buf_puts(&b, ",\"type\":") ||
@@ -86,7 +86,7 @@ void llmux__result_reason(const llmux_result *r, char *out, size_t cap)
                  "answered", how, name, n, n == 1 ? "" : "s", tried);
 }
 
-static int json_str_or_null(llmux_buf *b, const char *s)
+static int json_str_or_null(lx_buf *b, const char *s)
 {
     return s ? llmux__buf_json_string(b, s) : llmux__buf_puts(b, "null");
 }
@@ -95,7 +95,7 @@ char *llmux__trace_build(const llmux_result *r)
 {
     char reason[400];
     llmux__result_reason(r, reason, sizeof reason);
-    llmux_buf b = LLMUX_BUF_INIT;
+    lx_buf b = LX_BUF_INIT;
     int bad = llmux__buf_puts(&b, "{\"model\":") ||
               json_str_or_null(&b, r->requested_model) ||
               llmux__buf_puts(&b, ",\"route\":") || llmux__buf_json_string(&b, r->route) ||
@@ -106,7 +106,7 @@ char *llmux__trace_build(const llmux_result *r)
               llmux__buf_printf(&b, ",\"stream\":%s", r->streamed ? "true" : "false") ||
               llmux__buf_puts(&b, ",\"attempts\":[");
     for (size_t i = 0; !bad && i < r->n_attempts; i++) {
-        const llmux_attempt *a = &r->attempts[i];
+        const lx_attempt *a = &r->attempts[i];
         bad = llmux__buf_puts(&b, i ? ",{\"provider\":" : "{\"provider\":") ||
               llmux__buf_json_string(&b, a->provider->name) ||
               llmux__buf_puts(&b, ",\"model\":") || llmux__buf_json_string(&b, a->model) ||

@@ -8,8 +8,8 @@
 
 #define LLMUX_INLINE_ATTEMPTS 4
 
-typedef struct llmux_attempt {
-    const llmux_provider_cfg *provider; /* borrowed from the result's config */
+typedef struct lx_attempt {
+    const lx_provider_cfg *provider; /* borrowed from the result's config */
     const char *model;                  /* borrowed from the config, or from result->direct_model */
     int status;                         /* llmux_status of this attempt */
     int http_status;
@@ -17,17 +17,17 @@ typedef struct llmux_attempt {
     double latency_ms;
     char *error;                        /* NULL on success */
     const char *action;                 /* "answered", "fallback", "stop" */
-} llmux_attempt;
+} lx_attempt;
 
 struct llmux_result {
-    llmux_config *cfg; /* keeps borrowed names alive */
+    lx_config *cfg; /* keeps borrowed names alive */
     int status;
     int http_status;
     char *json;
     char *error;
     const char *provider;
     const char *model;
-    llmux_usage usage;
+    lx_usage usage;
     double cost_usd;
     char *requested_model;
     char *direct_model; /* the model part of a "provider/model" request */
@@ -37,15 +37,15 @@ struct llmux_result {
     size_t n_targets;
     int streamed;
     size_t chunks;
-    llmux_attempt inline_attempts[LLMUX_INLINE_ATTEMPTS];
-    llmux_attempt *attempts;
+    lx_attempt inline_attempts[LLMUX_INLINE_ATTEMPTS];
+    lx_attempt *attempts;
     size_t n_attempts, cap_attempts;
     double total_ms;
     char *trace; /* built on first request */
 };
 
-llmux_result *llmux__result_new(llmux_config *cfg);
-llmux_attempt *llmux__result_add_attempt(llmux_result *r);
+llmux_result *llmux__result_new(lx_config *cfg);
+lx_attempt *llmux__result_add_attempt(llmux_result *r);
 /* Make r a failure: status, message and the OpenAI-style error JSON. */
 int llmux__result_fail(llmux_result *r, int status, int http_status, const char *message);
 /* Why the call went the way it did, in words (for the trace). */

@@ -4,7 +4,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-void llmux__assembler_init(llmux_assembler *a, size_t limit)
+void llmux__assembler_init(lx_assembler *a, size_t limit)
 {
     memset(a, 0, sizeof *a);
     a->limit = limit;
@@ -25,7 +25,7 @@ static int keep_string(char **slot, const cJSON *v)
     return 0;
 }
 
-static int append_text(llmux_buf *b, size_t limit, const cJSON *v)
+static int append_text(lx_buf *b, size_t limit, const cJSON *v)
 {
     if (!cJSON_IsString(v))
         return 0;
@@ -39,7 +39,7 @@ static long member_long(const cJSON *o, const char *k)
     return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (long)v->valuedouble : -1;
 }
 
-static int add_tool_delta(llmux_assembler *a, llmux_asm_choice *c, const cJSON *tc, llmux_err *err)
+static int add_tool_delta(lx_assembler *a, lx_asm_choice *c, const cJSON *tc, lx_err *err)
 {
     const cJSON *idx = cJSON_GetObjectItemCaseSensitive(tc, "index");
     int i = cJSON_IsNumber(idx) ? idx->valueint : (int)c->n_tools;
@@ -47,14 +47,14 @@ static int add_tool_delta(llmux_assembler *a, llmux_asm_choice *c, const cJSON *
         return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "stream: tool call index %d out of range",
                           i);
     if ((size_t)i >= c->n_tools) {
-        llmux_asm_tool *t = realloc(c->tools, ((size_t)i + 1) * sizeof *t);
+        lx_asm_tool *t = realloc(c->tools, ((size_t)i + 1) * sizeof *t);
         if (!t)
             return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
         memset(t + c->n_tools, 0, ((size_t)i + 1 - c->n_tools) * sizeof *t);
         c->tools = t;
         c->n_tools = (size_t)i + 1;
     }
-    llmux_asm_tool *t = &c->tools[i];
+    lx_asm_tool *t = &c->tools[i];
     const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
     if (keep_string(&t->id, cJSON_GetObjectItemCaseSensitive(tc, "id")) ||
         keep_string(&t->type, cJSON_GetObjectItemCaseSensitive(tc, "type")) ||
@@ -73,7 +73,7 @@ int llmux__chunk_is_usage_only(const cJSON *chunk)
     return cJSON_IsObject(usage) && (!choices || (cJSON_IsArray(choices) && !choices->child));
 }
 
-int llmux__assembler_add(llmux_assembler *a, const cJSON *chunk, llmux_err *err)
+int llmux__assembler_add(lx_assembler *a, const cJSON *chunk, lx_err *err)
 {
     if (keep_string(&a->id, cJSON_GetObjectItemCaseSensitive(chunk, "id")) ||
         keep_string(&a->model, cJSON_GetObjectItemCaseSensitive(chunk, "model")) ||
@@ -106,7 +106,7 @@ int llmux__assembler_add(llmux_assembler *a, const cJSON *chunk, llmux_err *err)
         if (i < 0 || i >= LLMUX_ASM_MAX_CHOICES)
             return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "stream: choice index %d out of range",
                               i);
-        llmux_asm_choice *c = &a->choices[i];
+        lx_asm_choice *c = &a->choices[i];
         c->used = 1;
         const cJSON *fr = cJSON_GetObjectItemCaseSensitive(ch, "finish_reason");
         if (keep_string(&c->finish_reason, fr))
@@ -128,7 +128,7 @@ int llmux__assembler_add(llmux_assembler *a, const cJSON *chunk, llmux_err *err)
     return LLMUX_OK;
 }
 
-static cJSON *build_choice(const llmux_asm_choice *c, int index)
+static cJSON *build_choice(const lx_asm_choice *c, int index)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *msg = o ? cJSON_AddObjectToObject(o, "message") : NULL;
@@ -145,7 +145,7 @@ static cJSON *build_choice(const llmux_asm_choice *c, int index)
     if (c->n_tools) {
         cJSON *arr = cJSON_AddArrayToObject(msg, "tool_calls");
         for (size_t t = 0; arr && t < c->n_tools; t++) {
-            const llmux_asm_tool *tool = &c->tools[t];
+            const lx_asm_tool *tool = &c->tools[t];
             cJSON *tc = cJSON_CreateObject();
             if (!tc || !cJSON_AddItemToArray(arr, tc)) {
                 cJSON_Delete(tc);
@@ -180,7 +180,7 @@ static int attach(cJSON *obj, const char *key, cJSON *item)
     return -1;
 }
 
-char *llmux__assembler_finish(llmux_assembler *a)
+char *llmux__assembler_finish(lx_assembler *a)
 {
     cJSON *o = cJSON_CreateObject();
     cJSON *choices = NULL;
@@ -215,14 +215,14 @@ done:
     return out;
 }
 
-void llmux__assembler_free(llmux_assembler *a)
+void llmux__assembler_free(lx_assembler *a)
 {
     free(a->id);
     free(a->model);
     free(a->system_fingerprint);
     cJSON_Delete(a->usage);
     for (int i = 0; i < LLMUX_ASM_MAX_CHOICES; i++) {
-        llmux_asm_choice *c = &a->choices[i];
+        lx_asm_choice *c = &a->choices[i];
         llmux__buf_free(&c->content);
         llmux__buf_free(&c->refusal);
         free(c->finish_reason);

@@ -14,38 +14,38 @@
 
 struct cJSON;
 
-typedef struct llmux_asm_tool {
+typedef struct lx_asm_tool {
     char *id, *type, *name;
-    llmux_buf args;
-} llmux_asm_tool;
+    lx_buf args;
+} lx_asm_tool;
 
-typedef struct llmux_asm_choice {
+typedef struct lx_asm_choice {
     int used;
-    llmux_buf content, refusal;
+    lx_buf content, refusal;
     char *finish_reason;
-    llmux_asm_tool *tools;
+    lx_asm_tool *tools;
     size_t n_tools;
-} llmux_asm_choice;
+} lx_asm_choice;
 
 #define LLMUX_ASM_MAX_CHOICES 16
 #define LLMUX_ASM_MAX_TOOLS 128
 
-typedef struct llmux_assembler {
+typedef struct lx_assembler {
     char *id, *model, *system_fingerprint;
     double created;
-    llmux_asm_choice choices[LLMUX_ASM_MAX_CHOICES];
+    lx_asm_choice choices[LLMUX_ASM_MAX_CHOICES];
     struct cJSON *usage; /* the last usage object seen */
-    llmux_usage u;
+    lx_usage u;
     size_t limit; /* cap on accumulated text per field */
-} llmux_assembler;
+} lx_assembler;
 
-void llmux__assembler_init(llmux_assembler *a, size_t limit);
+void llmux__assembler_init(lx_assembler *a, size_t limit);
 /* Fold one chunk in. LLMUX_OK, or BAD_RESPONSE / NO_MEMORY with a message. */
-int llmux__assembler_add(llmux_assembler *a, const struct cJSON *chunk, llmux_err *err);
+int llmux__assembler_add(lx_assembler *a, const struct cJSON *chunk, lx_err *err);
 /* 1 when the chunk carries usage and no choices (the include_usage chunk). */
 int llmux__chunk_is_usage_only(const struct cJSON *chunk);
 /* The assembled chat.completion JSON (malloc'd), or NULL on out of memory. */
-char *llmux__assembler_finish(llmux_assembler *a);
-void llmux__assembler_free(llmux_assembler *a);
+char *llmux__assembler_finish(lx_assembler *a);
+void llmux__assembler_free(lx_assembler *a);
 
 #endif

@@ -37,13 +37,13 @@ static void redact(char *s, const char *secret)
 typedef struct stream_ctx {
     llmux_chunk_cb on_chunk;
     void *payload;
-    const llmux_provider_ops *ops;
+    const lx_provider_ops *ops;
     void *decoder;
-    llmux_assembler assembler;
+    lx_assembler assembler;
     int forward_usage; /* the caller asked for stream_options.include_usage */
     size_t delivered;  /* chunks handed to the caller */
     int status;        /* first error inside the stream */
-    llmux_err err;
+    lx_err err;
 } stream_ctx;
 
 static int on_stream_chunk(void *ctx, const char *json, size_t len, cJSON *chunk)
@@ -89,9 +89,9 @@ static int wants_usage(const cJSON *req)
 
 typedef struct call {
     llmux *gw;
-    llmux_config *cfg;
+    lx_config *cfg;
     llmux_result *res;
-    llmux_request request;
+    lx_request request;
     double deadline; /* now_ms() value */
     llmux_chunk_cb on_chunk;
     void *payload;
@@ -102,12 +102,12 @@ typedef struct call {
 
 /* One attempt against one target. Returns the attempt's status; on success
  * the result holds the answer. */
-static int attempt(call *c, const llmux_target *t, llmux_attempt *a)
+static int attempt(call *c, const lx_target *t, lx_attempt *a)
 {
-    const llmux_provider_cfg *p = t->provider;
-    llmux_err err = {0, 0, ""};
-    llmux_http_request hreq = {0};
-    llmux_http_response hresp = {0};
+    const lx_provider_cfg *p = t->provider;
+    lx_err err = {0, 0, ""};
+    lx_http_request hreq = {0};
+    lx_http_response hresp = {0};
     stream_ctx *sc = NULL;
     int status;
 
@@ -181,7 +181,7 @@ static int attempt(call *c, const llmux_target *t, llmux_attempt *a)
         }
         c->res->json = json;
     } else {
-        llmux_usage u = LLMUX_USAGE_UNKNOWN;
+        lx_usage u = LX_USAGE_UNKNOWN;
         status = p->ops->parse_response(p, &hresp.body, &c->res->json, &u, &err);
         if (status)
             goto done;
@@ -210,7 +210,7 @@ done:
 static int run(call *c, const char *request_json)
 {
     llmux_result *res = c->res;
-    llmux_err err = {0, 0, ""};
+    lx_err err = {0, 0, ""};
     int status = llmux__request_init(&c->request, request_json, strlen(request_json), &err);
     if (status)
         return llmux__result_fail(res, status, err.http_status, err.msg);
@@ -223,7 +223,7 @@ static int run(call *c, const char *request_json)
         c->forward_usage = wants_usage(tree);
     }
 
-    llmux_route route;
+    lx_route route;
     status = llmux__route(c->cfg, res->requested_model, &route, &err);
     if (status)
         return llmux__result_fail(res, status, err.http_status, err.msg);
@@ -232,8 +232,8 @@ static int run(call *c, const char *request_json)
 
     int last = LLMUX_OK;
     for (size_t i = 0; i < route.n_targets; i++) {
-        const llmux_target *t = &route.targets[i];
-        llmux_attempt *a = llmux__result_add_attempt(res);
+        const lx_target *t = &route.targets[i];
+        lx_attempt *a = llmux__result_add_attempt(res);
         if (!a)
             return llmux__result_fail(res, LLMUX_ERR_NO_MEMORY, 0, "out of memory");
         a->provider = t->provider;
@@ -259,7 +259,7 @@ static int run(call *c, const char *request_json)
     if (last == LLMUX_OK) {
         res->status = LLMUX_OK;
     } else {
-        const llmux_attempt *a = &res->attempts[res->n_attempts - 1];
+        const lx_attempt *a = &res->attempts[res->n_attempts - 1];
         char msg[LLMUX_ERRMSG_MAX + 256];
         if (res->n_attempts > 1)
             snprintf(msg, sizeof msg, "all %zu attempts for \"%.60s\" failed; last: %s",
@@ -285,7 +285,7 @@ int llmux__engine_call(llmux *gw, const char *request_json, const llmux_call_opt
     if (!out)
         return LLMUX_ERR_INVALID_ARGUMENT;
     double t0 = now_ms();
-    llmux_config *cfg = gw ? gw->cfg : NULL;
+    lx_config *cfg = gw ? gw->cfg : NULL;
     llmux_result *res = llmux__result_new(cfg);
     *out = res;
     if (!res)
@@ -326,7 +326,7 @@ int llmux__engine_call(llmux *gw, const char *request_json, const llmux_call_opt
         *out = NULL;
         return LLMUX_ERR_NO_MEMORY;
     }
-    llmux_ledger_entry e = {
+    lx_ledger_entry e = {
         opts ? opts->key : NULL, res->workflow, res->task,
         res->status == LLMUX_OK ? res->model : NULL,
         res->status == LLMUX_OK ? res->provider : NULL,

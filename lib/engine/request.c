@@ -18,7 +18,7 @@ static int valid_role(const char *r)
 }
 
 int llmux__request_parse(const char *json, size_t len, cJSON **out, const char **model,
-                         llmux_err *err)
+                         lx_err *err)
 {
     *out = NULL;
     const char *end = NULL;
@@ -111,7 +111,7 @@ static int role_ok(const char *r, size_t n)
 
 /* 1 when the message object's members are valid by the rules of
  * llmux__request_parse; 0 when unsure (the slow path decides). */
-static int message_ok(const char *s, const llmux_json_member *m, int n)
+static int message_ok(const char *s, const lx_json_member *m, int n)
 {
     const char *role = NULL;
     size_t role_len = 0;
@@ -139,7 +139,7 @@ static int message_ok(const char *s, const llmux_json_member *m, int n)
 /* The messages array, walked once: each element must be a message object. */
 static int messages_ok(const char *s, size_t value, size_t end)
 {
-    llmux_json_member m[32];
+    lx_json_member m[32];
     size_t i = value + 1; /* past '[' (the value starts with it, or the walk fails) */
     if (s[value] != '[')
         return 0;
@@ -159,9 +159,9 @@ static int messages_ok(const char *s, size_t value, size_t end)
     }
 }
 
-static int fast_validate(llmux_request *r, const char *s, size_t len)
+static int fast_validate(lx_request *r, const char *s, size_t len)
 {
-    llmux_json_member *m = r->members;
+    lx_json_member *m = r->members;
     int n = -1;
     if (llmux__json_check_members(s, len, NULL, m, LLMUX_REQUEST_MEMBERS, &n) != LLMUX_JSON_OK ||
         n <= 0)
@@ -194,7 +194,7 @@ static int fast_validate(llmux_request *r, const char *s, size_t len)
     return 1;
 }
 
-int llmux__request_init(llmux_request *r, const char *json, size_t len, llmux_err *err)
+int llmux__request_init(lx_request *r, const char *json, size_t len, lx_err *err)
 {
     r->raw = json;
     r->raw_len = len;

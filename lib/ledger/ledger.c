@@ -25,15 +25,15 @@ typedef struct dim {
     row other;     /* values past the row cap */
 } dim;
 
-struct llmux_ledger {
+struct lx_ledger {
     pthread_mutex_t mu;
     dim dims[N_DIMS];
     row total;
 };
 
-int llmux__ledger_new(llmux_ledger **out)
+int llmux__ledger_new(lx_ledger **out)
 {
-    llmux_ledger *l = calloc(1, sizeof *l);
+    lx_ledger *l = calloc(1, sizeof *l);
     if (!l)
         return LLMUX_ERR_NO_MEMORY;
     pthread_mutex_init(&l->mu, NULL);
@@ -41,7 +41,7 @@ int llmux__ledger_new(llmux_ledger **out)
     return LLMUX_OK;
 }
 
-void llmux__ledger_free(llmux_ledger *l)
+void llmux__ledger_free(lx_ledger *l)
 {
     if (!l)
         return;
@@ -132,7 +132,7 @@ static row *find_row(dim *d, const char *value)
     return r;
 }
 
-static void add(row *r, const llmux_ledger_entry *e)
+static void add(row *r, const lx_ledger_entry *e)
 {
     r->calls++;
     if (!e->ok)
@@ -147,7 +147,7 @@ static void add(row *r, const llmux_ledger_entry *e)
         r->unpriced_calls++;
 }
 
-void llmux__ledger_record(llmux_ledger *l, const llmux_ledger_entry *e)
+void llmux__ledger_record(lx_ledger *l, const lx_ledger_entry *e)
 {
     char fp[21];
     const char *values[N_DIMS];
@@ -168,7 +168,7 @@ void llmux__ledger_record(llmux_ledger *l, const llmux_ledger_entry *e)
     pthread_mutex_unlock(&l->mu);
 }
 
-static int row_json(llmux_buf *b, const row *r, const char *group)
+static int row_json(lx_buf *b, const row *r, const char *group)
 {
     return (group && (llmux__buf_puts(b, "{\"group\":") || llmux__buf_json_string(b, group) ||
                       llmux__buf_puts(b, ","))) ||
@@ -180,7 +180,7 @@ static int row_json(llmux_buf *b, const row *r, const char *group)
                              r->cost_usd, r->unpriced_calls);
 }
 
-int llmux__ledger_report(llmux_ledger *l, const char *group_by, char **out, llmux_err *err)
+int llmux__ledger_report(lx_ledger *l, const char *group_by, char **out, lx_err *err)
 {
     int d = -1;
     if (group_by && *group_by) {
@@ -193,7 +193,7 @@ int llmux__ledger_report(llmux_ledger *l, const char *group_by, char **out, llmu
                               "provider",
                               group_by);
     }
-    llmux_buf b = LLMUX_BUF_INIT;
+    lx_buf b = LX_BUF_INIT;
     pthread_mutex_lock(&l->mu);
     int bad = llmux__buf_puts(&b, "{\"group_by\":") ||
               (d >= 0 ? llmux__buf_json_string(&b, DIM_NAMES[d]) : llmux__buf_puts(&b, "null")) ||

@@ -9,9 +9,9 @@
 
 #include "core/error.h"
 
-typedef struct llmux_ledger llmux_ledger;
+typedef struct lx_ledger lx_ledger;
 
-typedef struct llmux_ledger_entry {
+typedef struct lx_ledger_entry {
     const char *key;      /* gateway key (hashed before it is stored); NULL = anonymous */
     const char *workflow; /* NULL = none */
     const char *task;
@@ -21,14 +21,14 @@ typedef struct llmux_ledger_entry {
     long prompt_tokens; /* -1 unknown */
     long completion_tokens;
     double cost_usd;    /* negative = unpriced */
-} llmux_ledger_entry;
+} lx_ledger_entry;
 
 #define LLMUX_LEDGER_MAX_ROWS 4096
 
-int llmux__ledger_new(llmux_ledger **out);
-void llmux__ledger_free(llmux_ledger *l);
-void llmux__ledger_record(llmux_ledger *l, const llmux_ledger_entry *e);
-int llmux__ledger_report(llmux_ledger *l, const char *group_by, char **out, llmux_err *err);
+int llmux__ledger_new(lx_ledger **out);
+void llmux__ledger_free(lx_ledger *l);
+void llmux__ledger_record(lx_ledger *l, const lx_ledger_entry *e);
+int llmux__ledger_report(lx_ledger *l, const char *group_by, char **out, lx_err *err);
 /* "key-" + the first 16 hex digits of SHA-256(key); out must hold 21 bytes. */
 void llmux__key_fingerprint(const char *key, char out[21]);
 

@@ -36,7 +36,7 @@ static struct curl_slist *append(struct curl_slist *list, const char *line, int 
     return n;
 }
 
-static struct curl_slist *build_headers(const llmux_provider_cfg *p, int stream, int large,
+static struct curl_slist *build_headers(const lx_provider_cfg *p, int stream, int large,
                                         int *failed)
 {
     struct curl_slist *h = NULL;
@@ -62,7 +62,7 @@ static struct curl_slist *build_headers(const llmux_provider_cfg *p, int stream,
     return h;
 }
 
-static void openai_release(llmux_provider_cfg *p)
+static void openai_release(lx_provider_cfg *p)
 {
     openai_state *st = p->adapter_state;
     if (!st)
@@ -74,7 +74,7 @@ static void openai_release(llmux_provider_cfg *p)
     p->adapter_state = NULL;
 }
 
-static int openai_prepare(llmux_provider_cfg *p, llmux_err *err)
+static int openai_prepare(lx_provider_cfg *p, lx_err *err)
 {
     openai_state *st = calloc(1, sizeof *st);
     if (!st)
@@ -113,12 +113,12 @@ static int set_member(cJSON *obj, const char *key, cJSON *value)
  * "stream_options" members dropped; NULL when the text holds something the
  * member scan does not handle (the caller then prints the cJSON tree). */
 #define SPLICE_MAX_MEMBERS 64
-static char *splice_model(const llmux_request *req, const char *model, size_t *out_len)
+static char *splice_model(const lx_request *req, const char *model, size_t *out_len)
 {
     const char *raw = req->raw;
     size_t raw_len = req->raw_len;
-    llmux_json_member scanned[SPLICE_MAX_MEMBERS];
-    const llmux_json_member *m = req->members;
+    lx_json_member scanned[SPLICE_MAX_MEMBERS];
+    const lx_json_member *m = req->members;
     int n = req->n_members; /* recorded by validation, usually */
     if (n < 0) {
         m = scanned;
@@ -135,7 +135,7 @@ static char *splice_model(const llmux_request *req, const char *model, size_t *o
     }
     if (models != 1)
         return NULL;
-    llmux_buf b = LLMUX_BUF_INIT;
+    lx_buf b = LX_BUF_INIT;
     if (llmux__buf_reserve(&b, raw_len + strlen(model) * 2 + 16))
         return NULL;
     llmux__buf_append(&b, "{", 1);
@@ -159,9 +159,9 @@ static char *splice_model(const llmux_request *req, const char *model, size_t *o
     return llmux__buf_steal(&b);
 }
 
-static int openai_build_request(const llmux_provider_cfg *p, const char *model,
-                                llmux_request *req, int stream, llmux_http_request *out,
-                                llmux_err *err)
+static int openai_build_request(const lx_provider_cfg *p, const char *model,
+                                lx_request *req, int stream, lx_http_request *out,
+                                lx_err *err)
 {
     const openai_state *st = p->adapter_state;
     if (!stream && req->raw) {
@@ -220,7 +220,7 @@ static long get_long_member(const cJSON *obj, const char *key)
 }
 
 /* Usage from an OpenAI `usage` object (also used for stream chunks). */
-static void read_usage(const cJSON *usage, llmux_usage *u)
+static void read_usage(const cJSON *usage, lx_usage *u)
 {
     if (!cJSON_IsObject(usage))
         return;
@@ -265,8 +265,8 @@ static void error_text(const char *body, size_t len, char *msg, size_t cap, char
     cJSON_Delete(root);
 }
 
-static int openai_classify_error(const llmux_provider_cfg *p, long http_status, const char *body,
-                                 size_t len, llmux_err *err)
+static int openai_classify_error(const lx_provider_cfg *p, long http_status, const char *body,
+                                 size_t len, lx_err *err)
 {
     char msg[320], code[64];
     error_text(body, len, msg, sizeof msg, code, sizeof code);
@@ -282,7 +282,7 @@ static int openai_classify_error(const llmux_provider_cfg *p, long http_status, 
 }
 
 /* A member's value as a plain non-negative integer, or -1. */
-static long int_value(const char *s, const llmux_json_member *m)
+static long int_value(const char *s, const lx_json_member *m)
 {
     long v = 0;
     size_t i = m->value;
@@ -296,7 +296,7 @@ static long int_value(const char *s, const llmux_json_member *m)
     return v;
 }
 
-static const llmux_json_member *find_member(const llmux_json_member *m, int n, const char *key,
+static const lx_json_member *find_member(const lx_json_member *m, int n, const char *key,
                                             size_t len)
 {
     for (int i = 0; i < n; i++)
@@ -307,16 +307,16 @@ static const llmux_json_member *find_member(const llmux_json_member *m, int n, c
 
 /* Usage read from the text of a usage object; 0 when it holds anything but
  * plain integers where tokens are counted (the tree path decides then). */
-static int scan_usage(const char *s, size_t start, size_t end, llmux_usage *u)
+static int scan_usage(const char *s, size_t start, size_t end, lx_usage *u)
 {
-    llmux_json_member m[24], d[16];
+    lx_json_member m[24], d[16];
     int n = llmux__json_members(s + start, end - start, m, 24);
     if (n < 0)
         return 0;
     s += start;
-    const llmux_json_member *pt = find_member(m, n, "prompt_tokens", 13);
-    const llmux_json_member *ct = find_member(m, n, "completion_tokens", 17);
-    const llmux_json_member *det = find_member(m, n, "prompt_tokens_details", 21);
+    const lx_json_member *pt = find_member(m, n, "prompt_tokens", 13);
+    const lx_json_member *ct = find_member(m, n, "completion_tokens", 17);
+    const lx_json_member *det = find_member(m, n, "prompt_tokens_details", 21);
     u->prompt_tokens = pt ? int_value(s, pt) : -1;
     u->completion_tokens = ct ? int_value(s, ct) : -1;
     u->cached_tokens = -1;
@@ -326,7 +326,7 @@ static int scan_usage(const char *s, size_t start, size_t end, llmux_usage *u)
         int nd = llmux__json_members(s + det->value, det->end - det->value, d, 16);
         if (nd < 0)
             return 0;
-        const llmux_json_member *cached = find_member(d, nd, "cached_tokens", 13);
+        const lx_json_member *cached = find_member(d, nd, "cached_tokens", 13);
         if (cached && (u->cached_tokens = int_value(s + det->value, cached)) < 0)
             return 0;
     }
@@ -337,9 +337,9 @@ static int scan_usage(const char *s, size_t start, size_t end, llmux_usage *u)
  * "choices" array, no "error", usage in plain integers. 0 = let the tree path
  * decide (and word any error). */
 #define RESPONSE_MAX_MEMBERS 48
-static int scan_response(const llmux_buf *body, llmux_usage *usage)
+static int scan_response(const lx_buf *body, lx_usage *usage)
 {
-    llmux_json_member m[RESPONSE_MAX_MEMBERS];
+    lx_json_member m[RESPONSE_MAX_MEMBERS];
     int n = -1;
     if (!body->len ||
         llmux__json_check_members(body->data, body->len, NULL, m, RESPONSE_MAX_MEMBERS, &n) !=
@@ -349,19 +349,19 @@ static int scan_response(const llmux_buf *body, llmux_usage *usage)
     for (int i = 0; i < n; i++)
         if (m[i].key_escaped)
             return 0;
-    const llmux_json_member *choices = find_member(m, n, "choices", 7);
-    const llmux_json_member *u = find_member(m, n, "usage", 5);
+    const lx_json_member *choices = find_member(m, n, "choices", 7);
+    const lx_json_member *u = find_member(m, n, "usage", 5);
     if (!choices || body->data[choices->value] != '[' || find_member(m, n, "error", 5))
         return 0;
-    llmux_usage got = LLMUX_USAGE_UNKNOWN;
+    lx_usage got = LX_USAGE_UNKNOWN;
     if (u && body->data[u->value] == '{' && !scan_usage(body->data, u->value, u->end, &got))
         return 0;
     *usage = got;
     return 1;
 }
 
-static int openai_parse_response(const llmux_provider_cfg *p, llmux_buf *body, char **out_json,
-                                 llmux_usage *usage, llmux_err *err)
+static int openai_parse_response(const lx_provider_cfg *p, lx_buf *body, char **out_json,
+                                 lx_usage *usage, lx_err *err)
 {
     if (scan_response(body, usage)) {
         if (!(*out_json = llmux__buf_steal(body)))
@@ -406,15 +406,15 @@ done:
 /* ---------------------------------------------------------------- streaming */
 
 typedef struct openai_stream {
-    llmux_sse sse;
+    lx_sse sse;
     int done; /* saw data: [DONE] */
-    llmux_chunk_sink_cb sink;
+    lx_chunk_sink_cb sink;
     void *ctx;
-    llmux_err *err;
+    lx_err *err;
     int status;
 } openai_stream;
 
-static void *openai_stream_new(const llmux_provider_cfg *p)
+static void *openai_stream_new(const lx_provider_cfg *p)
 {
     openai_stream *s = calloc(1, sizeof *s);
     if (s)
@@ -459,8 +459,8 @@ static int on_event(void *ctx, const char *event, const char *data, size_t len)
     return 0;
 }
 
-static int openai_stream_feed(void *st, const char *data, size_t len, llmux_chunk_sink_cb sink,
-                              void *ctx, llmux_err *err)
+static int openai_stream_feed(void *st, const char *data, size_t len, lx_chunk_sink_cb sink,
+                              void *ctx, lx_err *err)
 {
     openai_stream *s = st;
     s->sink = sink;
@@ -478,7 +478,7 @@ static int openai_stream_feed(void *st, const char *data, size_t len, llmux_chun
     return LLMUX_OK;
 }
 
-static int openai_stream_finish(void *st, llmux_err *err)
+static int openai_stream_finish(void *st, lx_err *err)
 {
     openai_stream *s = st;
     if (!s->done)
@@ -497,7 +497,7 @@ static void openai_stream_free(void *st)
     free(s);
 }
 
-const llmux_provider_ops llmux__openai_ops = {
+const lx_provider_ops llmux__openai_ops = {
     .type = "openai",
     .prepare = openai_prepare,
     .release = openai_release,

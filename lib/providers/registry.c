@@ -3,7 +3,7 @@
 
 #include "providers/provider.h"
 
-const llmux_provider_ops *llmux__provider_ops_find(const char *type, int *known)
+const lx_provider_ops *llmux__provider_ops_find(const char *type, int *known)
 {
     static const char *const planned[] = {"azure", "anthropic", "gemini", "bedrock", NULL};
     *known = 0;
@@ -15,7 +15,7 @@ const llmux_provider_ops *llmux__provider_ops_find(const char *type, int *known)
     return NULL;
 }
 
-void llmux__http_request_free(llmux_http_request *req)
+void llmux__http_request_free(lx_http_request *req)
 {
     if (!req)
         return;

@@ -3,9 +3,9 @@
 #include <stdio.h>
 #include <string.h>
 
-int llmux__route(const llmux_config *cfg, const char *model, llmux_route *out, llmux_err *err)
+int llmux__route(const lx_config *cfg, const char *model, lx_route *out, lx_err *err)
 {
-    const llmux_alias *a = llmux__config_find_alias(cfg, model);
+    const lx_alias *a = llmux__config_find_alias(cfg, model);
     if (a) {
         out->kind = "alias";
         out->targets = a->targets;
@@ -14,7 +14,7 @@ int llmux__route(const llmux_config *cfg, const char *model, llmux_route *out, l
     }
     const char *slash = strchr(model, '/');
     if (cfg->allow_direct && slash && slash[1]) {
-        llmux_provider_cfg *p = llmux__config_find_provider(cfg, model, (size_t)(slash - model));
+        lx_provider_cfg *p = llmux__config_find_provider(cfg, model, (size_t)(slash - model));
         if (p) {
             out->kind = "direct";
             out->direct.provider = p;

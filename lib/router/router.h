@@ -10,15 +10,15 @@
 #include "config/config.h"
 #include "core/error.h"
 
-typedef struct llmux_route {
+typedef struct lx_route {
     const char *kind;              /* "alias" or "direct" */
-    const llmux_target *targets;   /* in the order to try */
+    const lx_target *targets;   /* in the order to try */
     size_t n_targets;
-    llmux_target direct;           /* storage for a direct route's one target */
-} llmux_route;
+    lx_target direct;           /* storage for a direct route's one target */
+} lx_route;
 
 /* Resolve `model`. For a direct route, direct.model points into `model`
  * past the '/', so `model` must outlive the route. */
-int llmux__route(const llmux_config *cfg, const char *model, llmux_route *out, llmux_err *err);
+int llmux__route(const lx_config *cfg, const char *model, lx_route *out, lx_err *err);
 
 #endif

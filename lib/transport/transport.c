@@ -12,7 +12,7 @@ typedef struct pooled {
     char errbuf[CURL_ERROR_SIZE];
 } pooled;
 
-struct llmux_transport {
+struct lx_transport {
     pthread_mutex_t mu;
     pooled **idle;
     size_t n_idle;
@@ -33,24 +33,24 @@ static void global_init(void)
 
 static void share_lock(CURL *h, curl_lock_data data, curl_lock_access access, void *user)
 {
-    llmux_transport *t = user;
+    lx_transport *t = user;
     pthread_mutex_lock(&t->share_mu[data]);
 }
 
 static void share_unlock(CURL *h, curl_lock_data data, void *user)
 {
-    llmux_transport *t = user;
+    lx_transport *t = user;
     pthread_mutex_unlock(&t->share_mu[data]);
 }
 
-int llmux__transport_new(llmux_transport **out, const llmux_config *cfg, llmux_err *err)
+int llmux__transport_new(lx_transport **out, const lx_config *cfg, lx_err *err)
 {
     *out = NULL;
     pthread_once(&global_once, global_init);
     if (global_rc != CURLE_OK)
         return llmux__err(err, LLMUX_ERR_INTERNAL, "libcurl initialisation failed: %s",
                           curl_easy_strerror(global_rc));
-    llmux_transport *t = calloc(1, sizeof *t);
+    lx_transport *t = calloc(1, sizeof *t);
     if (!t)
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     pthread_mutex_init(&t->mu, NULL);
@@ -81,7 +81,7 @@ static void pooled_free(pooled *p)
     free(p);
 }
 
-void llmux__transport_free(llmux_transport *t)
+void llmux__transport_free(lx_transport *t)
 {
     if (!t)
         return;
@@ -101,7 +101,7 @@ void llmux__transport_free(llmux_transport *t)
  * instead of migrating between threads on every call, which the benchmarks
  * measured at several microseconds a call. Otherwise the most recently
  * returned handle, whose connections are the likeliest to be alive. */
-static pooled *acquire(llmux_transport *t)
+static pooled *acquire(lx_transport *t)
 {
     pooled *p = NULL;
     pthread_t self = pthread_self();
@@ -148,7 +148,7 @@ static pooled *acquire(llmux_transport *t)
     return p;
 }
 
-static void release(llmux_transport *t, pooled *p, int keep)
+static void release(lx_transport *t, pooled *p, int keep)
 {
     if (keep) {
         pthread_mutex_lock(&t->mu);
@@ -163,8 +163,8 @@ static void release(llmux_transport *t, pooled *p, int keep)
 
 typedef struct xfer {
     CURL *h;
-    llmux_http_response *resp;
-    llmux_body_cb on_body;
+    lx_http_response *resp;
+    lx_body_cb on_body;
     void *ctx;
     int streaming; /* decided at the first body byte: 2xx with on_body */
     int decided;
@@ -260,9 +260,9 @@ static int curl_status(CURLcode rc)
     }
 }
 
-int llmux__transport_post(llmux_transport *t, const llmux_http_request *req, long timeout_ms,
-                          long connect_timeout_ms, size_t max_body, llmux_body_cb on_body,
-                          void *ctx, llmux_http_response *resp, llmux_err *err)
+int llmux__transport_post(lx_transport *t, const lx_http_request *req, long timeout_ms,
+                          long connect_timeout_ms, size_t max_body, lx_body_cb on_body,
+                          void *ctx, lx_http_response *resp, lx_err *err)
 {
     resp->status = 0;
     resp->retry_after_ms = -1;
@@ -312,7 +312,7 @@ int llmux__transport_post(llmux_transport *t, const llmux_http_request *req, lon
     return status;
 }
 
-void llmux__http_response_free(llmux_http_response *resp)
+void llmux__http_response_free(lx_http_response *resp)
 {
     if (resp)
         llmux__buf_free(&resp->body);

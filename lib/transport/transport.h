@@ -15,21 +15,21 @@
 #include "core/error.h"
 #include "providers/provider.h"
 
-typedef struct llmux_transport llmux_transport;
+typedef struct lx_transport lx_transport;
 
 /* Receives the body of a 2xx answer as it arrives (streaming). Returns 0 to
  * continue, non-zero to abort the transfer. */
-typedef int (*llmux_body_cb)(void *ctx, const char *data, size_t len);
+typedef int (*lx_body_cb)(void *ctx, const char *data, size_t len);
 
-typedef struct llmux_http_response {
+typedef struct lx_http_response {
     long status;         /* HTTP status; 0 when no answer arrived */
-    llmux_buf body;      /* the body (for streams: only a non-2xx body) */
+    lx_buf body;      /* the body (for streams: only a non-2xx body) */
     long retry_after_ms; /* from retry-after-ms / retry-after; -1 when absent */
     int aborted;         /* the body callback stopped the transfer */
-} llmux_http_response;
+} lx_http_response;
 
-int llmux__transport_new(llmux_transport **out, const llmux_config *cfg, llmux_err *err);
-void llmux__transport_free(llmux_transport *t);
+int llmux__transport_new(lx_transport **out, const lx_config *cfg, lx_err *err);
+void llmux__transport_free(lx_transport *t);
 
 /*
  * POST req. timeout_ms bounds the whole exchange (0 = none), connect_timeout_ms
@@ -38,10 +38,10 @@ void llmux__transport_free(llmux_transport *t);
  * status), else CONNECT / TIMEOUT / BAD_RESPONSE (body over max_body) /
  * CANCELLED (on_body stopped) / NO_MEMORY, with a message in err.
  */
-int llmux__transport_post(llmux_transport *t, const llmux_http_request *req, long timeout_ms,
-                          long connect_timeout_ms, size_t max_body, llmux_body_cb on_body,
-                          void *ctx, llmux_http_response *resp, llmux_err *err);
+int llmux__transport_post(lx_transport *t, const lx_http_request *req, long timeout_ms,
+                          long connect_timeout_ms, size_t max_body, lx_body_cb on_body,
+                          void *ctx, lx_http_response *resp, lx_err *err);
 
-void llmux__http_response_free(llmux_http_response *resp);
+void llmux__http_response_free(lx_http_response *resp);
 
 #endif

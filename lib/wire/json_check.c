@@ -118,7 +118,7 @@ int llmux__json_check(const char *s, size_t len, size_t *err_off)
     return llmux__json_check_members(s, len, err_off, NULL, 0, NULL);
 }
 
-int llmux__json_check_members(const char *s, size_t len, size_t *err_off, llmux_json_member *m,
+int llmux__json_check_members(const char *s, size_t len, size_t *err_off, lx_json_member *m,
                               int max, int *n_members)
 {
     char stack[LLMUX_JSON_MAX_DEPTH + 1];

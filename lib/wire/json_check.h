@@ -16,14 +16,14 @@ typedef enum {
     LLMUX_JSON_OK = 0,
     LLMUX_JSON_SYNTAX = -1, /* *err_off is the offending byte */
     LLMUX_JSON_DEPTH = -2   /* nested deeper than LLMUX_JSON_MAX_DEPTH */
-} llmux_json_check_result;
+} lx_json_check_result;
 
 int llmux__json_check(const char *s, size_t len, size_t *err_off);
 
 /* The same check, also recording the top-level members of an object (as
  * llmux__json_members does) in one pass: *n_members is their number, or -1
  * when the document is not an object or has more than max members. */
-int llmux__json_check_members(const char *s, size_t len, size_t *err_off, llmux_json_member *m,
+int llmux__json_check_members(const char *s, size_t len, size_t *err_off, lx_json_member *m,
                               int max, int *n_members);
 
 #endif

@@ -59,7 +59,7 @@ static size_t skip_value(const char *s, size_t i, size_t len)
     return i;
 }
 
-int llmux__json_members_at(const char *s, size_t i, size_t len, llmux_json_member *out, int max,
+int llmux__json_members_at(const char *s, size_t i, size_t len, lx_json_member *out, int max,
                            size_t *end)
 {
     i = skip_ws(s, i, len);
@@ -74,7 +74,7 @@ int llmux__json_members_at(const char *s, size_t i, size_t len, llmux_json_membe
     for (;;) {
         if (i >= len || s[i] != '"' || n >= max)
             return -1;
-        llmux_json_member *m = &out[n];
+        lx_json_member *m = &out[n];
         m->start = i;
         m->key = s + i + 1;
         m->key_escaped = 0;
@@ -105,7 +105,7 @@ int llmux__json_members_at(const char *s, size_t i, size_t len, llmux_json_membe
     }
 }
 
-int llmux__json_members(const char *s, size_t len, llmux_json_member *out, int max)
+int llmux__json_members(const char *s, size_t len, lx_json_member *out, int max)
 {
     size_t end = 0;
     int n = llmux__json_members_at(s, 0, len, out, max, &end);

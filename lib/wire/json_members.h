@@ -11,22 +11,22 @@
 #include <stddef.h>
 #include <string.h>
 
-typedef struct llmux_json_member {
+typedef struct lx_json_member {
     const char *key; /* points into the text, after the opening quote */
     size_t key_len;  /* raw bytes between the quotes (escapes not decoded) */
     size_t start;    /* offset of the key's opening quote */
     size_t value;    /* offset of the value's first byte */
     size_t end;      /* offset just past the value */
     int key_escaped; /* the key contains a backslash escape */
-} llmux_json_member;
+} lx_json_member;
 
 /* Fills up to max members; returns their number, or -1 when the text is not a
  * JSON object this scanner understands or has more than max members. */
-int llmux__json_members(const char *json, size_t len, llmux_json_member *out, int max);
+int llmux__json_members(const char *json, size_t len, lx_json_member *out, int max);
 
 /* 1 when the member's key is exactly key (n bytes) and was written without
  * escapes. */
-static inline int llmux__json_key_is(const llmux_json_member *m, const char *key, size_t n)
+static inline int llmux__json_key_is(const lx_json_member *m, const char *key, size_t n)
 {
     return !m->key_escaped && m->key_len == n && memcmp(m->key, key, n) == 0;
 }
@@ -34,7 +34,7 @@ static inline int llmux__json_key_is(const llmux_json_member *m, const char *key
 /* The members of the object starting at or after offset i (whitespace
  * skipped); *end is set past its closing brace. Offsets in out are relative
  * to s. -1 as for llmux__json_members. */
-int llmux__json_members_at(const char *s, size_t i, size_t len, llmux_json_member *out, int max,
+int llmux__json_members_at(const char *s, size_t i, size_t len, lx_json_member *out, int max,
                            size_t *end);
 
 #endif

@@ -2,7 +2,7 @@
 
 #include <string.h>
 
-void llmux__sse_init(llmux_sse *s, size_t max_event)
+void llmux__sse_init(lx_sse *s, size_t max_event)
 {
     memset(s, 0, sizeof *s);
     s->max_event = max_event ? max_event : LLMUX_SSE_DEFAULT_MAX_EVENT;
@@ -11,7 +11,7 @@ void llmux__sse_init(llmux_sse *s, size_t max_event)
     s->event.limit = 256;
 }
 
-static int dispatch(llmux_sse *s, llmux_sse_event_cb cb, void *ctx)
+static int dispatch(lx_sse *s, lx_sse_event_cb cb, void *ctx)
 {
     int rc = 0;
     if (s->has_data) {
@@ -25,7 +25,7 @@ static int dispatch(llmux_sse *s, llmux_sse_event_cb cb, void *ctx)
     return rc;
 }
 
-static int field(llmux_sse *s, const char *line, size_t len)
+static int field(lx_sse *s, const char *line, size_t len)
 {
     const char *colon = memchr(line, ':', len);
     size_t name_len = colon ? (size_t)(colon - line) : len;
@@ -52,7 +52,7 @@ static int field(llmux_sse *s, const char *line, size_t len)
     return 0;
 }
 
-static int end_of_line(llmux_sse *s, llmux_sse_event_cb cb, void *ctx)
+static int end_of_line(lx_sse *s, lx_sse_event_cb cb, void *ctx)
 {
     int rc;
     if (s->line.len == 0)
@@ -65,7 +65,7 @@ static int end_of_line(llmux_sse *s, llmux_sse_event_cb cb, void *ctx)
     return rc;
 }
 
-int llmux__sse_feed(llmux_sse *s, const char *bytes, size_t len, llmux_sse_event_cb cb, void *ctx)
+int llmux__sse_feed(lx_sse *s, const char *bytes, size_t len, lx_sse_event_cb cb, void *ctx)
 {
     size_t i = 0;
     if (len && s->last_was_cr && bytes[0] == '\n')
@@ -101,12 +101,12 @@ int llmux__sse_feed(llmux_sse *s, const char *bytes, size_t len, llmux_sse_event
     return 0;
 }
 
-int llmux__sse_pending(const llmux_sse *s)
+int llmux__sse_pending(const lx_sse *s)
 {
     return s->line.len > 0 || s->has_data;
 }
 
-void llmux__sse_free(llmux_sse *s)
+void llmux__sse_free(lx_sse *s)
 {
     llmux__buf_free(&s->line);
     llmux__buf_free(&s->data);

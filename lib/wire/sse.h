@@ -12,26 +12,26 @@
 #include "core/buf.h"
 
 /* Non-zero return stops decoding; llmux__sse_feed returns that value. */
-typedef int (*llmux_sse_event_cb)(void *ctx, const char *event, const char *data, size_t data_len);
+typedef int (*lx_sse_event_cb)(void *ctx, const char *event, const char *data, size_t data_len);
 
-typedef struct llmux_sse {
-    llmux_buf line;  /* the line being assembled */
-    llmux_buf data;  /* data lines of the event being assembled */
-    llmux_buf event; /* event name */
+typedef struct lx_sse {
+    lx_buf line;  /* the line being assembled */
+    lx_buf data;  /* data lines of the event being assembled */
+    lx_buf event; /* event name */
     int has_data;
     int last_was_cr; /* a \r ended the previous chunk: skip a following \n */
     size_t max_event;
     size_t events;   /* dispatched so far */
-} llmux_sse;
+} lx_sse;
 
 #define LLMUX_SSE_DEFAULT_MAX_EVENT (8u * 1024 * 1024)
 
-void llmux__sse_init(llmux_sse *s, size_t max_event);
+void llmux__sse_init(lx_sse *s, size_t max_event);
 /* Returns 0, the callback's non-zero value, -1 on out of memory, -2 when an
  * event exceeds the size limit. */
-int llmux__sse_feed(llmux_sse *s, const char *bytes, size_t len, llmux_sse_event_cb cb, void *ctx);
+int llmux__sse_feed(lx_sse *s, const char *bytes, size_t len, lx_sse_event_cb cb, void *ctx);
 /* 1 when bytes of an unfinished event are pending (the stream was cut). */
-int llmux__sse_pending(const llmux_sse *s);
-void llmux__sse_free(llmux_sse *s);
+int llmux__sse_pending(const lx_sse *s);
+void llmux__sse_free(lx_sse *s);
 
 #endif
