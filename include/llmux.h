@@ -91,8 +91,11 @@ typedef enum llmux_status {
     LLMUX_ERR_BAD_RESPONSE = -16,    /* the provider's response could not be understood */
     LLMUX_ERR_BUDGET = -17,          /* the gateway key's budget would be exceeded */
     LLMUX_ERR_UNSUPPORTED = -18,     /* the feature is not available for this provider or build */
-    LLMUX_ERR_CANCELLED = -19,       /* the caller's callback asked to stop */
-    LLMUX_ERR_INTERNAL = -20         /* a bug in llmux: please report it */
+    LLMUX_ERR_CANCELLED = -19,       /* the chunk callback asked to stop, or llmux_cancel_trigger */
+    LLMUX_ERR_INTERNAL = -20,        /* a bug in llmux: please report it */
+    LLMUX_ERR_LIMIT = -21            /* a documented capacity limit of llmux was reached
+                                        (e.g. ledger.max_rows distinct keys); the message
+                                        names the setting */
 } llmux_status;
 
 /* A static, human-readable name for a status ("ok", "rate limited", ...).
@@ -134,7 +137,28 @@ LLMUX_API void llmux_close(llmux *gw);
 /* Calls                                                                     */
 /* ------------------------------------------------------------------------ */
 
-#define LLMUX_CALL_OPTIONS_VERSION 1
+#define LLMUX_CALL_OPTIONS_VERSION 2
+
+/*
+ * Cancellation. Create one llmux_cancel per call you may want to stop, hand
+ * it to the call in llmux_call_options.cancel, and call llmux_cancel_trigger
+ * from any thread: the call stops within milliseconds, also while it waits on
+ * a slow provider, and ends with LLMUX_ERR_CANCELLED (its trace records the
+ * attempt that was cut short; no further target is tried). Triggering before
+ * the call starts makes it end at once; triggering after it returned does
+ * nothing. A cancel that has fired stays fired: use a new one per call.
+ * Free it only after the call it was given to has returned.
+ */
+typedef struct llmux_cancel llmux_cancel;
+
+/* LLMUX_OK, LLMUX_ERR_INVALID_ARGUMENT (out NULL) or LLMUX_ERR_NO_MEMORY. */
+LLMUX_API int llmux_cancel_new(llmux_cancel **out);
+/* Thread-safe and async-signal-unsafe; NULL is a no-op. */
+LLMUX_API void llmux_cancel_trigger(llmux_cancel *c);
+/* 1 once triggered, else 0 (NULL: 0). */
+LLMUX_API int llmux_cancel_fired(const llmux_cancel *c);
+/* NULL is a no-op. */
+LLMUX_API void llmux_cancel_free(llmux_cancel *c);
 
 /*
  * Per-call options. Initialise with llmux_call_options_init (or the
@@ -147,9 +171,11 @@ typedef struct llmux_call_options {
     const char *workflow; /* attribution, e.g. "support-bot"; recorded in the trace */
     const char *task;     /* routing input, e.g. "classify", "draft"; recorded in the trace */
     long timeout_ms;      /* whole call, all attempts; 0 = the config's default */
+    /* version 2 */
+    llmux_cancel *cancel; /* NULL = the call cannot be cancelled */
 } llmux_call_options;
 
-#define LLMUX_CALL_OPTIONS_INIT {LLMUX_CALL_OPTIONS_VERSION, NULL, NULL, NULL, 0}
+#define LLMUX_CALL_OPTIONS_INIT {LLMUX_CALL_OPTIONS_VERSION, NULL, NULL, NULL, 0, NULL}
 
 /* Fill *opts with defaults. LLMUX_ERR_INVALID_ARGUMENT if opts is NULL or the
  * version is not one this library knows. */

@@ -1,8 +1,10 @@
-/* The gateway handle: the config snapshot, the transport and the ledger. */
+/* The gateway handle: the config snapshot, the transport, the ledger and the
+ * observers at the engine's tail. */
 #ifndef LLMUX_GATEWAY_H
 #define LLMUX_GATEWAY_H
 
 #include "config/config.h"
+#include "engine/observer.h"
 #include "ledger/ledger.h"
 #include "transport/transport.h"
 
@@ -10,6 +12,8 @@ struct llmux {
     lx_config *cfg; /* immutable snapshot; calls take a reference */
     lx_transport *transport;
     lx_ledger *ledger;
+    lx_observer observers[LX_MAX_OBSERVERS];
+    size_t n_observers;
 };
 
 #endif

@@ -9,6 +9,7 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "engine/engine.h"
+#include "engine/ledger_observer.h"
 #include "gateway.h"
 
 #define MAX_CONFIG_BYTES (16L * 1024 * 1024)
@@ -27,7 +28,7 @@ static void copy_err(char *errbuf, size_t errlen, const char *msg)
 
 int llmux_open(llmux **out, const char *config_json, char *errbuf, size_t errlen)
 {
-    lx_err err = {0, 0, ""};
+    lx_err err = {0, 0, "", ""};
     copy_err(errbuf, errlen, "");
     if (!out) {
         copy_err(errbuf, errlen, "out is NULL");
@@ -45,9 +46,14 @@ int llmux_open(llmux **out, const char *config_json, char *errbuf, size_t errlen
     }
     int rc = llmux__config_parse(&gw->cfg, config_json, strlen(config_json), &err);
     if (!rc)
-        rc = llmux__transport_new(&gw->transport, gw->cfg, &err);
-    if (!rc && llmux__ledger_new(&gw->ledger))
+    {
+        lx_transport_options o = {gw->cfg->max_connections, gw->cfg->http2, gw->cfg->compression};
+        rc = llmux__transport_new(&gw->transport, &o, &err);
+    }
+    if (!rc && llmux__ledger_new(&gw->ledger, gw->cfg->ledger_max_rows))
         rc = llmux__err(&err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    if (!rc)
+        gw->observers[gw->n_observers++] = llmux__ledger_observer(gw->ledger);
     if (rc) {
         copy_err(errbuf, errlen, err.msg);
         llmux_close(gw);
@@ -162,7 +168,7 @@ int llmux_spend_json(llmux *gw, const char *group_by, char **out)
     *out = NULL;
     if (!gw)
         return LLMUX_ERR_INVALID_ARGUMENT;
-    lx_err err = {0, 0, ""};
+    lx_err err = {0, 0, "", ""};
     return llmux__ledger_report(gw->ledger, group_by, out, &err);
 }
 

@@ -29,12 +29,10 @@ static lx_config *load(void)
     return cfg;
 }
 
-static int has_header(const struct curl_slist *h, const char *line);
-#include <curl/curl.h>
-static int has_header(const struct curl_slist *h, const char *line)
+static int has_header(const lx_http_request *r, const char *line)
 {
-    for (; h; h = h->next)
-        if (strcmp(h->data, line) == 0)
+    for (size_t i = 0; i < r->n_headers; i++)
+        if (strcmp(r->headers[i].line, line) == 0)
             return 1;
     return 0;
 }
@@ -43,17 +41,18 @@ static void test_build_request(void **state)
 {
     lx_config *cfg = load();
     lx_provider_cfg *p = &cfg->providers[0];
-    /* no text, only a tree: the adapter prints the tree */
     lx_request req = {0};
     req.n_members = -1;
-    req.tree = cJSON_Parse("{\"model\":\"alias\",\"messages\":[{\"role\":\"user\",\"content\":"
-                           "\"hi\"}],\"stream\":true,\"stream_options\":{},\"temperature\":0.5}");
-    lx_http_request hr = {0};
+    req.raw = "{\"model\":\"alias\",\"messages\":[{\"role\":\"user\",\"content\":"
+              "\"hi\"}],\"stream\":true,\"stream_options\":{},\"temperature\":0.5}";
+    req.raw_len = strlen(req.raw);
+    lx_http_request hr;
+    llmux__http_request_init(&hr);
     lx_err err = {0};
     assert_int_equal(p->ops->build_request(p, "gpt-x", &req, 0, &hr, &err), LLMUX_OK);
     assert_string_equal(hr.url, "http://127.0.0.1:1/x/v1/chat/completions");
-    assert_true(has_header(hr.headers, "Authorization: Bearer sk-unit-test-key"));
-    assert_true(has_header(hr.headers, "Content-Type: application/json"));
+    assert_true(has_header(&hr, "Authorization: Bearer sk-unit-test-key"));
+    assert_true(has_header(&hr, "Content-Type: application/json"));
     assert_string_equal(hr.body, "{\"model\":\"gpt-x\",\"messages\":[{\"role\":\"user\",\"content\":"
                                  "\"hi\"}],\"temperature\":0.5}");
     assert_int_equal(hr.body_len, strlen(hr.body));
@@ -64,7 +63,7 @@ static void test_build_request(void **state)
     assert_string_equal(hr.body, "{\"model\":\"gpt-y\",\"messages\":[{\"role\":\"user\",\"content\":"
                                  "\"hi\"}],\"temperature\":0.5,\"stream\":true,"
                                  "\"stream_options\":{\"include_usage\":true}}");
-    assert_true(has_header(hr.headers, "Accept: text/event-stream"));
+    assert_true(has_header(&hr, "Accept: text/event-stream"));
     llmux__http_request_free(&hr);
     llmux__request_free(&req);
     llmux__config_unref(cfg);
@@ -87,7 +86,7 @@ static void test_build_request_splices_caller_bytes(void **state)
          "\"content\":\"a } \\\" ,\"}]}"},
         {"{\"messages\":[],\"n\":1,\"model\":\"a\",\"stop\":null,\"x\":true}",
          "{\"messages\":[],\"n\":1,\"model\":\"gpt-x\",\"stop\":null,\"x\":true}"},
-        /* cases the scan leaves to cJSON: an escaped key, a duplicate model */
+        /* an escaped key is the model too; a second model is never forwarded */
         {"{\"mod\\u0065l\":\"a\",\"messages\":[]}", "{\"model\":\"gpt-x\",\"messages\":[]}"},
         {"{\"model\":\"a\",\"model\":\"b\",\"messages\":[]}", NULL},
     };
@@ -96,7 +95,8 @@ static void test_build_request_splices_caller_bytes(void **state)
         req.n_members = -1; /* not recorded: the adapter scans */
         req.raw = cases[i].raw;
         req.raw_len = strlen(cases[i].raw);
-        lx_http_request hr = {0};
+        lx_http_request hr;
+        llmux__http_request_init(&hr);
         lx_err err = {0};
         assert_int_equal(p->ops->build_request(p, "gpt-x", &req, 0, &hr, &err), LLMUX_OK);
         if (cases[i].body && strcmp(hr.body, cases[i].body) != 0)
@@ -271,8 +271,11 @@ static void test_classify_errors(void **state)
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         lx_err err = {0};
-        int rc = p->ops->classify_error(p, cases[i].http, cases[i].body, strlen(cases[i].body),
-                                        &err);
+        lx_http_response resp = {0};
+        resp.status = cases[i].http;
+        llmux__buf_append(&resp.body, cases[i].body, strlen(cases[i].body));
+        int rc = p->ops->classify_error(p, &resp, &err);
+        llmux__http_response_free(&resp);
         if (rc != cases[i].status || strcmp(err.msg, cases[i].message) != 0)
             fail_msg("case %zu: want %d \"%s\", got %d \"%s\"", i, cases[i].status,
                      cases[i].message, rc, err.msg);
@@ -327,25 +330,42 @@ static const char ASSEMBLED[] =
     "\"index\":0,\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":7,"
     "\"completion_tokens\":4,\"total_tokens\":11}}";
 
+/* A decoder's provider: only the caps matter here. */
+static const lx_provider_cfg STREAM_PROVIDER = {.max_response_bytes = 1 << 20};
+
+/* Feed one piece; the piece that completes "data: [DONE]" ends the stream
+ * (LX_STREAM_END), and nothing is fed after that. LLMUX_OK otherwise. */
+static int feed(void *st, const char *data, size_t len, sink *s, lx_err *err, int *ended)
+{
+    if (*ended)
+        return LLMUX_OK;
+    int rc = llmux__openai_ops.stream_feed(st, data, len, on_chunk, s, err);
+    if (rc == LX_STREAM_END) {
+        *ended = 1;
+        return LLMUX_OK;
+    }
+    return rc;
+}
+
 static void decode(size_t step, size_t split_at)
 {
     const lx_provider_ops *ops = &llmux__openai_ops;
-    void *st = ops->stream_new(NULL);
+    void *st = ops->stream_new(&STREAM_PROVIDER);
+    int ended = 0;
     sink s;
     memset(&s, 0, sizeof s);
     llmux__assembler_init(&s.a, 1 << 20);
     lx_err err = {0};
     size_t len = strlen(STREAM);
     if (split_at) {
-        assert_int_equal(ops->stream_feed(st, STREAM, split_at, on_chunk, &s, &err), LLMUX_OK);
-        assert_int_equal(ops->stream_feed(st, STREAM + split_at, len - split_at, on_chunk, &s, &err),
-                         LLMUX_OK);
+        assert_int_equal(feed(st, STREAM, split_at, &s, &err, &ended), LLMUX_OK);
+        assert_int_equal(feed(st, STREAM + split_at, len - split_at, &s, &err, &ended), LLMUX_OK);
     } else {
         for (size_t i = 0; i < len; i += step)
-            assert_int_equal(
-                ops->stream_feed(st, STREAM + i, len - i < step ? len - i : step, on_chunk, &s, &err),
-                LLMUX_OK);
+            assert_int_equal(feed(st, STREAM + i, len - i < step ? len - i : step, &s, &err, &ended),
+                             LLMUX_OK);
     }
+    assert_true(ended); /* [DONE] ends the stream, at the byte that completes its event */
     assert_int_equal(ops->stream_finish(st, &err), LLMUX_OK);
     assert_int_equal(s.chunks, 8);
     assert_int_equal(s.a.u.prompt_tokens, 7);
@@ -369,11 +389,13 @@ static void test_stream_whole_and_byte_at_a_time(void **state)
 static int stream_status(const char *in, lx_err *err, int *chunks)
 {
     const lx_provider_ops *ops = &llmux__openai_ops;
-    void *st = ops->stream_new(NULL);
+    void *st = ops->stream_new(&STREAM_PROVIDER);
     sink s;
     memset(&s, 0, sizeof s);
     llmux__assembler_init(&s.a, 1 << 20);
     int rc = ops->stream_feed(st, in, strlen(in), on_chunk, &s, err);
+    if (rc == LX_STREAM_END)
+        rc = LLMUX_OK;
     if (s.status) {
         rc = s.status;
         *err = s.err;

@@ -10,7 +10,7 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
-#include "engine/request.h"
+#include "request/validate.h"
 #include "llmux.h"
 
 static void test_valid_requests(void **state)

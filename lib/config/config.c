@@ -12,6 +12,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/hash.h"
 #include "providers/provider.h"
 #include "wire/json_check.h"
 
@@ -202,6 +203,30 @@ static int has_ctl(const char *s)
 
 static const char *const PROVIDER_KEYS[] = {"type", "base_url", "api_key_env", "headers",
                                             "timeout_ms", "connect_timeout_ms", NULL};
+#define MAX_PROVIDER_KEYS 48
+
+/* The common provider keys plus the adapter's own, NULL-terminated, in out. */
+static void provider_keys(const lx_provider_ops *ops, const char **out)
+{
+    size_t n = 0;
+    for (const char *const *k = PROVIDER_KEYS; *k; k++)
+        out[n++] = *k;
+    for (const char *const *k = ops->config_keys; k && *k && n + 1 < MAX_PROVIDER_KEYS; k++)
+        out[n++] = *k;
+    out[n] = NULL;
+}
+
+static int reader_fail(lx_err *err, const char *path, const char *key, const char *message)
+{
+    char p[PATH_MAX_LEN];
+    if (key)
+        path_child(p, path, key);
+    else
+        snprintf(p, sizeof p, "%s", path);
+    return cfg_err(err, p, "%s", message);
+}
+
+static const lx_cfg_reader READER = {get_string, get_long, get_bool, reader_fail};
 
 static int parse_headers(lx_provider_cfg *p, const cJSON *h, const char *path, lx_err *err)
 {
@@ -243,46 +268,9 @@ static int parse_headers(lx_provider_cfg *p, const cJSON *h, const char *path, l
     return LLMUX_OK;
 }
 
-static int parse_provider(lx_config *cfg, lx_provider_cfg *p, const cJSON *obj,
-                          const char *path, lx_err *err)
+/* A base URL: http(s), a host, no query; stored without trailing slashes. */
+static int check_base_url(lx_provider_cfg *p, const char *s, const char *up, lx_err *err)
 {
-    const char *s;
-    int rc;
-    if (cJSON_IsObject(obj) && cJSON_GetObjectItemCaseSensitive(obj, "api_key")) {
-        char kp[PATH_MAX_LEN];
-        path_child(kp, path, "api_key");
-        return cfg_err(err, kp,
-                       "keys are never written in the config; name an environment variable "
-                       "with \"api_key_env\" instead");
-    }
-    if ((rc = check_object(obj, path, PROVIDER_KEYS, err)))
-        return rc;
-
-    char tp[PATH_MAX_LEN];
-    path_child(tp, path, "type");
-    if ((rc = get_string(obj, "type", path, 1, &s, err)))
-        return rc;
-    int known = 0;
-    p->ops = llmux__provider_ops_find(s, &known);
-    if (!p->ops && known)
-        return cfg_err(err, tp,
-                       "provider type \"%s\" is not supported by this build yet "
-                       "(supported: openai)",
-                       s);
-    if (!p->ops)
-        return cfg_err(err, tp,
-                       "unknown provider type \"%s\" (expected one of: openai, azure, anthropic, "
-                       "gemini, bedrock)",
-                       s);
-    if (!(p->type = dupstr(s)))
-        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
-
-    char up[PATH_MAX_LEN];
-    path_child(up, path, "base_url");
-    if ((rc = get_string(obj, "base_url", path, 0, &s, err)))
-        return rc;
-    if (!s)
-        s = "https://api.openai.com/v1";
     if (strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
         return cfg_err(err, up, "must start with http:// or https:// (got \"%.80s\")", s);
     if (has_ctl(s) || strchr(s, ' '))
@@ -297,6 +285,59 @@ static int parse_provider(lx_config *cfg, lx_provider_cfg *p, const cJSON *obj,
     size_t ul = strlen(p->base_url);
     while (ul > 0 && p->base_url[ul - 1] == '/')
         p->base_url[--ul] = '\0';
+    return LLMUX_OK;
+}
+
+static int parse_provider(lx_config *cfg, lx_provider_cfg *p, const cJSON *obj,
+                          const char *path, lx_err *err)
+{
+    const char *s;
+    int rc;
+    if (cJSON_IsObject(obj) && cJSON_GetObjectItemCaseSensitive(obj, "api_key")) {
+        char kp[PATH_MAX_LEN];
+        path_child(kp, path, "api_key");
+        return cfg_err(err, kp,
+                       "keys are never written in the config; name an environment variable "
+                       "with \"api_key_env\" instead");
+    }
+    if (!cJSON_IsObject(obj))
+        return check_object(obj, path, NULL, err);
+
+    /* the type first: the adapter it names decides which other keys are valid */
+    char tp[PATH_MAX_LEN];
+    path_child(tp, path, "type");
+    if ((rc = get_string(obj, "type", path, 1, &s, err)))
+        return rc;
+    int known = 0;
+    p->ops = llmux__provider_ops_find(s, &known);
+    char types[160];
+    if (!p->ops && known) {
+        llmux__provider_types(types, sizeof types, 1);
+        return cfg_err(err, tp,
+                       "provider type \"%.40s\" is not supported by this build yet "
+                       "(supported: %s)",
+                       s, types);
+    }
+    if (!p->ops) {
+        llmux__provider_types(types, sizeof types, 0);
+        return cfg_err(err, tp, "unknown provider type \"%.40s\" (expected one of: %s)", s,
+                       types);
+    }
+    const char *keys[MAX_PROVIDER_KEYS];
+    provider_keys(p->ops, keys);
+    if ((rc = check_object(obj, path, keys, err)))
+        return rc;
+    if (!(p->type = dupstr(s)))
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+
+    char up[PATH_MAX_LEN];
+    path_child(up, path, "base_url");
+    if ((rc = get_string(obj, "base_url", path, 0, &s, err)))
+        return rc;
+    if (!s)
+        s = p->ops->default_base_url;
+    if (s && (rc = check_base_url(p, s, up, err)))
+        return rc;
 
     char ep[PATH_MAX_LEN];
     path_child(ep, path, "api_key_env");
@@ -336,8 +377,11 @@ static int parse_provider(lx_config *cfg, lx_provider_cfg *p, const cJSON *obj,
     if ((rc = get_long(obj, "connect_timeout_ms", path, 1, MAX_TIMEOUT_MS,
                        &p->connect_timeout_ms, err)))
         return rc;
-    if ((rc = p->ops->prepare(p, err)))
+    p->max_response_bytes = cfg->max_response_bytes;
+    if ((rc = p->ops->configure(p, obj, path, &READER, err)))
         return rc;
+    if (!p->base_url)
+        return cfg_err(err, up, "required for provider type \"%s\"", p->type);
     return LLMUX_OK;
 }
 
@@ -389,14 +433,6 @@ static int parse_alias(lx_config *cfg, lx_alias *a, const cJSON *obj, const char
     return LLMUX_OK;
 }
 
-static unsigned long hash_name(const char *s, size_t n)
-{
-    unsigned long h = 2166136261u;
-    for (size_t i = 0; i < n; i++)
-        h = (h ^ (unsigned char)s[i]) * 16777619u;
-    return h;
-}
-
 static int build_alias_index(lx_config *cfg)
 {
     size_t slots = 8;
@@ -408,7 +444,7 @@ static int build_alias_index(lx_config *cfg)
     cfg->alias_mask = slots - 1;
     for (size_t i = 0; i < cfg->n_aliases; i++) {
         const char *name = cfg->aliases[i].name;
-        size_t s = hash_name(name, strlen(name)) & cfg->alias_mask;
+        size_t s = llmux__hash(name, strlen(name)) & cfg->alias_mask;
         while (cfg->alias_slots[s])
             s = (s + 1) & cfg->alias_mask;
         cfg->alias_slots[s] = (unsigned)i + 1;
@@ -419,7 +455,7 @@ static int build_alias_index(lx_config *cfg)
 const lx_alias *llmux__config_find_alias(const lx_config *cfg, const char *name)
 {
     size_t n = strlen(name);
-    size_t s = hash_name(name, n) & cfg->alias_mask;
+    size_t s = llmux__hash(name, n) & cfg->alias_mask;
     for (unsigned idx; (idx = cfg->alias_slots[s]) != 0; s = (s + 1) & cfg->alias_mask) {
         const lx_alias *a = &cfg->aliases[idx - 1];
         if (strcmp(a->name, name) == 0)
@@ -442,7 +478,8 @@ lx_provider_cfg *llmux__config_find_provider(const lx_config *cfg, const char *n
 /* --------------------------------------------------------------- top level */
 
 static const char *const TOP_KEYS[] = {"providers", "models", "defaults", "routing", "transport",
-                                       NULL};
+                                       "ledger", NULL};
+static const char *const LEDGER_KEYS[] = {"max_rows", NULL};
 static const char *const DEFAULTS_KEYS[] = {"timeout_ms", "connect_timeout_ms", NULL};
 static const char *const ROUTING_KEYS[] = {"allow_direct", NULL};
 static const char *const TRANSPORT_KEYS[] = {"max_connections", "http2", "compression",
@@ -497,6 +534,12 @@ static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
             return rc;
         cfg->max_response_bytes = (size_t)mrb;
     }
+
+    const cJSON *lg = cJSON_GetObjectItemCaseSensitive(root, "ledger");
+    if (lg && ((rc = check_object(lg, "ledger", LEDGER_KEYS, err)) ||
+               (rc = get_long(lg, "max_rows", "ledger", 1, 1000000000L, &cfg->ledger_max_rows,
+                              err))))
+        return rc;
 
     const cJSON *provs = cJSON_GetObjectItemCaseSensitive(root, "providers");
     if (!provs)
@@ -626,6 +669,7 @@ int llmux__config_parse(lx_config **out, const char *json, size_t len, lx_err *e
     cfg->max_connections = DEFAULT_MAX_CONNECTIONS;
     cfg->http2 = 1;
     cfg->max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES;
+    cfg->ledger_max_rows = 1000000L;
     int rc = parse_root(cfg, root, err);
     cJSON_Delete(root);
     if (rc) {

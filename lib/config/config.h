@@ -11,23 +11,7 @@
 #include <stddef.h>
 
 #include "core/error.h"
-
-struct curl_slist;
-struct lx_provider_ops;
-
-typedef struct lx_provider_cfg {
-    char *name;
-    const struct lx_provider_ops *ops; /* the adapter for the provider's API family */
-    char *type;
-    char *base_url;               /* no trailing slash */
-    char *api_key_env;            /* NULL when the provider needs no key */
-    char *api_key;                /* read from the environment at open; NULL if unset */
-    char **extra_headers;         /* "Name: value" lines from the config */
-    size_t n_extra_headers;
-    long timeout_ms;              /* per attempt; 0 = only the call's deadline */
-    long connect_timeout_ms;
-    void *adapter_state;          /* built by ops->prepare, freed by ops->release */
-} lx_provider_cfg;
+#include "providers/provider.h"
 
 typedef struct lx_target {
     lx_provider_cfg *provider;
@@ -56,6 +40,7 @@ typedef struct lx_config {
     int http2;
     int compression;         /* ask for gzip/brotli/zstd responses */
     size_t max_response_bytes;
+    long ledger_max_rows;    /* distinct values per ledger dimension */
 } lx_config;
 
 /* Parse and validate. On error returns LLMUX_ERR_CONFIG (or NO_MEMORY) and a

@@ -45,19 +45,25 @@ static const struct status_info STATUS_INFO[] = {
     {"unsupported", "unsupported", "invalid_request_error", 0},
     {"cancelled", "cancelled", "cancelled_error", 0},
     {"internal error", "internal", "server_error", 0},
+    {"llmux limit reached", "limit", "server_error", 0},
 };
 #define N_STATUS (int)(sizeof STATUS_INFO / sizeof STATUS_INFO[0])
 
+static const struct status_info CANNOT_SERVE = {"target cannot serve the request",
+                                                 "cannot_serve", "invalid_request_error", 1};
+
 static const struct status_info *info(int status)
 {
-    if (status > 0 || -status >= N_STATUS)
+    if (status == LX_CANNOT_SERVE)
+        return &CANNOT_SERVE;
+    if (status > 0 || status <= -N_STATUS)
         return NULL;
     return &STATUS_INFO[-status];
 }
 
 const char *llmux_strerror(int status)
 {
-    const struct status_info *i = info(status);
+    const struct status_info *i = status == LX_CANNOT_SERVE ? NULL : info(status);
     return i ? i->text : "unknown status";
 }
 

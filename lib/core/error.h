@@ -6,10 +6,17 @@
 
 #define LLMUX_ERRMSG_MAX 512
 
+/* Internal outcome (never returned to callers): this target cannot serve
+ * this request (a feature the API family lacks, a request too large for the
+ * model). The engine records the reason and moves on to the next target; a
+ * call that no target could serve ends with LLMUX_ERR_UNSUPPORTED. */
+#define LX_CANNOT_SERVE (-1000)
+
 typedef struct lx_err {
     int status;      /* llmux_status */
     int http_status; /* provider's HTTP status, or the one llmux assigns; 0 = none */
     char msg[LLMUX_ERRMSG_MAX];
+    char provider_code[64]; /* the provider's own error code or type, "" when none */
 } lx_err;
 
 /* Record an error; returns status so callers can `return llmux__err(...)`. */

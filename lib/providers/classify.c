@@ -1,6 +1,8 @@
 #include "providers/classify.h"
 
 #include <ctype.h>
+#include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "llmux.h"
@@ -68,4 +70,42 @@ void llmux__sanitize_text(char *out, size_t cap, const char *in, size_t len)
         out[o++] = (c < 0x20 || c == 0x7f) ? ' ' : (char)c;
     }
     out[o] = '\0';
+}
+
+#define PARTIAL_KEY_MIN 8
+
+void llmux__provider_text(char *out, size_t cap, const char *in, size_t len, const char *secret)
+{
+    size_t klen = secret ? strlen(secret) : 0;
+    if (klen < 4 || !len) {
+        llmux__sanitize_text(out, cap, in, len);
+        return;
+    }
+    /* mask only what can reach the output: the sanitiser stops at a NUL or cap-1 bytes,
+     * but a key may straddle that point, so look at everything that starts before it */
+    size_t span = len;
+    const char *nul = memchr(in, '\0', len);
+    if (nul)
+        span = (size_t)(nul - in);
+    char *tmp = malloc(span + 1);
+    if (!tmp) {
+        if (cap)
+            snprintf(out, cap, "(provider text withheld: out of memory)");
+        return;
+    }
+    memcpy(tmp, in, span);
+    size_t min = klen < PARTIAL_KEY_MIN ? klen : PARTIAL_KEY_MIN;
+    for (size_t i = 0; i < span;) {
+        size_t m = 0;
+        while (m < klen && i + m < span && tmp[i + m] == secret[m])
+            m++;
+        if (m >= min) {
+            memset(tmp + i, '*', m);
+            i += m;
+        } else {
+            i++;
+        }
+    }
+    llmux__sanitize_text(out, cap, tmp, span);
+    free(tmp);
 }

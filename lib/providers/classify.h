@@ -14,4 +14,10 @@ int llmux__is_context_overflow(const char *message);
  * characters and invalid bytes so the message is safe to print and log. */
 void llmux__sanitize_text(char *out, size_t cap, const char *in, size_t len);
 
+/* Text from a provider's answer, made safe to show: the provider's key
+ * (secret, may be NULL) is masked wherever it occurs in the whole input, and
+ * so is any run of 8 or more of its leading bytes (a key the provider itself
+ * cut short), before the text is sanitised and cut to cap-1 bytes. */
+void llmux__provider_text(char *out, size_t cap, const char *in, size_t len, const char *secret);
+
 #endif

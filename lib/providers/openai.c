@@ -5,7 +5,6 @@
  * through after validation, so provider extensions reach the caller intact.
  */
 #include <cjson/cJSON.h>
-#include <curl/curl.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -18,49 +17,13 @@
 
 /* libcurl sends "Expect: 100-continue" (an extra round trip) for bodies over
  * 1 MiB; an empty "Expect:" header turns that off. Each custom header costs
- * libcurl work on every request, so small bodies get a list without it. */
+ * libcurl work on every request, so small bodies go without it. */
 #define EXPECT_THRESHOLD (1024 * 1024)
 
 typedef struct openai_state {
     char *url;
-    struct curl_slist *headers[2][2]; /* [stream][large body] */
+    char *auth; /* "Authorization: Bearer KEY", NULL without a key */
 } openai_state;
-
-static struct curl_slist *append(struct curl_slist *list, const char *line, int *failed)
-{
-    struct curl_slist *n = curl_slist_append(list, line);
-    if (!n) {
-        *failed = 1;
-        return list;
-    }
-    return n;
-}
-
-static struct curl_slist *build_headers(const lx_provider_cfg *p, int stream, int large,
-                                        int *failed)
-{
-    struct curl_slist *h = NULL;
-    h = append(h, "Content-Type: application/json", failed);
-    if (stream)
-        h = append(h, "Accept: text/event-stream", failed);
-    if (large)
-        h = append(h, "Expect:", failed);
-    if (p->api_key) {
-        size_t n = strlen(p->api_key) + sizeof "Authorization: Bearer ";
-        char *line = malloc(n);
-        if (!line) {
-            *failed = 1;
-        } else {
-            snprintf(line, n, "Authorization: Bearer %s", p->api_key);
-            h = append(h, line, failed);
-            memset(line, 0, n);
-            free(line);
-        }
-    }
-    for (size_t i = 0; i < p->n_extra_headers; i++)
-        h = append(h, p->extra_headers[i], failed);
-    return h;
-}
 
 static void openai_release(lx_provider_cfg *p)
 {
@@ -68,25 +31,32 @@ static void openai_release(lx_provider_cfg *p)
     if (!st)
         return;
     free(st->url);
-    for (int i = 0; i < 4; i++)
-        curl_slist_free_all(st->headers[i / 2][i % 2]);
+    if (st->auth) {
+        memset(st->auth, 0, strlen(st->auth));
+        free(st->auth);
+    }
     free(st);
     p->adapter_state = NULL;
 }
 
-static int openai_prepare(lx_provider_cfg *p, lx_err *err)
+static int openai_configure(lx_provider_cfg *p, const cJSON *obj, const char *path,
+                            const lx_cfg_reader *rd, lx_err *err)
 {
     openai_state *st = calloc(1, sizeof *st);
     if (!st)
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     p->adapter_state = st;
     size_t n = strlen(p->base_url) + sizeof "/chat/completions";
-    st->url = malloc(n);
-    int failed = !st->url;
+    int failed = !(st->url = malloc(n));
     if (st->url)
         snprintf(st->url, n, "%s/chat/completions", p->base_url);
-    for (int i = 0; i < 4; i++)
-        st->headers[i / 2][i % 2] = build_headers(p, i / 2, i % 2, &failed);
+    if (p->api_key) {
+        size_t an = strlen(p->api_key) + sizeof "Authorization: Bearer ";
+        if ((st->auth = malloc(an)))
+            snprintf(st->auth, an, "Authorization: Bearer %s", p->api_key);
+        else
+            failed = 1;
+    }
     if (failed) {
         openai_release(p);
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
@@ -94,63 +64,97 @@ static int openai_prepare(lx_provider_cfg *p, lx_err *err)
     return LLMUX_OK;
 }
 
-/* Set obj[key] = value, taking ownership of value even when it fails. */
-static int set_member(cJSON *obj, const char *key, cJSON *value)
+/* The request headers: prepared lines, borrowed (they live as long as the
+ * config snapshot the call holds). */
+static int add_headers(const lx_provider_cfg *p, const openai_state *st, int stream,
+                       lx_http_request *out)
 {
-    if (!value)
-        return -1;
-    cJSON_bool ok = cJSON_GetObjectItemCaseSensitive(obj, key)
-                        ? cJSON_ReplaceItemInObjectCaseSensitive(obj, key, value)
-                        : cJSON_AddItemToObject(obj, key, value);
-    if (!ok) {
-        cJSON_Delete(value);
-        return -1;
-    }
-    return 0;
+    int bad = llmux__http_header_add_static(out, "Content-Type: application/json");
+    if (stream)
+        bad |= llmux__http_header_add_static(out, "Accept: text/event-stream");
+    if (out->body_len > EXPECT_THRESHOLD)
+        bad |= llmux__http_header_add_static(out, "Expect:");
+    if (st->auth)
+        bad |= llmux__http_header_add_static(out, st->auth);
+    for (size_t i = 0; i < p->n_extra_headers; i++)
+        bad |= llmux__http_header_add_static(out, p->extra_headers[i]);
+    return bad;
 }
 
-/* The caller's bytes with the model replaced and any "stream" and
- * "stream_options" members dropped; NULL when the text holds something the
- * member scan does not handle (the caller then prints the cJSON tree). */
-#define SPLICE_MAX_MEMBERS 64
-static char *splice_model(const lx_request *req, const char *model, size_t *out_len)
+/* The caller's stream_options members other than include_usage, verbatim,
+ * then "include_usage":true: a stream is always asked for its usage. */
+static int splice_stream_options(lx_buf *b, const char *raw, const lx_json_member *so)
+{
+    int bad = llmux__buf_puts(b, ",\"stream_options\":{");
+    if (so && raw[so->value] == '{') {
+        lx_json_member m[32];
+        size_t end = 0;
+        int n = llmux__json_members_at(raw, so->value, so->end, m, 32, &end);
+        if (n < 0)
+            return -1;
+        for (int i = 0; i < n; i++) {
+            if (llmux__json_key_equals(raw, &m[i], "include_usage"))
+                continue;
+            bad |= llmux__buf_append(b, raw + m[i].start, m[i].end - m[i].start);
+            bad |= llmux__buf_append(b, ",", 1);
+        }
+    }
+    return bad | llmux__buf_puts(b, "\"include_usage\":true}");
+}
+
+/* The caller's bytes, member for member, with the target's model id as
+ * "model" and the stream members set for this attempt: every other member
+ * (large integers, unicode escapes, unknown extensions) reaches the provider
+ * byte-identical, streamed or not. NULL on out of memory or when the text
+ * holds more members than a scan can record. */
+#define SPLICE_MAX_MEMBERS 4096
+static char *splice(const lx_request *req, const char *model, int stream, size_t *out_len)
 {
     const char *raw = req->raw;
-    size_t raw_len = req->raw_len;
-    lx_json_member scanned[SPLICE_MAX_MEMBERS];
     const lx_json_member *m = req->members;
+    lx_json_member *heap = NULL;
     int n = req->n_members; /* recorded by validation, usually */
     if (n < 0) {
-        m = scanned;
-        n = llmux__json_members(raw, raw_len, scanned, SPLICE_MAX_MEMBERS);
+        heap = malloc(SPLICE_MAX_MEMBERS * sizeof *heap);
+        n = heap ? llmux__json_members(raw, req->raw_len, heap, SPLICE_MAX_MEMBERS) : -1;
+        m = heap;
     }
-    if (n <= 0)
+    if (n < 0) {
+        free(heap);
         return NULL;
-    int models = 0;
-    for (int i = 0; i < n; i++) {
-        if (m[i].key_escaped)
-            return NULL; /* "mod\u0065l" and friends: let cJSON sort it out */
-        if (llmux__json_key_is(&m[i], "model", 5))
-            models++;
     }
-    if (models != 1)
-        return NULL;
     lx_buf b = LX_BUF_INIT;
-    if (llmux__buf_reserve(&b, raw_len + strlen(model) * 2 + 16))
-        return NULL;
-    llmux__buf_append(&b, "{", 1);
-    int first = 1, bad = 0;
+    int bad = llmux__buf_reserve(&b, req->raw_len + strlen(model) * 2 + 64) ||
+              llmux__buf_append(&b, "{", 1);
+    const lx_json_member *so = NULL;
+    int first = 1, have_model = 0;
     for (int i = 0; i < n && !bad; i++) {
-        if (llmux__json_key_is(&m[i], "stream", 6) || llmux__json_key_is(&m[i], "stream_options", 14))
+        const lx_json_member *mi = &m[i];
+        int is_model = llmux__json_key_equals(raw, mi, "model");
+        if (llmux__json_key_equals(raw, mi, "stream"))
             continue;
+        if (llmux__json_key_equals(raw, mi, "stream_options")) {
+            so = mi;
+            continue;
+        }
+        if (is_model && have_model)
+            continue; /* validation refuses duplicates; never forward a second one */
         if (!first)
             bad |= llmux__buf_append(&b, ",", 1);
         first = 0;
-        if (llmux__json_key_is(&m[i], "model", 5))
+        if (is_model) {
+            have_model = 1;
             bad |= llmux__buf_puts(&b, "\"model\":") || llmux__buf_json_string(&b, model);
-        else
-            bad |= llmux__buf_append(&b, raw + m[i].start, m[i].end - m[i].start);
+        } else {
+            bad |= llmux__buf_append(&b, raw + mi->start, mi->end - mi->start);
+        }
     }
+    if (!bad && !have_model)
+        bad = (!first && llmux__buf_append(&b, ",", 1)) || llmux__buf_puts(&b, "\"model\":") ||
+              llmux__buf_json_string(&b, model);
+    if (!bad && stream)
+        bad = llmux__buf_puts(&b, ",\"stream\":true") || splice_stream_options(&b, raw, so);
+    free(heap);
     if (bad || llmux__buf_append(&b, "}", 1)) {
         llmux__buf_free(&b);
         return NULL;
@@ -160,56 +164,18 @@ static char *splice_model(const lx_request *req, const char *model, size_t *out_
 }
 
 static int openai_build_request(const lx_provider_cfg *p, const char *model,
-                                lx_request *req, int stream, lx_http_request *out,
+                                const lx_request *req, int stream, lx_http_request *out,
                                 lx_err *err)
 {
     const openai_state *st = p->adapter_state;
-    if (!stream && req->raw) {
-        /* the hot path: pass the caller's bytes through, model replaced */
-        size_t len = 0;
-        char *body = splice_model(req, model, &len);
-        if (body) {
-            out->url = st->url;
-            out->body = body;
-            out->body_len = len;
-            out->headers = st->headers[0][len > EXPECT_THRESHOLD];
-            return LLMUX_OK;
-        }
-    }
-    cJSON *request = llmux__request_tree(req, err);
-    if (!request)
-        return LLMUX_ERR_NO_MEMORY;
-    cJSON *m = cJSON_GetObjectItemCaseSensitive(request, "model");
-    if (m && cJSON_IsString(m) && strcmp(m->valuestring, model) != 0) {
-        if (!cJSON_SetValuestring(m, model))
-            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
-    } else if (!m || !cJSON_IsString(m)) {
-        if (set_member(request, "model", cJSON_CreateString(model)))
-            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
-    }
-    if (stream) {
-        cJSON *so = cJSON_CreateObject();
-        if (so && !cJSON_AddTrueToObject(so, "include_usage")) { /* NULL: set_member fails */
-            cJSON_Delete(so);
-            so = NULL;
-        }
-        if (set_member(request, "stream", cJSON_CreateTrue())) {
-            cJSON_Delete(so);
-            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
-        }
-        if (set_member(request, "stream_options", so))
-            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
-    } else {
-        cJSON_DeleteItemFromObjectCaseSensitive(request, "stream");
-        cJSON_DeleteItemFromObjectCaseSensitive(request, "stream_options");
-    }
-    char *body = cJSON_PrintUnformatted(request);
+    size_t len = 0;
+    char *body = splice(req, model, stream, &len);
     if (!body)
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
-    out->url = st->url;
     out->body = body;
-    out->body_len = strlen(body);
-    out->headers = st->headers[stream != 0][out->body_len > EXPECT_THRESHOLD];
+    out->body_len = len;
+    if (llmux__http_request_set_url(out, st->url) || add_headers(p, st, stream, out))
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     return LLMUX_OK;
 }
 
@@ -232,8 +198,8 @@ static void read_usage(const cJSON *usage, lx_usage *u)
 
 /* The message, type and code of an OpenAI-style error body, in whatever of the
  * common shapes the server used; falls back to the raw body's start. */
-static void error_text(const char *body, size_t len, char *msg, size_t cap, char *code,
-                       size_t code_cap)
+static void error_text(const char *body, size_t len, const char *secret, char *msg, size_t cap,
+                       char *code, size_t code_cap)
 {
     msg[0] = '\0';
     code[0] = '\0';
@@ -251,25 +217,27 @@ static void error_text(const char *body, size_t len, char *msg, size_t cap, char
         if (!cJSON_IsString(m))
             m = cJSON_GetObjectItemCaseSensitive(root, "detail");
     }
+    /* the key is masked in the whole text before any of it is cut short */
     if (cJSON_IsString(m)) {
-        llmux__sanitize_text(msg, cap, m->valuestring, strlen(m->valuestring));
+        llmux__provider_text(msg, cap, m->valuestring, strlen(m->valuestring), secret);
     } else if (body && len) {
-        llmux__sanitize_text(msg, cap > 201 ? 201 : cap, body, len);
+        llmux__provider_text(msg, cap > 201 ? 201 : cap, body, len, secret);
     }
     if (cJSON_IsString(c))
-        llmux__sanitize_text(code, code_cap, c->valuestring, strlen(c->valuestring));
+        llmux__provider_text(code, code_cap, c->valuestring, strlen(c->valuestring), secret);
     else if (cJSON_IsNumber(c))
-        snprintf(code, code_cap, "%d", c->valueint);
+        snprintf(code, code_cap, "%.0f", c->valuedouble > -1e15 && c->valuedouble < 1e15
+                                             ? c->valuedouble : 0.0);
     else if (cJSON_IsString(t))
-        llmux__sanitize_text(code, code_cap, t->valuestring, strlen(t->valuestring));
+        llmux__provider_text(code, code_cap, t->valuestring, strlen(t->valuestring), secret);
     cJSON_Delete(root);
 }
 
-static int openai_classify_error(const lx_provider_cfg *p, long http_status, const char *body,
-                                 size_t len, lx_err *err)
+static int classify_body(const lx_provider_cfg *p, long http_status, const char *body,
+                         size_t len, lx_err *err)
 {
     char msg[320], code[64];
-    error_text(body, len, msg, sizeof msg, code, sizeof code);
+    error_text(body, len, p->api_key, msg, sizeof msg, code, sizeof code);
     int status = llmux__status_for_http(http_status);
     if ((http_status == 400 || http_status == 413) &&
         (llmux__is_context_overflow(code) || llmux__is_context_overflow(msg)))
@@ -277,8 +245,15 @@ static int openai_classify_error(const lx_provider_cfg *p, long http_status, con
     else if (http_status == 400 && strcmp(code, "content_filter") == 0)
         status = LLMUX_ERR_CONTENT_FILTER;
     err->http_status = (int)http_status;
+    snprintf(err->provider_code, sizeof err->provider_code, "%s", code);
     return llmux__err(err, status, "HTTP %ld%s%s%s: %s", http_status, code[0] ? " (" : "", code,
                       code[0] ? ")" : "", msg[0] ? msg : "(empty body)");
+}
+
+static int openai_classify_error(const lx_provider_cfg *p, const lx_http_response *resp,
+                                 lx_err *err)
+{
+    return classify_body(p, resp->status, resp->body.data, resp->body.len, err);
 }
 
 /* A member's value as a plain non-negative integer, or -1. */
@@ -384,7 +359,7 @@ static int openai_parse_response(const lx_provider_cfg *p, lx_buf *body, char **
     }
     if (cJSON_GetObjectItemCaseSensitive(root, "error")) {
         /* some compatible servers answer 200 with an error body */
-        rc = openai_classify_error(p, 500, body->data, body->len, err);
+        rc = classify_body(p, 500, body->data, body->len, err);
         err->http_status = 200;
         goto done;
     }
@@ -407,6 +382,7 @@ done:
 
 typedef struct openai_stream {
     lx_sse sse;
+    const char *secret; /* the provider's key, masked out of error text */
     int done; /* saw data: [DONE] */
     lx_chunk_sink_cb sink;
     void *ctx;
@@ -417,8 +393,10 @@ typedef struct openai_stream {
 static void *openai_stream_new(const lx_provider_cfg *p)
 {
     openai_stream *s = calloc(1, sizeof *s);
-    if (s)
-        llmux__sse_init(&s->sse, 0);
+    if (s) {
+        llmux__sse_init(&s->sse, p->max_response_bytes);
+        s->secret = p->api_key;
+    }
     return s;
 }
 
@@ -429,7 +407,7 @@ static int on_event(void *ctx, const char *event, const char *data, size_t len)
         return 0; /* nothing counts after [DONE] */
     if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
         s->done = 1;
-        return 0;
+        return LX_STREAM_END; /* whatever follows, or a connection kept open, is not ours */
     }
     cJSON *chunk = cJSON_ParseWithLength(data, len);
     if (!chunk && llmux__json_check(data, len, NULL) == LLMUX_JSON_OK) {
@@ -444,7 +422,8 @@ static int on_event(void *ctx, const char *event, const char *data, size_t len)
     }
     if (cJSON_GetObjectItemCaseSensitive(chunk, "error")) {
         char msg[320], code[64];
-        error_text(data, len, msg, sizeof msg, code, sizeof code);
+        error_text(data, len, s->secret, msg, sizeof msg, code, sizeof code);
+        snprintf(s->err->provider_code, sizeof s->err->provider_code, "%s", code);
         cJSON_Delete(chunk);
         s->status = llmux__err(s->err, LLMUX_ERR_PROVIDER, "error inside the stream%s%s%s: %s",
                                code[0] ? " (" : "", code, code[0] ? ")" : "", msg);
@@ -473,9 +452,11 @@ static int openai_stream_feed(void *st, const char *data, size_t len, lx_chunk_s
     if (rc == -2)
         return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "a stream event exceeds %zu bytes",
                           s->sse.max_event);
-    if (rc)
-        return s->status ? s->status : LLMUX_ERR_INTERNAL;
-    return LLMUX_OK;
+    if (s->status)
+        return s->status;
+    if (s->done)
+        return LX_STREAM_END;
+    return rc ? LLMUX_ERR_INTERNAL : LLMUX_OK;
 }
 
 static int openai_stream_finish(void *st, lx_err *err)
@@ -499,7 +480,9 @@ static void openai_stream_free(void *st)
 
 const lx_provider_ops llmux__openai_ops = {
     .type = "openai",
-    .prepare = openai_prepare,
+    .default_base_url = "https://api.openai.com/v1",
+    .config_keys = NULL,
+    .configure = openai_configure,
     .release = openai_release,
     .build_request = openai_build_request,
     .parse_response = openai_parse_response,

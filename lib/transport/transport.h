@@ -1,47 +1,73 @@
 /*
- * HTTP transport over libcurl. Easy handles live in a pool shared by all
- * threads: a call borrows one, so its kept-alive connections are reused by
- * whichever thread calls next. DNS and TLS sessions are shared across the
- * pool. TLS verification is always on; the standard proxy environment
- * variables (http_proxy, https_proxy, no_proxy) are honoured by libcurl.
+ * HTTP transport over libcurl. A call borrows a pooled session (a curl multi
+ * handle with its own connection cache and one or more easy handles), so
+ * kept-alive connections are reused by whichever thread calls next; TLS
+ * sessions are shared across the pool. Transfers are driven with
+ * curl_multi_poll, which lets a call run several transfers at once (hedged
+ * requests) and lets any thread cancel it at once (curl_multi_wakeup).
+ * TLS verification is always on; the standard proxy environment variables
+ * (http_proxy, https_proxy, no_proxy) are honoured by libcurl.
+ *
+ * This layer knows HTTP and nothing of providers, configs or adapters.
  */
 #ifndef LLMUX_TRANSPORT_H
 #define LLMUX_TRANSPORT_H
 
 #include <stddef.h>
 
-#include "config/config.h"
-#include "core/buf.h"
+#include "core/cancel.h"
 #include "core/error.h"
-#include "providers/provider.h"
+#include "core/http.h"
 
 typedef struct lx_transport lx_transport;
 
-/* Receives the body of a 2xx answer as it arrives (streaming). Returns 0 to
- * continue, non-zero to abort the transfer. */
+typedef struct lx_transport_options {
+    long max_connections; /* idle sessions kept for reuse */
+    int http2;            /* offer HTTP/2 over TLS */
+    int compression;      /* ask for gzip/brotli/zstd bodies */
+} lx_transport_options;
+
+/* Receives a 2xx body as it arrives (streaming). Returns 0 to continue,
+ * LX_BODY_ABORT to stop the transfer as failed, LX_BODY_DONE to stop reading
+ * because the body is complete (a stream's end marker arrived while the
+ * server keeps the connection open). */
 typedef int (*lx_body_cb)(void *ctx, const char *data, size_t len);
+#define LX_BODY_ABORT 1
+#define LX_BODY_DONE 2
 
-typedef struct lx_http_response {
-    long status;         /* HTTP status; 0 when no answer arrived */
-    lx_buf body;      /* the body (for streams: only a non-2xx body) */
-    long retry_after_ms; /* from retry-after-ms / retry-after; -1 when absent */
-    int aborted;         /* the body callback stopped the transfer */
-} lx_http_response;
+#define LX_MAX_PARALLEL 4
 
-int llmux__transport_new(lx_transport **out, const lx_config *cfg, lx_err *err);
+/* One HTTP exchange: what to send and how, and (filled in) what came back. */
+typedef struct lx_exchange {
+    const lx_http_request *req;
+    long timeout_ms;         /* the whole exchange; 0 = none */
+    long connect_timeout_ms; /* connection set-up; 0 = libcurl's default */
+    size_t max_body;         /* cap on a buffered body; 0 = none */
+    lx_body_cb on_body;      /* NULL: buffer the body in resp.body */
+    void *ctx;
+    /* results */
+    lx_http_response resp;
+    int status;         /* LLMUX_OK when an HTTP answer arrived, whatever its status */
+    lx_err err;         /* llmux's wording of a failure */
+    char detail[256];   /* libcurl's own wording, for the trace; "" when none */
+} lx_exchange;
+
+int llmux__transport_new(lx_transport **out, const lx_transport_options *o, lx_err *err);
 void llmux__transport_free(lx_transport *t);
 
-/*
- * POST req. timeout_ms bounds the whole exchange (0 = none), connect_timeout_ms
- * the connection set-up. With on_body set, a 2xx body goes to on_body instead
- * of resp->body. Returns LLMUX_OK when an HTTP answer arrived (whatever its
- * status), else CONNECT / TIMEOUT / BAD_RESPONSE (body over max_body) /
- * CANCELLED (on_body stopped) / NO_MEMORY, with a message in err.
- */
-int llmux__transport_post(lx_transport *t, const lx_http_request *req, long timeout_ms,
-                          long connect_timeout_ms, size_t max_body, lx_body_cb on_body,
-                          void *ctx, lx_http_response *resp, lx_err *err);
+/* Prepare x for llmux__transport_run (zero results, defaults). */
+void llmux__exchange_init(lx_exchange *x, const lx_http_request *req);
+void llmux__exchange_free(lx_exchange *x);
 
-void llmux__http_response_free(lx_http_response *resp);
+/*
+ * Run n (1..LX_MAX_PARALLEL) exchanges at once and return when all have
+ * ended. With first_wins, the first exchange to finish with a 2xx answer ends
+ * the others (their status becomes LLMUX_ERR_CANCELLED, "another attempt
+ * answered first"). When cancel fires, every exchange still running ends with
+ * LLMUX_ERR_CANCELLED within milliseconds. Returns the status of xs[0] for
+ * n == 1, else LLMUX_OK (read each exchange's status), or NO_MEMORY.
+ */
+int llmux__transport_run(lx_transport *t, lx_exchange *xs, size_t n, int first_wins,
+                         llmux_cancel *cancel);
 
 #endif

@@ -31,6 +31,16 @@ static inline int llmux__json_key_is(const lx_json_member *m, const char *key, s
     return !m->key_escaped && m->key_len == n && memcmp(m->key, key, n) == 0;
 }
 
+/* 1 when the member's key, with its escapes decoded ("mod\u0065l"), is
+ * exactly key (a NUL-terminated, unescaped string). s is the text the member
+ * was scanned from. */
+int llmux__json_key_equals(const char *s, const lx_json_member *m, const char *key);
+
+/* Decode the JSON string escape at s[0] ('\\' ...) into out (up to 4 UTF-8
+ * bytes); returns the number of escape bytes consumed (0 when invalid) and
+ * sets *n_out. */
+size_t llmux__json_unescape_one(const char *s, size_t len, char out[4], size_t *n_out);
+
 /* The members of the object starting at or after offset i (whitespace
  * skipped); *end is set past its closing brace. Offsets in out are relative
  * to s. -1 as for llmux__json_members. */

@@ -1,9 +1,12 @@
 /* The call result: the answer (or error), who answered, usage, and the trace. */
-#ifndef LLMUX_CORE_RESULT_H
-#define LLMUX_CORE_RESULT_H
+#ifndef LLMUX_ENGINE_RESULT_H
+#define LLMUX_ENGINE_RESULT_H
+
+#include <stdint.h>
 
 #include "config/config.h"
 #include "core/error.h"
+#include "core/usage.h"
 #include "providers/provider.h"
 
 #define LLMUX_INLINE_ATTEMPTS 4
@@ -16,8 +19,16 @@ typedef struct lx_attempt {
     long retry_after_ms;                /* -1 = none */
     double latency_ms;
     char *error;                        /* NULL on success */
+    char *detail;                       /* the transport's own wording (libcurl), or NULL */
+    char *provider_code;                /* the provider's error code or type, or NULL */
     const char *action;                 /* "answered", "fallback", "stop" */
 } lx_attempt;
+
+typedef struct lx_skipped {
+    const lx_provider_cfg *provider;
+    const char *model;
+    char *reason;
+} lx_skipped;
 
 struct llmux_result {
     lx_config *cfg; /* keeps borrowed names alive */
@@ -29,6 +40,10 @@ struct llmux_result {
     const char *model;
     lx_usage usage;
     double cost_usd;
+    int64_t cost_nusd;  /* -1 = unpriced */
+    size_t error_attempt; /* the attempt whose error names the call (failures) */
+    lx_skipped *skipped;  /* targets the router passed over */
+    size_t n_skipped;
     char *requested_model;
     char *direct_model; /* the model part of a "provider/model" request */
     char *workflow;

@@ -1,5 +1,6 @@
-#include "core/result.h"
+#include "engine/result.h"
 
+#include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,8 +17,10 @@ llmux_result *llmux__result_new(lx_config *cfg)
         llmux__config_ref(cfg);
     r->attempts = r->inline_attempts;
     r->cap_attempts = LLMUX_INLINE_ATTEMPTS;
-    r->usage.prompt_tokens = r->usage.completion_tokens = r->usage.cached_tokens = -1;
+    lx_usage unknown = LX_USAGE_UNKNOWN;
+    r->usage = unknown;
     r->cost_usd = -1.0;
+    r->cost_nusd = -1;
     r->route = "none";
     return r;
 }
@@ -117,19 +120,40 @@ char *llmux__trace_build(const llmux_result *r)
               (a->retry_after_ms >= 0 &&
                llmux__buf_printf(&b, ",\"retry_after_ms\":%ld", a->retry_after_ms)) ||
               llmux__buf_puts(&b, ",\"error\":") || json_str_or_null(&b, a->error) ||
+              (a->provider_code && (llmux__buf_puts(&b, ",\"provider_code\":") ||
+                                    llmux__buf_json_string(&b, a->provider_code))) ||
+              (a->detail && (llmux__buf_puts(&b, ",\"detail\":") ||
+                             llmux__buf_json_string(&b, a->detail))) ||
               llmux__buf_puts(&b, ",\"action\":") || llmux__buf_json_string(&b, a->action) ||
               llmux__buf_puts(&b, "}");
     }
+    if (!bad && r->n_skipped) {
+        bad = llmux__buf_puts(&b, "],\"skipped\":[");
+        for (size_t i = 0; !bad && i < r->n_skipped; i++)
+            bad = llmux__buf_puts(&b, i ? ",{\"provider\":" : "{\"provider\":") ||
+                  llmux__buf_json_string(&b, r->skipped[i].provider->name) ||
+                  llmux__buf_puts(&b, ",\"model\":") ||
+                  llmux__buf_json_string(&b, r->skipped[i].model) ||
+                  llmux__buf_puts(&b, ",\"reason\":") ||
+                  llmux__buf_json_string(&b, r->skipped[i].reason) || llmux__buf_puts(&b, "}");
+    }
+    if (!bad && r->status != LLMUX_OK && r->n_attempts)
+        bad = llmux__buf_printf(&b, "],\"error_attempt\":%zu,\"status\":", r->error_attempt);
+    else if (!bad)
+        bad = llmux__buf_puts(&b, "],\"status\":");
     if (!bad)
-        bad = llmux__buf_puts(&b, "],\"status\":") ||
-              llmux__buf_json_string(&b, llmux__status_class(r->status)) ||
+        bad = llmux__buf_json_string(&b, llmux__status_class(r->status)) ||
               llmux__buf_puts(&b, ",\"provider\":") || json_str_or_null(&b, r->provider) ||
               llmux__buf_puts(&b, ",\"provider_model\":") || json_str_or_null(&b, r->model) ||
               llmux__buf_printf(&b,
-                                ",\"usage\":{\"prompt_tokens\":%ld,\"completion_tokens\":%ld,"
-                                "\"cached_tokens\":%ld},\"cost_usd\":",
-                                r->usage.prompt_tokens, r->usage.completion_tokens,
-                                r->usage.cached_tokens) ||
+                                ",\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
+                                "\"cached_tokens\":%lld}%s,\"cost_usd\":",
+                                (long long)r->usage.prompt_tokens,
+                                (long long)r->usage.completion_tokens,
+                                (long long)r->usage.cached_tokens,
+                                r->usage.absurd ? ",\"usage_note\":\"the provider reported a "
+                                                  "token count out of range; it was ignored\""
+                                                : "") ||
               (r->cost_usd >= 0 ? llmux__buf_printf(&b, "%.8f", r->cost_usd)
                                 : llmux__buf_puts(&b, "null")) ||
               llmux__buf_printf(&b, ",\"chunks\":%zu,\"total_ms\":%.3f}", r->chunks, r->total_ms);
@@ -177,14 +201,19 @@ int llmux_result_http_status(const llmux_result *r)
     return r ? r->http_status : 0;
 }
 
+static long as_long(int64_t v)
+{
+    return v > (int64_t)LONG_MAX ? LONG_MAX : (long)v;
+}
+
 long llmux_result_prompt_tokens(const llmux_result *r)
 {
-    return r ? r->usage.prompt_tokens : -1;
+    return r ? as_long(r->usage.prompt_tokens) : -1;
 }
 
 long llmux_result_completion_tokens(const llmux_result *r)
 {
-    return r ? r->usage.completion_tokens : -1;
+    return r ? as_long(r->usage.completion_tokens) : -1;
 }
 
 const char *llmux_result_trace_json(const llmux_result *r)
@@ -203,8 +232,14 @@ void llmux_result_free(llmux_result *r)
 {
     if (!r)
         return;
-    for (size_t i = 0; i < r->n_attempts; i++)
+    for (size_t i = 0; i < r->n_attempts; i++) {
         free(r->attempts[i].error);
+        free(r->attempts[i].detail);
+        free(r->attempts[i].provider_code);
+    }
+    for (size_t i = 0; i < r->n_skipped; i++)
+        free(r->skipped[i].reason);
+    free(r->skipped);
     if (r->attempts != r->inline_attempts)
         free(r->attempts);
     free(r->json);

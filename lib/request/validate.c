@@ -1,4 +1,4 @@
-#include "engine/request.h"
+#include "request/validate.h"
 #include "wire/json_check.h"
 #include "wire/json_members.h"
 

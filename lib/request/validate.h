@@ -5,7 +5,7 @@
 #include <stddef.h>
 
 #include "core/error.h"
-#include "core/request.h"
+#include "request/request.h"
 
 struct cJSON;
 

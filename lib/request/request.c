@@ -1,0 +1,92 @@
+#include "request/request.h"
+
+#include <cjson/cJSON.h>
+#include <stdlib.h>
+#include <string.h>
+
+const cJSON *llmux__request_tree(const lx_request *r, lx_err *err)
+{
+    lx_request *m = (lx_request *)r; /* the cache only: the request itself never changes */
+    if (!m->tree && !(m->tree = cJSON_ParseWithLength(r->raw, r->raw_len)))
+        llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    return m->tree;
+}
+
+static int string_is(const cJSON *v, const char *s)
+{
+    return cJSON_IsString(v) && strcmp(v->valuestring, s) == 0;
+}
+
+static int has_image_part(const cJSON *messages)
+{
+    const cJSON *msg, *part;
+    cJSON_ArrayForEach(msg, messages)
+    {
+        const cJSON *content = cJSON_GetObjectItemCaseSensitive(msg, "content");
+        if (!cJSON_IsArray(content))
+            continue;
+        cJSON_ArrayForEach(part, content)
+        {
+            if (string_is(cJSON_GetObjectItemCaseSensitive(part, "type"), "image_url"))
+                return 1;
+        }
+    }
+    return 0;
+}
+
+const lx_request_features *llmux__request_features(const lx_request *r)
+{
+    lx_request *m = (lx_request *)r;
+    if (m->has_features)
+        return &m->features;
+    lx_request_features *f = &m->features;
+    int stream = f->stream;
+    memset(f, 0, sizeof *f);
+    f->stream = stream;
+    const cJSON *t = llmux__request_tree(r, NULL);
+    if (t) {
+        const cJSON *tools = cJSON_GetObjectItemCaseSensitive(t, "tools");
+        const cJSON *fns = cJSON_GetObjectItemCaseSensitive(t, "functions");
+        f->tools = (cJSON_IsArray(tools) && tools->child) || (cJSON_IsArray(fns) && fns->child);
+        const cJSON *msgs = cJSON_GetObjectItemCaseSensitive(t, "messages");
+        f->images = has_image_part(msgs);
+        const cJSON *rf = cJSON_GetObjectItemCaseSensitive(t, "response_format");
+        const cJSON *type = cJSON_IsObject(rf) ? cJSON_GetObjectItemCaseSensitive(rf, "type") : NULL;
+        f->json_schema = string_is(type, "json_schema");
+        f->json_object = string_is(type, "json_object");
+    }
+    lx_json_member msgs;
+    size_t bytes = llmux__request_member(r, "messages", &msgs) ? msgs.end - msgs.value : r->raw_len;
+    f->est_prompt_tokens = (int64_t)((bytes + 3) / 4);
+    m->has_features = 1; /* without a tree (out of memory) the text-only figures stand */
+    return f;
+}
+
+int llmux__request_member(const lx_request *r, const char *key, lx_json_member *out)
+{
+    if (r->n_members >= 0) {
+        for (int i = 0; i < r->n_members; i++)
+            if (llmux__json_key_equals(r->raw, &r->members[i], key)) {
+                *out = r->members[i];
+                return 1;
+            }
+        return 0;
+    }
+    /* validation took the tree path (many members, escaped keys): scan again */
+    int max = 4096, found = 0;
+    lx_json_member *m = malloc((size_t)max * sizeof *m);
+    int n = m ? llmux__json_members(r->raw, r->raw_len, m, max) : -1;
+    for (int i = 0; i < n && !found; i++)
+        if (llmux__json_key_equals(r->raw, &m[i], key)) {
+            *out = m[i];
+            found = 1;
+        }
+    free(m);
+    return found;
+}
+
+void llmux__request_free(lx_request *r)
+{
+    cJSON_Delete(r->tree);
+    r->tree = NULL;
+}
