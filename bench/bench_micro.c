@@ -75,8 +75,11 @@ static int op_route(void)
 {
     lx_route r;
     lx_err err;
-    int rc = llmux__route(g_cfg, "fb", &r, &err);
-    g_sink += (long)r.n_targets;
+    lx_request req = {0};
+    lx_route_input in = {"fb", &req, NULL, NULL, NULL, 0, 0.0, NULL};
+    int rc = llmux__route(g_cfg, &in, &r, &err);
+    g_sink += (long)r.n_candidates;
+    llmux__route_free(&r);
     return rc;
 }
 
@@ -99,7 +102,8 @@ static int op_request_build(void)
     lx_err err;
     if (!ready && llmux__request_init(&req, REQUEST, sizeof REQUEST - 1, &err) == LLMUX_OK)
         ready = 1;
-    lx_http_request out = {0};
+    lx_http_request out;
+    llmux__http_request_init(&out);
     int rc = g_prov->ops->build_request(g_prov, "m", &req, 0, &out, &err);
     g_sink += (long)out.body_len;
     llmux__http_request_free(&out);
@@ -113,7 +117,8 @@ static int op_parse_and_build(void)
     int rc = llmux__request_init(&req, REQUEST, sizeof REQUEST - 1, &err);
     if (rc != LLMUX_OK)
         return rc;
-    lx_http_request out = {0};
+    lx_http_request out;
+    llmux__http_request_init(&out);
     rc = g_prov->ops->build_request(g_prov, "m", &req, 0, &out, &err);
     llmux__http_request_free(&out);
     llmux__request_free(&req);
@@ -141,7 +146,11 @@ static int op_classify_error(void)
 {
     lx_err err;
     err.http_status = 503;
-    int st = g_prov->ops->classify_error(g_prov, 503, ERROR_BODY, sizeof ERROR_BODY - 1, &err);
+    lx_http_response resp = {0};
+    resp.status = 503;
+    llmux__buf_append(&resp.body, ERROR_BODY, sizeof ERROR_BODY - 1);
+    int st = g_prov->ops->classify_error(g_prov, &resp, &err);
+    llmux__http_response_free(&resp);
     g_sink += st;
     return st == LLMUX_ERR_PROVIDER ? 0 : -1;
 }
@@ -202,8 +211,13 @@ static int op_result_lifecycle(void)
 
 static int op_ledger_record(void)
 {
-    lx_ledger_entry e = {NULL, "bench", "draft", "m", "a", 1, 43, 20, -1.0};
-    llmux__ledger_record(g_ledger, &e);
+    lx_charge e = {NULL, "bench", "draft", "m", "a", 1, LX_USAGE_UNKNOWN, -1};
+    e.usage.prompt_tokens = 43;
+    e.usage.completion_tokens = 20;
+    lx_reservation r;
+    lx_err err;
+    llmux__ledger_reserve(g_ledger, &e, &r, &err);
+    llmux__ledger_settle(g_ledger, &r, &e, &err);
     return 0;
 }
 
@@ -257,7 +271,7 @@ static const micro BENCHES[] = {
     {"trace_build", "a two-attempt result built, its trace JSON built, freed", op_trace_build},
     {"result_lifecycle", "the same result built and freed, no trace (subtract from trace_build)",
      op_result_lifecycle},
-    {"ledger_record", "llmux__ledger_record of one call", op_ledger_record},
+    {"ledger_record", "ledger reserve + settle of one call (in-memory store)", op_ledger_record},
     {"floor_request_build", "for scale: the floor's cJSON request build and print", op_floor_build},
     {"floor_response_parse", "for scale: the floor's cJSON parse of the response", op_floor_parse},
 };
@@ -285,7 +299,7 @@ int main(int argc, char **argv)
     g_prov = llmux__config_find_provider(g_cfg, "a", 1);
     const char *model;
     if (!g_prov || llmux__request_parse(REQUEST, sizeof REQUEST - 1, &g_req, &model, &err) != 0 ||
-        llmux__ledger_new(&g_ledger) != 0) {
+        llmux__ledger_new(&g_ledger, 0) != 0) {
         fprintf(stderr, "bench_micro: setup failed\n");
         return 1;
     }

@@ -237,9 +237,9 @@ done:
 /*
  * Which attempt names a failed call. An error that stopped the call (a bad
  * request, a cancel) names it. When every target failed in a way that let the
- * call move on, a throttled attempt names it if there was one (the whole call
- * can succeed later; its retry_after is the one to honour), else the last
- * attempt that was more than "cannot serve".
+ * call move on, the last throttled attempt names it if there was one (the
+ * whole call can succeed later; its retry_after is the one to honour), else
+ * the last attempt that was more than "cannot serve".
  */
 static size_t telling_attempt(const llmux_result *res)
 {
@@ -247,7 +247,7 @@ static size_t telling_attempt(const llmux_result *res)
     int st = res->attempts[last].status;
     if (st != LX_CANNOT_SERVE && !llmux__status_falls_back(st))
         return last;
-    for (size_t i = 0; i < res->n_attempts; i++)
+    for (size_t i = res->n_attempts; i-- > 0;)
         if (res->attempts[i].status == LLMUX_ERR_RATE_LIMIT)
             return i;
     for (size_t i = res->n_attempts; i-- > 0;)

@@ -58,7 +58,7 @@ typedef struct lx_cfg_reader {
     int (*boolean)(const struct cJSON *obj, const char *key, const char *path, int *out,
                    lx_err *err);
     /* A config error at path.key with a message; returns LLMUX_ERR_CONFIG. */
-    int (*fail)(lx_err *err, const char *path, const char *key, const char *message);
+    int (*error)(lx_err *err, const char *path, const char *key, const char *message);
 } lx_cfg_reader;
 
 /* Receives each OpenAI chat.completion.chunk a stream decoder produces.
