@@ -9,7 +9,8 @@
 #   --out FILE        results JSON (default: <build-dir>/results.json)
 #   --md FILE         markdown report (default: docs/benchmarks.md for --full,
 #                     <build-dir>/benchmarks-quick.md for --quick)
-#   --build-dir DIR   where to build and keep results (default: /tmp/llmux-bench)
+#   --build-dir DIR   where to build and keep results (default: build-bench/ in
+#                     this checkout, so two checkouts never share a CMake cache)
 #   --venv DIR        venv with openai + litellm (default: ~/.cache/llmux-bench-venv;
 #                     --full creates it when missing, --quick only uses it)
 #   --no-venv         never create or use the venv (openai/LiteLLM rows not run)
@@ -17,14 +18,16 @@
 #   --no-build        reuse the build in --build-dir
 #
 # Each part runs when its piece exists (library, simulator, Python binding,
-# Go binding, venv); otherwise the report says "not run: <reason>".
+# Go binding, venv); otherwise the report says "not run: <reason>". A failed
+# configure or build (library, simulator, benchmark, Go binding) still lets the
+# rest run and be reported, but the exit status is then 1.
 set -u -o pipefail
 
 ROOT=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
 MODE=quick
 OUT=""
 MD=""
-BUILD=${LLMUX_BENCH_DIR:-${TMPDIR:-/tmp}/llmux-bench}
+BUILD=${LLMUX_BENCH_DIR:-$ROOT/build-bench}
 VENV=${LLMUX_BENCH_VENV:-$HOME/.cache/llmux-bench-venv}
 USE_VENV=1
 ONLY="seq,tput,mem,micro,py,go"
@@ -41,7 +44,7 @@ while [ $# -gt 0 ]; do
     --no-venv) USE_VENV=0 ;;
     --only) ONLY=$2; shift ;;
     --no-build) DO_BUILD=0 ;;
-    -h | --help) sed -n '2,22p' "$0"; exit 0 ;;
+    -h | --help) sed -n '2,25p' "$0"; exit 0 ;;
     *) echo "run.sh: unknown option $1" >&2; exit 2 ;;
     esac
     shift
@@ -83,6 +86,8 @@ else
 fi
 
 say() { printf '== %s\n' "$*" >&2; }
+BUILD_FAILURES=() # what failed to configure or build; any makes the exit status 1
+build_failed() { say "$*"; BUILD_FAILURES+=("$*"); }
 want() { case ",$ONLY," in *",$1,"*) return 0 ;; *) return 1 ;; esac; }
 # notrun SUITE NAME REASON: a row the report prints as "not run: REASON".
 notrun() {
@@ -133,18 +138,18 @@ if [ $DO_BUILD = 1 ]; then
     say "build (Release) in $BUILD/build"
     if ! cmake -S "$ROOT" -B "$BUILD/build" -DCMAKE_BUILD_TYPE=Release -DLLMUX_BUILD_TESTS=OFF \
         -DLLMUX_BUILD_EXAMPLES=OFF >"$LOGS/configure.log" 2>&1; then
-        say "cmake configure failed: $(last_line "$LOGS/configure.log")"
+        build_failed "cmake configure failed: $(last_line "$LOGS/configure.log")"
     fi
     for t in llmux llmux_static llmux-sim llmux_bench_floor bench_core bench_floor_only bench_mem \
         bench_micro; do
         if ! cmake --build "$BUILD/build" --target "$t" -j "$NCPU" >"$LOGS/build-$t.log" 2>&1; then
-            say "build of $t failed: $(grep -m1 -E 'error|Error' "$LOGS/build-$t.log" | cut -c1-200)"
+            build_failed "build of $t failed: $(grep -m1 -E 'error|Error' "$LOGS/build-$t.log" | cut -c1-200)"
         fi
     done
     rm -rf "$BUILD/prefix"
     if [ -e "$BUILD/build/lib/libllmux.so" ]; then
         cmake --install "$BUILD/build" --prefix "$BUILD/prefix" >"$LOGS/install.log" 2>&1 ||
-            say "install failed: $(last_line "$LOGS/install.log")"
+            build_failed "install failed: $(last_line "$LOGS/install.log")"
     fi
 fi
 LIBLLMUX=$BUILD/build/lib/libllmux.so
@@ -316,12 +321,13 @@ if want go; then
             >"$LOGS/go-build.log" 2>&1; then
             GO_NOTE="the Go binding did not build: $(grep -m1 -v '^#' "$LOGS/go-build.log" | cut -c1-160)"
             [ -z "$PCDIR" ] && GO_NOTE="the Go binding needs libllmux installed (llmux.pc); the library did not build"
+            [ -n "$PCDIR" ] && build_failed "go: $GO_NOTE"
             (cd "$ROOT/bench/go" && go build -o "$GOBIN_OUT" .) >>"$LOGS/go-build.log" 2>&1
         fi
         if [ ! -x "$GOBIN_OUT" ]; then
             notrun go "*" "bench/go did not build: $(last_line "$LOGS/go-build.log")"
         else
-            [ -n "$GO_NOTE" ] && say "go: $GO_NOTE"
+            [ -n "$GO_NOTE" ] && [ -z "$PCDIR" ] && say "go: $GO_NOTE"
             say "go: 1 goroutine ($PLACE_SEQ)"
             pin_sim "$CPU_SEQ"
             run go1 pin "$CPU_SEQ" "$GOBIN_OUT" -base "$BASE" -goroutines 1 $GO_ARGS -placement "$PLACE_SEQ" ||
@@ -379,8 +385,12 @@ python3 "$ROOT/bench/report.py" render --in "$RESULTS" --json-out "$OUT" --md "$
 say "results: $OUT"
 say "report:  $MD"
 say "took $((T_END - T_START)) s"
-# A smoke run fails on broken benchmarks, not on noisy figures: calls that
-# failed, or the core C rows not running at all.
+# A smoke run fails on broken benchmarks, not on noisy figures: a failed
+# configure or build, calls that failed, or the core C rows not running at all.
+if [ ${#BUILD_FAILURES[@]} -gt 0 ]; then
+    for f in "${BUILD_FAILURES[@]}"; do say "FAILED: $f"; done
+    say "FAILED: the build did not complete (logs in $LOGS)"; exit 1
+fi
 if grep -q "calls failed | \*\*MISSED\*\*" "$MD"; then
     say "FAILED: some benchmark calls failed (see $MD)"; exit 1
 fi

@@ -5,6 +5,8 @@
 #   3. builds with ASan+UBSan and runs the C tests again, and with TSan the threaded ones
 #   4. runs the demo and the integration test under valgrind (no leaks, no errors)
 #   5. runs the Python binding's pytest suite and the Go binding's go vet + go test -race
+#      (and once more linked statically, -tags llmux_static, without LD_LIBRARY_PATH),
+#      and the install recipe of docs/go.md from a fresh module outside the repository
 #   6. runs the benchmarks in quick (smoke) mode
 # and ends with one line "N passed, N failed". Exit status 0 only if all passed.
 set -uo pipefail
@@ -59,7 +61,37 @@ go_tests() {
   (cd bindings/go &&
    export CGO_ENABLED=1 PKG_CONFIG_PATH=$root/build/prefix/lib/pkgconfig \
           LD_LIBRARY_PATH=$root/build/prefix/lib LLMUX_SIM=$root/build/bin/llmux-sim &&
-   go vet ./... && go test -race -count=1 ./...)
+   go vet ./... && go test -race -count=1 ./... &&
+   go vet -tags llmux_static ./... &&
+   env -u LD_LIBRARY_PATH go test -tags llmux_static -count=1 .)
+}
+
+# The recipe of docs/go.md, "Install", word for word: a new module in a temp
+# dir, go mod edit -replace, go mod tidy (no module proxy: the module is not
+# published), then the program built statically (-tags llmux_static) and with
+# an rpath, each run without LD_LIBRARY_PATH, and built plainly and run with it.
+go_install_check() {
+  local prefix=$root/build/prefix work want
+  work=$(mktemp -d)
+  want="libllmux $(sed -n 's/^Version: //p' "$prefix/lib/pkgconfig/llmux.pc")"
+  (cd "$work" && unset LD_LIBRARY_PATH &&
+   export CGO_ENABLED=1 PKG_CONFIG_PATH=$prefix/lib/pkgconfig GOPROXY=off GOTOOLCHAIN=local \
+          GOFLAGS=-buildvcs=false &&
+   cp "$root/bindings/go/testdata/install/main.go" . &&
+   go mod init example.com/hello &&
+   go mod edit -replace github.com/llmux/llmux/bindings/go="$root/bindings/go" &&
+   go mod tidy &&
+   go build -tags llmux_static -o hello-static . &&
+   ! ldd hello-static | grep -q libllmux &&
+   [ "$(./hello-static)" = "$want" ] &&
+   CGO_LDFLAGS="-Wl,-rpath,$prefix/lib" go build -o hello-rpath . &&
+   [ "$(./hello-rpath)" = "$want" ] &&
+   go build -o hello . &&
+   [ "$(LD_LIBRARY_PATH=$prefix/lib ./hello)" = "$want" ] &&
+   echo "ok: $want, static, rpath and LD_LIBRARY_PATH builds")
+  local rc=$?
+  rm -rf "$work"
+  return $rc
 }
 
 step "build (-Werror)" "$root/tools/build.sh" "$root/build"
@@ -71,7 +103,8 @@ step "build with ThreadSanitizer" "$root/tools/build.sh" "$root/build-tsan" -DLL
 step "threaded tests under TSan" env TSAN_OPTIONS=halt_on_error=1 bash -c "cd build-tsan && ctest --output-on-failure --timeout 600 -R 'test_threads|test_gateway'"
 step "valgrind: demo and integration test" valgrind_check
 step "Python binding (pytest)" python_tests
-step "Go binding (go vet, go test -race)" go_tests
+step "Go binding (go vet, go test -race; static build)" go_tests
+step "Go binding: install recipe from a fresh module" go_install_check
 if [ -x bench/run.sh ]; then
   step "benchmarks, quick smoke run" bench/run.sh --quick --no-venv
 fi

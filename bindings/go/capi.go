@@ -6,7 +6,6 @@ package llmux
 // in one crossing. Everything else in the package is plain Go.
 
 /*
-#cgo pkg-config: llmux
 #include <stdint.h>
 #include <stdlib.h>
 #include <string.h>

@@ -237,6 +237,17 @@ var decodeInputs = []string{
 	`{"ID":"upper","Model":"m"}`,
 	`{"id":"a","id":"b"}`,
 	`{"usage":{"prompt_tokens":1},"usage":{"completion_tokens":2}}`,
+	`{"usage":{"prompt_tokens":20,"completion_tokens":9,"total_tokens":29,"prompt_tokens_details":{"cached_tokens":8,"audio_tokens":0,"cache_write_tokens":4},"completion_tokens_details":{"reasoning_tokens":6,"audio_tokens":0,"accepted_prediction_tokens":0}}}`,
+	`{"usage":{"prompt_tokens_details":null,"completion_tokens_details":null}}`,
+	`{"usage":{"prompt_tokens_details":{},"completion_tokens_details":{}}}`,
+	`{"usage":{"prompt_tokens_details":[],"completion_tokens_details":7}}`,
+	`{"usage":{"prompt_tokens_details":{"cached_tokens":"8"}}}`,
+	`{"usage":{"prompt_tokens_details":{"cached_tokens":1.5}}}`,
+	`{"usage":{"prompt_tokens_details":{"Cached_Tokens":3}}}`,
+	`{"usage":{"prompt_tokens_details":{"cached_tokens":1,"cached_tokens":2}}}`,
+	`{"usage":{"completion_tokens_details":{"reasoning_tokens":1},"completion_tokens_details":{"reasoning_tokens":2}}}`,
+	`{"usage":{"completion_tokens_details":{"REASONING_tokens":5}}}`,
+	`{"usage":{"Prompt_Tokens_Details":{"cached_tokens":5}}}`,
 	`{"choices":[{"message":{"Content":"case"}}]}`,
 	`{"choices":[{"message":{"content":"a","content":"b"}}]}`,
 	`{"created":1.5}`,
@@ -298,7 +309,7 @@ func checkDecodeResponse(t *testing.T, in []byte) {
 var chunkInputs = []string{
 	`{"id":"c","object":"chat.completion.chunk","created":1,"model":"m","choices":[{"index":0,"delta":{"role":"assistant","content":"one "},"finish_reason":null}]}`,
 	`{"id":"c","choices":[{"index":0,"delta":{"tool_calls":[{"index":0,"id":"call_1","type":"function","function":{"name":"f","arguments":""}}]},"finish_reason":null}]}`,
-	`{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3}}`,
+	`{"id":"c","choices":[{"index":0,"delta":{},"finish_reason":"stop"}],"usage":{"prompt_tokens":1,"completion_tokens":2,"total_tokens":3,"prompt_tokens_details":{"cached_tokens":1},"completion_tokens_details":{"reasoning_tokens":1}}}`,
 	`{"choices":[{"delta":null},null],"usage":null}`,
 	`{"choices":[{"delta":{"content":"x","refusal":null,"Role":"r"}}]}`,
 }
@@ -311,7 +322,7 @@ func TestDecodeChunkMatchesEncodingJSON(t *testing.T) {
 
 // The fast path must take the common answers, not hand them to encoding/json.
 func TestDecodeFastPathTaken(t *testing.T) {
-	for _, in := range append([]string{decodeInputs[0], decodeInputs[2], decodeInputs[4], decodeInputs[6]}, chunkInputs[:3]...) {
+	for _, in := range append([]string{decodeInputs[0], decodeInputs[2], decodeInputs[4], decodeInputs[6], decodeInputs[12]}, chunkInputs[:3]...) {
 		d := decoder{data: []byte(in)}
 		var c ChatChunk
 		var r ChatResponse

@@ -532,13 +532,16 @@ func (d *decoder) array(elem func() bool) bool {
 var (
 	responseNames = []string{"id", "object", "created", "model", "choices", "usage", "system_fingerprint"}
 	choiceNames   = []string{"index", "message", "finish_reason", "logprobs"}
-	usageNames    = []string{"prompt_tokens", "completion_tokens", "total_tokens"}
-	messageNames  = []string{"role", "content", "name", "tool_calls", "tool_call_id", "refusal"}
-	toolCallNames = []string{"index", "id", "type", "function"}
-	functionNames = []string{"name", "arguments"}
-	chunkNames    = []string{"id", "object", "created", "model", "choices", "usage"}
-	chunkChNames  = []string{"index", "delta", "finish_reason"}
-	deltaNames    = []string{"role", "content", "tool_calls", "refusal"}
+	usageNames    = []string{"prompt_tokens", "completion_tokens", "total_tokens", "prompt_tokens_details",
+		"completion_tokens_details"}
+	promptDNames     = []string{"cached_tokens", "cache_write_tokens"}
+	completionDNames = []string{"reasoning_tokens"}
+	messageNames     = []string{"role", "content", "name", "tool_calls", "tool_call_id", "refusal"}
+	toolCallNames    = []string{"index", "id", "type", "function"}
+	functionNames    = []string{"name", "arguments"}
+	chunkNames       = []string{"id", "object", "created", "model", "choices", "usage"}
+	chunkChNames     = []string{"index", "delta", "finish_reason"}
+	deltaNames       = []string{"role", "content", "tool_calls", "refusal"}
 )
 
 func (d *decoder) response(r *ChatResponse) bool {
@@ -678,6 +681,25 @@ func (d *decoder) usage(u **Usage) bool {
 			return 1 << 1, d.int(&x.CompletionTokens)
 		case "total_tokens":
 			return 1 << 2, d.int(&x.TotalTokens)
+		case "prompt_tokens_details":
+			p := &x.PromptTokensDetails
+			return 1 << 3, d.object(func(name []byte) (uint32, bool) {
+				switch string(name) {
+				case "cached_tokens":
+					return 1 << 0, d.int(&p.CachedTokens)
+				case "cache_write_tokens":
+					return 1 << 1, d.int(&p.CacheWriteTokens)
+				}
+				return d.unknown(name, promptDNames...)
+			})
+		case "completion_tokens_details":
+			c := &x.CompletionTokensDetails
+			return 1 << 4, d.object(func(name []byte) (uint32, bool) {
+				if string(name) == "reasoning_tokens" {
+					return 1 << 0, d.int(&c.ReasoningTokens)
+				}
+				return d.unknown(name, completionDNames...)
+			})
 		}
 		return d.unknown(name, usageNames...)
 	})

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"strconv"
+	"strings"
 	"time"
 )
 
@@ -103,10 +104,27 @@ func (e *Error) Error() string {
 	if e.Message != "" {
 		msg += ": " + e.Message
 	}
-	if e.HTTPStatus != 0 {
+	if e.HTTPStatus != 0 && !mentionsStatus(e.Message, e.HTTPStatus) {
 		msg += " (HTTP " + strconv.Itoa(e.HTTPStatus) + ")"
 	}
 	return msg
+}
+
+// mentionsStatus reports whether msg already says "HTTP <status>" (libllmux
+// names the provider's status in its message), so Error says it once.
+func mentionsStatus(msg string, status int) bool {
+	want := "HTTP " + strconv.Itoa(status)
+	for i := 0; ; {
+		j := strings.Index(msg[i:], want)
+		if j < 0 {
+			return false
+		}
+		end := i + j + len(want)
+		if end == len(msg) || msg[end] < '0' || msg[end] > '9' {
+			return true
+		}
+		i = end
+	}
 }
 
 // Is reports whether target is the sentinel of e's class (a Status).

@@ -205,6 +205,9 @@ func TestErrorRateLimitEverywhere(t *testing.T) {
 	if e.HTTPStatus != 429 || e.Type == "" {
 		t.Errorf("HTTPStatus %d, Type %q", e.HTTPStatus, e.Type)
 	}
+	if n := strings.Count(err.Error(), "429"); n != 1 {
+		t.Errorf("Error() = %q names the status %d times, want once", err.Error(), n)
+	}
 	at := e.Meta.Trace.Attempts
 	if len(at) != 2 || at[0].Status != llmux.StatusRateLimit || at[1].Status != llmux.StatusRateLimit {
 		t.Fatalf("attempts = %+v", at)
@@ -425,5 +428,29 @@ func TestErrorInvalidArguments(t *testing.T) {
 	}
 	if _, err := gw.Spend("colour"); !errors.Is(err, llmux.ErrInvalidArgument) {
 		t.Errorf("Spend(colour): %v", err)
+	}
+}
+
+// Error() says the class, the message and the HTTP status once each.
+func TestErrorStringSaysStatusOnce(t *testing.T) {
+	t.Parallel()
+	class := "llmux: " + llmux.StatusRateLimit.String()
+	for _, tc := range []struct {
+		msg    string
+		status int
+		want   string
+	}{
+		{`provider "a": HTTP 429 (x): slow down`, 429, class + `: provider "a": HTTP 429 (x): slow down`},
+		{"provider said HTTP 429", 429, class + ": provider said HTTP 429"},
+		{"slow down", 429, class + ": slow down (HTTP 429)"},
+		{"HTTP 4290 is another status", 429, class + ": HTTP 4290 is another status (HTTP 429)"},
+		{"HTTP 4290, then HTTP 429", 429, class + ": HTTP 4290, then HTTP 429"},
+		{"", 429, class + " (HTTP 429)"},
+		{"no status", 0, class + ": no status"},
+	} {
+		e := &llmux.Error{Code: llmux.StatusRateLimit, Message: tc.msg, HTTPStatus: tc.status}
+		if got := e.Error(); got != tc.want {
+			t.Errorf("Error() = %q, want %q", got, tc.want)
+		}
 	}
 }

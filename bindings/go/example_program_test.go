@@ -17,7 +17,8 @@ func TestExampleProgram(t *testing.T) {
 		t.Skip("no go command in PATH")
 	}
 	bin := filepath.Join(t.TempDir(), "chat")
-	if out, err := exec.Command(goTool, "build", "-o", bin, "./examples/chat").CombinedOutput(); err != nil {
+	if out, err := exec.Command(goTool, append(append([]string{"build"}, exampleBuildFlags...),
+		"-o", bin, "./examples/chat")...).CombinedOutput(); err != nil {
 		t.Fatalf("go build ./examples/chat: %v\n%s", err, out)
 	}
 	out, err := exec.Command(bin, "-sim-url", simURL).CombinedOutput()

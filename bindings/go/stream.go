@@ -33,6 +33,7 @@ const chunkBuffer = 16
 // goroutine may call.
 type Stream struct {
 	s        *stream
+	first    *ChatChunk // the chunk ChatStream waited for, until Next takes it
 	cur      *ChatChunk
 	err      error
 	finished bool
@@ -53,10 +54,13 @@ type stream struct {
 	chunkErr error // a chunk the binding could not decode
 }
 
-// ChatStream starts a streamed call. It returns an error only when the call
-// cannot start (a closed gateway, an unencodable request, bad options); what
-// the call itself does wrong comes from Err and Result. Fallback to another
-// target happens only before the first chunk.
+// ChatStream starts a streamed call and waits for its first chunk. It returns
+// the call's *Error when the call fails before any chunk (every target
+// failed, an unknown model, a timeout or a cancelled context before the
+// first chunk), as well as when it cannot start (a closed gateway, an
+// unencodable request, bad options). What goes wrong after the first chunk
+// comes from Err and Result. Fallback to another target happens only before
+// the first chunk.
 func (g *Gateway) ChatStream(ctx context.Context, req *ChatRequest, opts ...CallOption) (*Stream, error) {
 	body, err := encodeRequest(req)
 	if err != nil {
@@ -95,7 +99,31 @@ func (g *Gateway) stream(ctx context.Context, request *reqBuf, opts []CallOption
 	go s.run(g, ptr, request, &o)
 	st := &Stream{s: s}
 	runtime.SetFinalizer(st, func(st *Stream) { st.s.stop(nil) })
+	if err := st.start(); err != nil {
+		return nil, err
+	}
 	return st, nil
+}
+
+// start waits for the first chunk, which Next then returns, or for the end of
+// a call that failed before it.
+func (st *Stream) start() error {
+	s := st.s
+	select {
+	case c, ok := <-s.chunks:
+		if ok {
+			st.first = c
+			return nil
+		}
+		<-s.done
+		st.finished = true // no chunk: a failure, or an empty answer for Result
+		return s.err
+	case <-s.stopCh: // Gateway.Close
+		return s.stopErr
+	case <-s.ctx.Done():
+		s.stop(nil)
+		return contextError(s.ctx)
+	}
 }
 
 // run makes the C call; the callback (callbacks.go) reaches s through a
@@ -168,6 +196,10 @@ func (st *Stream) Next() bool {
 	}
 	if s.ctx.Err() != nil {
 		return st.cancel()
+	}
+	if st.first != nil {
+		st.cur, st.first = st.first, nil
+		return true
 	}
 	select {
 	case c, ok := <-s.chunks:

@@ -174,35 +174,58 @@ func TestStreamFallbackBeforeFirstChunk(t *testing.T) {
 	}
 }
 
+// A call that fails before its first chunk fails in ChatStream itself.
 func TestStreamError(t *testing.T) {
 	t.Parallel()
 	gw := openChain(t, deployment(t, "a"))
 	req := ask("x")
 	req.Model = "nope"
 	s, err := gw.ChatStream(context.Background(), req)
-	if err != nil {
-		t.Fatal(err)
+	if s != nil || !errors.Is(err, llmux.ErrUnknownModel) {
+		t.Fatalf("ChatStream() = %v, %v; want nil, ErrUnknownModel", s, err)
 	}
-	if s.Next() {
-		t.Fatal("a chunk from an unknown model")
+	s, err = gw.ChatStreamJSON(context.Background(), []byte(`{"model":"nope","messages":[{"role":"user","content":"x"}]}`))
+	if s != nil || !errors.Is(err, llmux.ErrUnknownModel) {
+		t.Fatalf("ChatStreamJSON() = %v, %v; want nil, ErrUnknownModel", s, err)
 	}
-	if !errors.Is(s.Err(), llmux.ErrUnknownModel) {
-		t.Errorf("Err() = %v", s.Err())
+}
+
+func TestStreamEveryTargetFailed(t *testing.T) {
+	t.Parallel()
+	a, b := deployment(t, "a"), deployment(t, "b")
+	simPut(t, a, `{"faults":[{"type":"status","status":429,"count":-1}]}`)
+	simPut(t, b, `{"faults":[{"type":"status","status":503,"count":-1}]}`)
+	gw := openChain(t, a, b)
+
+	s, err := gw.ChatStream(context.Background(), ask("nobody answers"))
+	if s != nil {
+		t.Fatalf("ChatStream() gave a stream (and %v) when every target failed", err)
 	}
-	if _, err := s.Result(); !errors.Is(err, llmux.ErrUnknownModel) {
-		t.Errorf("Result() = %v", err)
+	e := asError(t, err)
+	if e.Code != llmux.StatusProvider || e.HTTPStatus != 503 || e.Meta.Provider != "p1" {
+		t.Errorf("error %v: class %d, HTTP %d, provider %q", err, e.Code, e.HTTPStatus, e.Meta.Provider)
 	}
-	// And via the iterator: one (nil, err) pair.
-	s, _ = gw.ChatStream(context.Background(), req)
-	n := 0
-	for c, err := range s.All() {
-		n++
-		if c != nil || !errors.Is(err, llmux.ErrUnknownModel) {
-			t.Errorf("All() gave %v, %v", c, err)
-		}
+	if at := e.Meta.Trace.Attempts; len(at) != 2 || at[0].HTTPStatus != 429 || at[1].HTTPStatus != 503 {
+		t.Errorf("attempts = %+v, want 429 then 503", at)
 	}
-	if n != 1 {
-		t.Errorf("All() yielded %d pairs, want 1", n)
+}
+
+// The context ends while ChatStream waits for the first chunk.
+func TestStreamCancelBeforeFirstChunk(t *testing.T) {
+	t.Parallel()
+	dep := deployment(t, "a")
+	simPut(t, dep, `{"faults":[{"type":"latency","ms":1500,"count":-1}]}`)
+	gw := openChain(t, dep)
+	ctx, cancel := context.WithCancel(context.Background())
+	time.AfterFunc(100*time.Millisecond, cancel)
+
+	start := time.Now()
+	s, err := gw.ChatStream(ctx, ask("slow"))
+	if took := time.Since(start); took > time.Second {
+		t.Errorf("ChatStream returned after %v, want at the cancel (100ms)", took)
+	}
+	if s != nil || !errors.Is(err, context.Canceled) || !errors.Is(err, llmux.ErrCancelled) {
+		t.Errorf("ChatStream() = %v, %v; want nil, an error matching context.Canceled and ErrCancelled", s, err)
 	}
 }
 

@@ -164,11 +164,26 @@ type FunctionCall struct {
 	Arguments string `json:"arguments"`
 }
 
-// Usage is the token usage of a call.
+// Usage is the token usage of a call. The details are zero when the
+// provider gave none.
 type Usage struct {
-	PromptTokens     int `json:"prompt_tokens"`
-	CompletionTokens int `json:"completion_tokens"`
-	TotalTokens      int `json:"total_tokens"`
+	PromptTokens            int                     `json:"prompt_tokens"`
+	CompletionTokens        int                     `json:"completion_tokens"`
+	TotalTokens             int                     `json:"total_tokens"`
+	PromptTokensDetails     PromptTokensDetails     `json:"prompt_tokens_details,omitzero"`
+	CompletionTokensDetails CompletionTokensDetails `json:"completion_tokens_details,omitzero"`
+}
+
+// PromptTokensDetails breaks down Usage.PromptTokens (which includes them).
+type PromptTokensDetails struct {
+	CachedTokens     int `json:"cached_tokens,omitempty"`      // read from the provider's prompt cache
+	CacheWriteTokens int `json:"cache_write_tokens,omitempty"` // written to the prompt cache
+}
+
+// CompletionTokensDetails breaks down Usage.CompletionTokens (which includes
+// them).
+type CompletionTokensDetails struct {
+	ReasoningTokens int `json:"reasoning_tokens,omitempty"` // spent on reasoning, not in the content
 }
 
 // ChatResponse is an OpenAI chat.completion plus what llmux did to get it.

@@ -1,0 +1,6 @@
+//go:build !llmux_static
+
+package llmux_test
+
+// exampleBuildFlags builds the example program the way the tests were built.
+var exampleBuildFlags []string
