@@ -46,7 +46,7 @@ from ._errors import (
     UnsupportedError,
     error_class,
 )
-from ._types import ChatCompletion, ChatCompletionChunk, Object
+from ._types import ChatCompletion, ChatCompletionChunk, Object, json_default
 
 __version__ = "0.1.0"
 
@@ -61,7 +61,7 @@ def __getattr__(name):
 
 __all__ = [
     "Gateway", "Completions", "Stream", "ChatCompletion", "ChatCompletionChunk", "CallInfo",
-    "Object", "lib_version", "library", "strerror", "error_class",
+    "Object", "json_default", "lib_version", "library", "strerror", "error_class",
     "LlmuxError", "InvalidArgumentError", "OutOfMemoryError", "ConfigError",
     "LibraryNotFoundError", "GatewayClosedError", "APIError", "BadRequestError",
     "ContextWindowExceededError", "ContentFilterError", "AuthenticationError",
