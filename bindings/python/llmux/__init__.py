@@ -48,6 +48,11 @@ from ._errors import (
 )
 from ._types import ChatCompletion, ChatCompletionChunk, Object, json_default
 
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing here
+if TYPE_CHECKING:
+    from ._async import AsyncCompletions, AsyncGateway, AsyncStream
+    from ._stream import Stream
+
 __version__ = "0.1.0"
 
 
@@ -56,11 +61,15 @@ def __getattr__(name):
         from ._stream import Stream
 
         return Stream
+    if name in ("AsyncGateway", "AsyncStream", "AsyncCompletions"):
+        from . import _async
+
+        return getattr(_async, name)
     raise AttributeError("module 'llmux' has no attribute %r" % name)
 
 
 __all__ = [
-    "Gateway", "Completions", "Stream", "ChatCompletion", "ChatCompletionChunk", "CallInfo",
+    "Gateway", "Completions", "Stream", "AsyncGateway", "AsyncCompletions", "AsyncStream", "ChatCompletion", "ChatCompletionChunk", "CallInfo",
     "Object", "json_default", "lib_version", "library", "strerror", "error_class",
     "LlmuxError", "InvalidArgumentError", "OutOfMemoryError", "ConfigError",
     "LibraryNotFoundError", "GatewayClosedError", "APIError", "BadRequestError",

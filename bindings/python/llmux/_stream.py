@@ -74,6 +74,23 @@ def _worker(state, gw, handle, body, opts):
         del c_callback
 
 
+def _take_outcome(stream, state):
+    """Once the worker ended: set stream.completion, .llmux and .cancelled, or
+    raise the call's error (not a cancellation the caller asked for)."""
+    if state.callback_error is not None:
+        raise state.callback_error
+    kind, value = state.outcome
+    if kind == "ok":
+        stream.completion = value
+        stream.llmux = value.llmux
+        return
+    stream.llmux = getattr(value, "llmux", None)
+    if state.cancel and getattr(value, "status", None) == -19:
+        stream.cancelled = True
+        return
+    raise value
+
+
 class Stream:
     """An iterator of ChatCompletionChunk objects, as they arrive.
 
@@ -124,19 +141,7 @@ class Stream:
     def _finish(self):
         self._finished = True
         self._thread.join()
-        state = self._state
-        if state.callback_error is not None:
-            raise state.callback_error
-        kind, value = state.outcome
-        if kind == "ok":
-            self.completion = value
-            self.llmux = value.llmux
-            return
-        self.llmux = getattr(value, "llmux", None)
-        if state.cancel and getattr(value, "status", None) == -19:
-            self.cancelled = True
-            return
-        raise value
+        _take_outcome(self, self._state)
 
     def __iter__(self):
         try:
