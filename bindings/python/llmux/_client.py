@@ -17,7 +17,9 @@ from typing import (
     TYPE_CHECKING,
     Any,
     Callable,
+    Dict,
     Iterable,
+    List,
     Literal,
     Mapping,
     Optional,
@@ -131,17 +133,17 @@ def _bind():
     return lib
 
 
-def library():
+def library() -> Any:
     """The loaded ctypes.CDLL (loads it on first use)."""
     return _bind()
 
 
-def lib_version():
+def lib_version() -> str:
     """The C library's version string, e.g. "0.1.0"."""
     return _bind().llmux_version().decode()
 
 
-def strerror(status):
+def strerror(status: int) -> str:
     """The C library's name for a status code."""
     return _bind().llmux_strerror(status).decode()
 
@@ -269,53 +271,53 @@ class CallInfo:
                 pass
 
     @property
-    def provider(self):
+    def provider(self) -> str:
         """The provider name from the config that answered (or failed last)."""
         if not self._have & 1:
             self._fill(1)
         return self._provider
 
     @property
-    def model(self):
+    def model(self) -> str:
         """The provider's model id that answered (or failed last)."""
         if not self._have & 1:
             self._fill(1)
         return self._model
 
     @property
-    def cost_usd(self):
+    def cost_usd(self) -> Optional[float]:
         """The cost in US dollars, or None while the price is unknown."""
         if not self._have & 1:
             self._fill(1)
         return self._cost
 
     @property
-    def http_status(self):
+    def http_status(self) -> int:
         if not self._have & 1:
             self._fill(1)
         return self._http
 
     @property
-    def prompt_tokens(self):
+    def prompt_tokens(self) -> Optional[int]:
         if not self._have & 1:
             self._fill(1)
         return self._ptok
 
     @property
-    def completion_tokens(self):
+    def completion_tokens(self) -> Optional[int]:
         if not self._have & 1:
             self._fill(1)
         return self._ctok
 
     @property
-    def trace_json(self):
+    def trace_json(self) -> str:
         """The trace as the JSON text llmux produced."""
         if not self._have & 2:
             self._fill(2)
         return self._trace_json.decode("utf-8", "replace")
 
     @property
-    def trace(self):
+    def trace(self) -> Dict[str, Any]:
         """The trace as a dict (parsed on first access)."""
         t = self._trace
         if t is None:
@@ -326,10 +328,10 @@ class CallInfo:
         return t
 
     @property
-    def attempts(self):
+    def attempts(self) -> List[Dict[str, Any]]:
         return self.trace.get("attempts", [])
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         return {
             "status": self.status,
             "provider": self.provider,
@@ -341,7 +343,7 @@ class CallInfo:
             "trace": self.trace,
         }
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return ("CallInfo(provider=%r, model=%r, cost_usd=%r, http_status=%r, status=%r)"
                 % (self.provider, self.model, self.cost_usd, self.http_status, self.status))
 
@@ -453,7 +455,7 @@ class Gateway:
     is released when the last running call (or stream) returns.
     """
 
-    def __init__(self, config):
+    def __init__(self, config: Union[Mapping[str, Any], str, bytes, "os.PathLike[str]"]) -> None:
         lib = _bind()
         import ctypes
 
@@ -479,32 +481,32 @@ class Gateway:
                 cls = ConfigError
             raise cls(message, rc, 0)
         self._core = core = _Core(handle.value)
-        self.chat = _Chat(core)
+        self.chat: _Chat = _Chat(core)
 
     @property
-    def _handle(self):
+    def _handle(self) -> Optional[int]:
         """The C llmux * (an int), or None once closed."""
         return self._core._handle
 
-    def close(self):
+    def close(self) -> None:
         """Close the gateway. Idempotent; safe while other threads are in a call."""
         core = self.__dict__.get("_core")
         if core is not None:
             core.close()
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._core._closing
 
-    def __enter__(self):
+    def __enter__(self) -> "Gateway":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
     # -- calls ----------------------------------------------------------------
 
-    def spend(self, group_by=None):
+    def spend(self, group_by: Optional[str] = None) -> Dict[str, Any]:
         """The spend report (a dict), grouped by "key", "workflow", "task",
         "model" or "provider"; None for one total row."""
         import ctypes
@@ -524,7 +526,9 @@ class Gateway:
         finally:
             _lib.llmux_free(out.value)
 
-    def chat_raw(self, request_json, key=None, workflow=None, task=None, timeout=None):
+    def chat_raw(self, request_json: Union[str, bytes], key: Optional[str] = None,
+                 workflow: Optional[str] = None, task: Optional[str] = None,
+                 timeout: Timeout = None) -> Tuple[Optional[bytes], CallInfo]:
         """Send request JSON text (str or bytes) and return the result's JSON text
         (bytes) and CallInfo without raising for a failed call."""
         if isinstance(request_json, str):
@@ -735,8 +739,9 @@ def _interruptible_call(core, body, opts):
 
 class _Chat:
     __slots__ = ("completions",)
+    completions: "Completions"
 
-    def __init__(self, core):
+    def __init__(self, core: Any) -> None:
         self.completions = Completions(core)
 
 

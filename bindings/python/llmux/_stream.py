@@ -8,10 +8,14 @@ library stops the transfer (the call ends with LLMUX_ERR_CANCELLED, which
 the Stream does not raise since the caller asked for it).
 """
 
+from __future__ import annotations
+
 import threading
 from queue import SimpleQueue
+from typing import Any, Iterator, Optional
 
 from . import _client
+from ._types import ChatCompletion, ChatCompletionChunk
 from ._types import chunk as _chunk
 
 _END = object()
@@ -100,12 +104,12 @@ class Stream:
     from the iteration, after the chunks that did arrive.
     """
 
-    def __init__(self, gw, body, opts):
+    def __init__(self, gw: Any, body: bytes, opts: Any) -> None:
         self._state = state = _State()
         self._finished = False
-        self._first = None
-        self.completion = None
-        self.llmux = None
+        self._first: Any = None
+        self.completion: Optional[ChatCompletion] = None
+        self.llmux: Any = None
         self.cancelled = False
         handle = gw._acquire()
         try:
@@ -143,7 +147,7 @@ class Stream:
         self._thread.join()
         _take_outcome(self, self._state)
 
-    def __iter__(self):
+    def __iter__(self) -> Iterator[ChatCompletionChunk]:
         try:
             while True:
                 item = self._next_raw()
@@ -154,26 +158,26 @@ class Stream:
             if not self._finished:
                 _abort(self._state)
 
-    def __next__(self):
+    def __next__(self) -> ChatCompletionChunk:
         item = self._next_raw()
         if item is _END:
             raise StopIteration
         return _chunk(item)
 
     @property
-    def response(self):
+    def response(self) -> Any:
         raise AttributeError(
             "Stream.response is the HTTP response in the OpenAI SDK, which llmux does not "
             "have: the assembled ChatCompletion is stream.completion (after the last "
             "chunk) or stream.get_final_completion()")
 
-    def get_final_completion(self):
+    def get_final_completion(self) -> Optional[ChatCompletion]:
         """Consume what is left and return the assembled ChatCompletion."""
         while self._next_raw() is not _END:
             pass
         return self.completion
 
-    def close(self):
+    def close(self) -> None:
         """Stop the transfer (if still running) and wait for the C call to end."""
         if self._finished:
             return
@@ -185,10 +189,10 @@ class Stream:
         except Exception:
             pass
 
-    def __enter__(self):
+    def __enter__(self) -> "Stream":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
     def __del__(self):

@@ -16,7 +16,7 @@ any other missing attribute raises AttributeError.
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Optional
+from typing import Any, Dict, KeysView, Mapping, Optional
 
 # Optional fields of the SDK's ChatCompletion / ChatCompletionChunk models and
 # their parts: absent means None.
@@ -37,24 +37,24 @@ class Object:
     """A JSON object with attribute access. Its ``__dict__`` *is* the parsed JSON
     object, so reading a field is a plain attribute lookup."""
 
-    def __getattr__(self, name):  # only called for names that are not there
+    def __getattr__(self, name: str) -> Any:  # only called for names that are not there
         if name in _OPTIONAL:
             return None
         raise AttributeError("%s has no attribute %r" % (type(self).__name__, name))
 
-    def __getitem__(self, key):
+    def __getitem__(self, key: str) -> Any:
         return self.__dict__[key]
 
-    def __contains__(self, key):
+    def __contains__(self, key: object) -> bool:
         return key in self.__dict__
 
-    def get(self, key, default=None):
+    def get(self, key: str, default: Any = None) -> Any:
         return self.__dict__.get(key, default)
 
-    def keys(self):
+    def keys(self) -> KeysView[str]:
         return self.__dict__.keys()
 
-    def __eq__(self, other):
+    def __eq__(self, other: object) -> bool:
         if isinstance(other, Object):
             return self.__dict__ == other.__dict__
         if isinstance(other, dict):
@@ -63,7 +63,7 @@ class Object:
 
     __hash__ = None
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return "%s(%s)" % (type(self).__name__, self.model_dump_json())
 
     def __reduce__(self):
@@ -206,8 +206,9 @@ class ChatCompletion(Object):
     model, cost_usd, http_status, trace)."""
 
     __slots__ = ("llmux",)  # beside __dict__, so that it is no JSON field
+    llmux: Any  # a CallInfo (llmux._client)
 
-    def __init__(self, data=None, info=None):
+    def __init__(self, data: Optional[Mapping[str, Any]] = None, info: Any = None) -> None:
         self.__dict__ = parse(json.dumps(data)).__dict__ if data else {}
         self.llmux = info
 
