@@ -95,8 +95,9 @@ class llmux_call_options(Structure):
 # Version 2 (coming with the cancellation API) appends the cancel handle:
 #     llmux_cancel *cancel;
 # Only used when the loaded library has llmux_cancel_new (see has_cancel()).
-class llmux_call_options_v2(Structure):
-    _fields_ = llmux_call_options._fields_ + [("cancel", c_void_p)]
+# (A subclass, so that functions declared with llmux_call_options * take it.)
+class llmux_call_options_v2(llmux_call_options):
+    _fields_ = [("cancel", c_void_p)]
 
 
 # typedef int (*llmux_chunk_cb)(const char *chunk_json, size_t len, void *payload);
