@@ -51,12 +51,12 @@ _c_void_p = _byref = _Options = _ChunkCB = None
 _has_cancel = False
 _main_ident = None
 
-if TYPE_CHECKING:
+if TYPE_CHECKING:  # annotations only (not evaluated at run time)
     from ._stream import Stream
 
-# The OpenAI SDK's timeout forms: seconds, None, httpx.Timeout (any object with
-# connect/read/write), or a (connect, read[, write[, pool]]) tuple.
-Timeout = Union[float, None, Tuple[Optional[float], ...], Any]
+    # The OpenAI SDK's timeout forms: seconds, None, httpx.Timeout (any object
+    # with connect/read/write), or a (connect, read[, write[, pool]]) tuple.
+    Timeout = Union[float, None, Tuple[Optional[float], ...], Any]
 
 _loads = json.loads
 

@@ -32,6 +32,8 @@ Hierarchy::
         +-- InternalError                           LLMUX_ERR_INTERNAL
 """
 
+from __future__ import annotations
+
 import sys
 from typing import Any, Dict, Optional, Tuple, Type
 
