@@ -3,6 +3,7 @@
 (bindings/python/tests/test_typing.py), so editors and type checkers know what
 create() returns with and without stream=True.
 
+    pip install ./bindings/python      # or PYTHONPATH=bindings/python
     LLMUX_LIB_PATH=<prefix>/lib/libllmux.so python3 examples/python/typed_client.py CONFIG.json
 """
 
