@@ -46,7 +46,12 @@ from ._errors import (
     UnsupportedError,
     error_class,
 )
-from ._types import ChatCompletion, ChatCompletionChunk, Object
+from ._types import ChatCompletion, ChatCompletionChunk, Object, json_default
+
+TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing here
+if TYPE_CHECKING:
+    from ._async import AsyncCompletions, AsyncGateway, AsyncStream
+    from ._stream import Stream
 
 __version__ = "0.1.0"
 
@@ -56,12 +61,16 @@ def __getattr__(name):
         from ._stream import Stream
 
         return Stream
+    if name in ("AsyncGateway", "AsyncStream", "AsyncCompletions"):
+        from . import _async
+
+        return getattr(_async, name)
     raise AttributeError("module 'llmux' has no attribute %r" % name)
 
 
 __all__ = [
-    "Gateway", "Completions", "Stream", "ChatCompletion", "ChatCompletionChunk", "CallInfo",
-    "Object", "lib_version", "library", "strerror", "error_class",
+    "Gateway", "Completions", "Stream", "AsyncGateway", "AsyncCompletions", "AsyncStream", "ChatCompletion", "ChatCompletionChunk", "CallInfo",
+    "Object", "json_default", "lib_version", "library", "strerror", "error_class",
     "LlmuxError", "InvalidArgumentError", "OutOfMemoryError", "ConfigError",
     "LibraryNotFoundError", "GatewayClosedError", "APIError", "BadRequestError",
     "ContextWindowExceededError", "ContentFilterError", "AuthenticationError",

@@ -92,6 +92,14 @@ class llmux_call_options(Structure):
     ]
 
 
+# Version 2 (coming with the cancellation API) appends the cancel handle:
+#     llmux_cancel *cancel;
+# Only used when the loaded library has llmux_cancel_new (see has_cancel()).
+# (A subclass, so that functions declared with llmux_call_options * take it.)
+class llmux_call_options_v2(llmux_call_options):
+    _fields_ = [("cancel", c_void_p)]
+
+
 # typedef int (*llmux_chunk_cb)(const char *chunk_json, size_t len, void *payload);
 # chunk_json arrives as bytes (ctypes copies the NUL-terminated string).
 llmux_chunk_cb = CFUNCTYPE(c_int, c_char_p, c_size_t, c_void_p)
@@ -225,8 +233,29 @@ def _declare(lib):
     lib.llmux_free.argtypes = [c_void_p]
     lib.llmux_free.restype = None
 
+    # Optional: the cancellation API, in libraries that have it.
+    # typedef struct llmux_cancel llmux_cancel;          (opaque: void *)
+    if hasattr(lib, "llmux_cancel_new"):
+        # int llmux_cancel_new(llmux_cancel **out);
+        lib.llmux_cancel_new.argtypes = [POINTER(c_void_p)]
+        lib.llmux_cancel_new.restype = c_int
+        # void llmux_cancel_trigger(llmux_cancel *c);
+        lib.llmux_cancel_trigger.argtypes = [c_void_p]
+        lib.llmux_cancel_trigger.restype = None
+        # void llmux_cancel_free(llmux_cancel *c);
+        lib.llmux_cancel_free.argtypes = [c_void_p]
+        lib.llmux_cancel_free.restype = None
+
     return lib
 
+
+def has_cancel(lib):
+    """Whether this library has the cancellation API (llmux_cancel_new, ...)."""
+    return hasattr(lib, "llmux_cancel_new")
+
+
+# Declared only when the library has them (has_cancel()).
+OPTIONAL_FUNCTIONS = ("llmux_cancel_new", "llmux_cancel_trigger", "llmux_cancel_free")
 
 FUNCTIONS = (
     "llmux_strerror",
@@ -286,6 +315,6 @@ def load():
 
 def __getattr__(name):
     # _capi.llmux_chat etc.: the function from the loaded library.
-    if name in FUNCTIONS:
+    if name in FUNCTIONS or name in OPTIONAL_FUNCTIONS:
         return getattr(load(), name)
     raise AttributeError("module %r has no attribute %r" % (__name__, name))

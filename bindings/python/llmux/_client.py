@@ -6,17 +6,38 @@ accessors, parse the answer straight into attribute objects, and hand the
 result to a CallInfo that reads the rest lazily and frees it. Nothing else.
 """
 
+from __future__ import annotations
+
 import json
 import os
+import threading
 from _thread import allocate_lock
+from _thread import get_ident as _get_ident
+from typing import (
+    TYPE_CHECKING,
+    Any,
+    Callable,
+    Dict,
+    Iterable,
+    List,
+    Literal,
+    Mapping,
+    Optional,
+    Tuple,
+    Union,
+    overload,
+)
 
 from ._errors import (
     ConfigError,
     LibraryNotFoundError,
     LlmuxError,
+    attempt_facts,
     error_class,
+    raised_class,
 )
-from ._types import Object
+from ._errors import InvalidArgumentError
+from ._types import ChatCompletion, ChatCompletionChunk, Object
 from ._types import chunk as _chunk
 from ._types import completion as _completion
 
@@ -27,6 +48,15 @@ _lib = None
 _chat = _chat_stream = _status = _rjson = _rerror = _rprovider = _rmodel = None
 _rcost = _rtrace = _rhttp = _rptok = _rctok = _rfree = None
 _c_void_p = _byref = _Options = _ChunkCB = None
+_has_cancel = False
+_main_ident = None
+
+if TYPE_CHECKING:  # annotations only (not evaluated at run time)
+    from ._stream import Stream
+
+    # The OpenAI SDK's timeout forms: seconds, None, httpx.Timeout (any object
+    # with connect/read/write), or a (connect, read[, write[, pool]]) tuple.
+    Timeout = Union[float, None, Tuple[Optional[float], ...], Any]
 
 _loads = json.loads
 
@@ -68,6 +98,7 @@ _encode = _make_encode()
 
 def _bind():
     global _capi, _lib, _chat, _chat_stream, _status, _rjson, _rerror, _rprovider
+    global _has_cancel, _main_ident
     global _rmodel, _rcost, _rtrace, _rhttp, _rptok, _rctok, _rfree, _c_void_p, _byref, _Options, _ChunkCB
     if _lib is not None:
         return _lib
@@ -79,6 +110,8 @@ def _bind():
     except capi.LibraryNotFound as e:
         raise LibraryNotFoundError(str(e)) from None
     _capi = capi
+    _has_cancel = capi.has_cancel(lib)
+    _main_ident = threading.main_thread().ident
     _chat = lib.llmux_chat
     _chat_stream = lib.llmux_chat_stream
     _status = lib.llmux_result_status
@@ -100,22 +133,60 @@ def _bind():
     return lib
 
 
-def library():
+def library() -> Any:
     """The loaded ctypes.CDLL (loads it on first use)."""
     return _bind()
 
 
-def lib_version():
+def lib_version() -> str:
     """The C library's version string, e.g. "0.1.0"."""
     return _bind().llmux_version().decode()
 
 
-def strerror(status):
+def strerror(status: int) -> str:
     """The C library's name for a status code."""
     return _bind().llmux_strerror(status).decode()
 
 
 _options_cache = {}
+
+
+def _seconds(value, what):
+    if value is None:
+        return 0.0
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise TypeError("timeout: %s must be a number of seconds or None, got %r" % (what, value))
+    if value <= 0:
+        raise ValueError("timeout: %s must be a positive number of seconds, got %r" % (what, value))
+    return float(value)
+
+
+def _timeout_ms(timeout):
+    """Milliseconds for the whole call from the OpenAI SDK's timeout forms:
+    seconds (a number), None (the config's default), an httpx.Timeout or a
+    (connect, read[, write[, pool]]) tuple. llmux has one deadline for the whole
+    call, so the phases' limits are added up (connect + read + write; pool, the
+    wait for a free connection, does not apply); all None means the default."""
+    if timeout is None:
+        return 0
+    if isinstance(timeout, (int, float)) and not isinstance(timeout, bool):
+        secs = _seconds(timeout, "the value")
+    else:
+        if isinstance(timeout, tuple):
+            if not 1 <= len(timeout) <= 4:
+                raise TypeError("timeout: a tuple is (connect, read[, write[, pool]]), got %r"
+                                % (timeout,))
+            phases = (timeout + (None, None))[:3]
+        elif hasattr(timeout, "connect") and hasattr(timeout, "read"):  # httpx.Timeout
+            phases = (timeout.connect, timeout.read, getattr(timeout, "write", None))
+        else:
+            raise TypeError("timeout must be seconds, None, an httpx.Timeout or a "
+                            "(connect, read[, write[, pool]]) tuple, not %s"
+                            % type(timeout).__name__)
+        secs = 0.0
+        for what, value in zip(("connect", "read", "write"), phases):
+            secs += _seconds(value, what)
+    return int(secs * 1000.0 + 0.5) if secs else 0
 
 
 def _options(key, workflow, task, timeout):
@@ -124,21 +195,19 @@ def _options(key, workflow, task, timeout):
     ck = (key, workflow, task, timeout)
     try:
         return _options_cache[ck]
-    except (KeyError, TypeError):  # TypeError: an unhashable value, reported below
+    except (KeyError, TypeError):  # TypeError: unhashable (an httpx.Timeout, a bad value)
         pass
-    if timeout is None:
-        ms = 0
-    else:
-        ms = int(timeout * 1000.0 + 0.5)
-        if ms <= 0:
-            raise ValueError("timeout must be a positive number of seconds, got %r" % (timeout,))
     opts = _Options(
         1,
         key.encode() if key is not None else None,
         workflow.encode() if workflow is not None else None,
         task.encode() if task is not None else None,
-        ms,
+        _timeout_ms(timeout),
     )
+    try:
+        hash(ck)
+    except TypeError:
+        return opts
     if len(_options_cache) >= 512:
         _options_cache.clear()
     _options_cache[ck] = opts
@@ -202,53 +271,53 @@ class CallInfo:
                 pass
 
     @property
-    def provider(self):
+    def provider(self) -> str:
         """The provider name from the config that answered (or failed last)."""
         if not self._have & 1:
             self._fill(1)
         return self._provider
 
     @property
-    def model(self):
+    def model(self) -> str:
         """The provider's model id that answered (or failed last)."""
         if not self._have & 1:
             self._fill(1)
         return self._model
 
     @property
-    def cost_usd(self):
+    def cost_usd(self) -> Optional[float]:
         """The cost in US dollars, or None while the price is unknown."""
         if not self._have & 1:
             self._fill(1)
         return self._cost
 
     @property
-    def http_status(self):
+    def http_status(self) -> int:
         if not self._have & 1:
             self._fill(1)
         return self._http
 
     @property
-    def prompt_tokens(self):
+    def prompt_tokens(self) -> Optional[int]:
         if not self._have & 1:
             self._fill(1)
         return self._ptok
 
     @property
-    def completion_tokens(self):
+    def completion_tokens(self) -> Optional[int]:
         if not self._have & 1:
             self._fill(1)
         return self._ctok
 
     @property
-    def trace_json(self):
+    def trace_json(self) -> str:
         """The trace as the JSON text llmux produced."""
         if not self._have & 2:
             self._fill(2)
         return self._trace_json.decode("utf-8", "replace")
 
     @property
-    def trace(self):
+    def trace(self) -> Dict[str, Any]:
         """The trace as a dict (parsed on first access)."""
         t = self._trace
         if t is None:
@@ -259,10 +328,10 @@ class CallInfo:
         return t
 
     @property
-    def attempts(self):
+    def attempts(self) -> List[Dict[str, Any]]:
         return self.trace.get("attempts", [])
 
-    def to_dict(self):
+    def to_dict(self) -> Dict[str, Any]:
         return {
             "status": self.status,
             "provider": self.provider,
@@ -274,7 +343,7 @@ class CallInfo:
             "trace": self.trace,
         }
 
-    def __repr__(self):
+    def __repr__(self) -> str:
         return ("CallInfo(provider=%r, model=%r, cost_usd=%r, http_status=%r, status=%r)"
                 % (self.provider, self.model, self.cost_usd, self.http_status, self.status))
 
@@ -283,7 +352,7 @@ def _error(info, res):
     """The exception for a failed result; reads everything (info frees res)."""
     status = info.status
     message = _rerror(res).decode("utf-8", "replace")
-    body = code = None
+    body = llmux_code = None
     raw = _rjson(res)
     if raw:
         try:
@@ -291,7 +360,7 @@ def _error(info, res):
         except (ValueError, AttributeError):
             body = None
         if isinstance(body, dict):
-            code = body.get("code")
+            llmux_code = body.get("code")
             if not message:
                 message = body.get("message") or ""
     if not message:
@@ -301,7 +370,10 @@ def _error(info, res):
     except ValueError:
         trace = None
     info._fill(3)
-    return error_class(status)(message, status, info.http_status, code, body, trace, info)
+    retry_after, code, request_id = attempt_facts(trace, status)
+    return raised_class(error_class(status))(
+        message, status, info.http_status, code, body, trace, info, retry_after, request_id,
+        llmux_code)
 
 
 def _result(res):
@@ -383,7 +455,7 @@ class Gateway:
     is released when the last running call (or stream) returns.
     """
 
-    def __init__(self, config):
+    def __init__(self, config: Union[Mapping[str, Any], str, bytes, "os.PathLike[str]"]) -> None:
         lib = _bind()
         import ctypes
 
@@ -409,32 +481,32 @@ class Gateway:
                 cls = ConfigError
             raise cls(message, rc, 0)
         self._core = core = _Core(handle.value)
-        self.chat = _Chat(core)
+        self.chat: _Chat = _Chat(core)
 
     @property
-    def _handle(self):
+    def _handle(self) -> Optional[int]:
         """The C llmux * (an int), or None once closed."""
         return self._core._handle
 
-    def close(self):
+    def close(self) -> None:
         """Close the gateway. Idempotent; safe while other threads are in a call."""
         core = self.__dict__.get("_core")
         if core is not None:
             core.close()
 
     @property
-    def closed(self):
+    def closed(self) -> bool:
         return self._core._closing
 
-    def __enter__(self):
+    def __enter__(self) -> "Gateway":
         return self
 
-    def __exit__(self, *exc):
+    def __exit__(self, *exc: Any) -> None:
         self.close()
 
     # -- calls ----------------------------------------------------------------
 
-    def spend(self, group_by=None):
+    def spend(self, group_by: Optional[str] = None) -> Dict[str, Any]:
         """The spend report (a dict), grouped by "key", "workflow", "task",
         "model" or "provider"; None for one total row."""
         import ctypes
@@ -454,7 +526,9 @@ class Gateway:
         finally:
             _lib.llmux_free(out.value)
 
-    def chat_raw(self, request_json, key=None, workflow=None, task=None, timeout=None):
+    def chat_raw(self, request_json: Union[str, bytes], key: Optional[str] = None,
+                 workflow: Optional[str] = None, task: Optional[str] = None,
+                 timeout: Timeout = None) -> Tuple[Optional[bytes], CallInfo]:
         """Send request JSON text (str or bytes) and return the result's JSON text
         (bytes) and CallInfo without raising for a failed call."""
         if isinstance(request_json, str):
@@ -473,10 +547,201 @@ class Gateway:
         return _rjson(res.value), info
 
 
+# The request fields openai-python's chat.completions.create() takes as
+# keywords (besides model, messages, tools, stream). Anything else is refused:
+# pass provider-specific fields in extra_body, as with the SDK.
+REQUEST_FIELDS = frozenset((
+    "audio", "frequency_penalty", "function_call", "functions", "logit_bias", "logprobs",
+    "max_completion_tokens", "max_tokens", "metadata", "modalities", "moderation", "n",
+    "parallel_tool_calls", "prediction", "presence_penalty", "prompt_cache_key",
+    "prompt_cache_options", "prompt_cache_retention", "reasoning_effort", "response_format",
+    "safety_identifier", "seed", "service_tier", "stop", "store", "stream_options",
+    "temperature", "tool_choice", "top_logprobs", "top_p", "user", "verbosity",
+    "web_search_options",
+))
+
+_REFUSED = {
+    "max_retries": "llmux does not retry one target: a call tries the alias's targets in "
+                   "order within its deadline (the config's \"models\"); the OpenAI SDK "
+                   "takes max_retries on the client, not in create() either",
+    "api_key": "pass the gateway key as key=; provider keys live in the config",
+    "base_url": "providers and their URLs live in the config",
+}
+
+
+def _refuse(fields):
+    bad = sorted(k for k in fields if k not in REQUEST_FIELDS)
+    name = bad[0]
+    why = _REFUSED.get(name) or (
+        "it is no OpenAI Chat Completions request field; send provider-specific fields "
+        "with extra_body={%r: ...}" % name)
+    return TypeError("create() got an unexpected keyword argument %r: %s" % (name, why))
+
+
+def _prepare(model, messages, tools, stream, key, workflow, task, timeout, extra_body,
+             extra_headers, extra_query, fields):
+    """The request JSON (bytes) and the call options for create()'s arguments."""
+    req = {"model": model, "messages": messages}
+    if tools is not None:
+        req["tools"] = tools
+    if fields:
+        if not fields.keys() <= REQUEST_FIELDS:
+            raise _refuse(fields)
+        for k, v in fields.items():
+            if v is not None:
+                req[k] = v
+    if extra_body:
+        req.update(extra_body)
+    if extra_headers or extra_query:
+        raise InvalidArgumentError(
+            "create(%s=...): llmux cannot send per-call HTTP %s to the provider (the C "
+            "API has no way to pass them); set provider headers in the config, or drop "
+            "the keyword" % (("extra_headers", "headers") if extra_headers
+                             else ("extra_query", "query parameters")),
+            _LLMUX_ERR_INVALID_ARGUMENT, 0)
+    if stream:
+        req["stream"] = True
+    opts = None
+    if key is not None or workflow is not None or task is not None or timeout is not None:
+        opts = _options(key, workflow, task, timeout)
+    return _encode(req), opts
+
+
+_LLMUX_ERR_INVALID_ARGUMENT = -1
+
+
+class _Cancel:
+    """One llmux_cancel for one call (only with a library that has the API).
+    trigger() may come from another thread at any time; finish() runs once the
+    C call has returned and frees it."""
+
+    __slots__ = ("_ptr", "_lock")
+
+    def __init__(self):
+        p = _c_void_p()
+        if _lib.llmux_cancel_new(_byref(p)) != 0 or not p.value:
+            raise MemoryError("llmux_cancel_new failed")
+        self._ptr = p.value
+        self._lock = allocate_lock()
+
+    def options(self, opts):
+        """Version 2 call options: opts plus this cancel handle."""
+        o = _capi.llmux_call_options_v2()
+        _lib.llmux_call_options_init(_byref(o), 2)
+        o.version = 2
+        if opts is not None:
+            o.key, o.workflow, o.task, o.timeout_ms = opts.key, opts.workflow, opts.task, opts.timeout_ms
+        o.cancel = self._ptr
+        return o
+
+    def trigger(self):
+        with self._lock:
+            if self._ptr is not None:
+                _lib.llmux_cancel_trigger(self._ptr)
+
+    def finish(self):
+        with self._lock:
+            ptr, self._ptr = self._ptr, None
+        if ptr is not None:
+            _lib.llmux_cancel_free(ptr)
+
+
+def new_cancel():
+    """A _Cancel, or None when the library has no cancellation API."""
+    return _Cancel() if _has_cancel else None
+
+
+def call_blocking(core, body, opts, cancel=None):
+    """llmux_chat on this thread; returns the llmux_result pointer."""
+    if cancel is not None:
+        opts = cancel.options(opts)
+    res = _c_void_p()
+    handle = core._acquire()
+    try:
+        _chat(handle, body, opts, _byref(res))
+    finally:
+        core._release()
+        if cancel is not None:
+            cancel.finish()
+    return res.value
+
+
+class _MainCaller:
+    """Runs the main thread's blocking calls on one helper thread, so that the
+    main thread waits on a lock, which Ctrl-C interrupts: the call's cancel
+    handle is then triggered and KeyboardInterrupt raised once C returned.
+    Used only with a library that has the cancellation API."""
+
+    def __init__(self):
+        import threading
+
+        self._go = allocate_lock()
+        self._go.acquire()
+        self._done = allocate_lock()
+        self._done.acquire()
+        self._job = None
+        self._out = None
+        self.busy = False
+        threading.Thread(target=self._run, name="llmux-main-call", daemon=True).start()
+
+    def _run(self):
+        while True:
+            self._go.acquire()
+            handle, body, opts = self._job
+            res = _c_void_p()
+            _chat(handle, body, opts, _byref(res))
+            self._out = res.value
+            self._done.release()
+
+    def call(self, core, body, opts):
+        cancel = _Cancel()
+        self.busy = True
+        try:
+            handle = core._acquire()
+            try:
+                self._job = (handle, body, cancel.options(opts))
+                self._go.release()
+                try:
+                    self._done.acquire()
+                except KeyboardInterrupt:
+                    cancel.trigger()
+                    while True:  # C ends within milliseconds once cancelled
+                        try:
+                            self._done.acquire()
+                            break
+                        except KeyboardInterrupt:
+                            pass
+                    _rfree(self._out)
+                    raise
+            finally:
+                self._job = None
+                core._release()
+                cancel.finish()
+            return self._out
+        finally:
+            self.busy = False
+
+
+_main_caller = None
+
+
+def _interruptible_call(core, body, opts):
+    """On the main thread with the cancellation API: the call through the
+    _MainCaller (None when this is a nested call, e.g. from a signal handler)."""
+    global _main_caller
+    mc = _main_caller
+    if mc is None:
+        mc = _main_caller = _MainCaller()
+    elif mc.busy:
+        return None
+    return mc.call(core, body, opts)
+
+
 class _Chat:
     __slots__ = ("completions",)
+    completions: "Completions"
 
-    def __init__(self, core):
+    def __init__(self, core: Any) -> None:
         self.completions = Completions(core)
 
 
@@ -488,32 +753,60 @@ class Completions:
     def __init__(self, core):
         self._gw = core
 
+    @overload
+    def create(self, *, model: str, messages: Iterable[Any], tools: Optional[Iterable[Any]] = None,
+               stream: Literal[False] = False, key: Optional[str] = None,
+               workflow: Optional[str] = None, task: Optional[str] = None,
+               timeout: Timeout = None, extra_body: Optional[Mapping[str, Any]] = None,
+               extra_headers: Optional[Mapping[str, str]] = None,
+               extra_query: Optional[Mapping[str, object]] = None,
+               **fields: Any) -> ChatCompletion: ...
+
+    @overload
+    def create(self, *, model: str, messages: Iterable[Any], tools: Optional[Iterable[Any]] = None,
+               stream: Literal[True], on_chunk: Callable[[ChatCompletionChunk], object],
+               key: Optional[str] = None, workflow: Optional[str] = None,
+               task: Optional[str] = None, timeout: Timeout = None,
+               extra_body: Optional[Mapping[str, Any]] = None,
+               extra_headers: Optional[Mapping[str, str]] = None,
+               extra_query: Optional[Mapping[str, object]] = None,
+               **fields: Any) -> ChatCompletion: ...
+
+    @overload
+    def create(self, *, model: str, messages: Iterable[Any], tools: Optional[Iterable[Any]] = None,
+               stream: Literal[True], key: Optional[str] = None,
+               workflow: Optional[str] = None, task: Optional[str] = None,
+               timeout: Timeout = None, extra_body: Optional[Mapping[str, Any]] = None,
+               extra_headers: Optional[Mapping[str, str]] = None,
+               extra_query: Optional[Mapping[str, object]] = None,
+               **fields: Any) -> "Stream": ...
+
+    @overload
+    def create(self, *, model: str, messages: Iterable[Any], tools: Optional[Iterable[Any]] = None,
+               stream: bool, key: Optional[str] = None,
+               workflow: Optional[str] = None, task: Optional[str] = None,
+               timeout: Timeout = None, extra_body: Optional[Mapping[str, Any]] = None,
+               extra_headers: Optional[Mapping[str, str]] = None,
+               extra_query: Optional[Mapping[str, object]] = None,
+               **fields: Any) -> "Union[ChatCompletion, Stream]": ...
+
     def create(self, *, model, messages, tools=None, stream=False, key=None, workflow=None,
-               task=None, timeout=None, on_chunk=None, extra_body=None, **kwargs):
+               task=None, timeout=None, on_chunk=None, extra_body=None, extra_headers=None,
+               extra_query=None, **fields):
         """Send a Chat Completions request through the gateway.
 
-        model, messages, tools and every other keyword are the OpenAI request
-        fields (None values are left out). llmux's own keywords: key (the
+        model, messages, tools and the other OpenAI request fields as keywords
+        (None values are left out; unknown keywords raise TypeError);
+        extra_body is merged into the request. llmux's own keywords: key (the
         gateway key), workflow and task (attribution and routing), timeout
-        (seconds, whole call). With stream=True, returns a Stream of chunks; with
-        stream=True and on_chunk=callable, calls on_chunk(chunk) on this thread
-        for each chunk and returns the assembled ChatCompletion.
+        (seconds for the whole call, or the SDK's httpx.Timeout / tuple forms).
+        extra_headers and extra_query are refused (InvalidArgumentError). With
+        stream=True, returns a Stream of chunks; with stream=True and
+        on_chunk=callable, calls on_chunk(chunk) on this thread for each chunk
+        and returns the assembled ChatCompletion.
         """
-        req = {"model": model, "messages": messages}
-        if tools is not None:
-            req["tools"] = tools
-        if kwargs:
-            for k, v in kwargs.items():
-                if v is not None:
-                    req[k] = v
-        if extra_body:
-            req.update(extra_body)
-        if stream:
-            req["stream"] = True
-        body = _encode(req)
-        opts = None
-        if key is not None or workflow is not None or task is not None or timeout is not None:
-            opts = _options(key, workflow, task, timeout)
+        body, opts = _prepare(model, messages, tools, stream, key, workflow, task, timeout,
+                              extra_body, extra_headers, extra_query, fields)
         gw = self._gw
         if stream:
             if on_chunk is not None:
@@ -521,6 +814,10 @@ class Completions:
             from ._stream import Stream
 
             return Stream(gw, body, opts)
+        if _has_cancel and _get_ident() == _main_ident:
+            res = _interruptible_call(gw, body, opts)
+            if res is not None:
+                return _result(res)
         res = _c_void_p()
         with gw._lock:
             if gw._closing:

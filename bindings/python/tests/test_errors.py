@@ -110,7 +110,7 @@ def test_env_key_is_sent(sim, config_for, uniq, monkeypatch):
 # -- error classes -----------------------------------------------------------
 
 def _check(err, cls, status, http_status=None):
-    assert type(err) is cls, type(err)
+    assert isinstance(err, cls) and llmux._errors._plain_class(type(err)) is cls, type(err)
     assert isinstance(err, llmux.LlmuxError) and isinstance(err, llmux.APIError)
     assert err.status == status
     if http_status is not None:
@@ -128,7 +128,7 @@ def test_unknown_alias(gateway, uniq):
     assert isinstance(ei.value, llmux.NotFoundError)
     assert "no-such-alias" in ei.value.message
     assert isinstance(ei.value.body, dict) and ei.value.body.get("message")
-    assert ei.value.code == "unknown_model"
+    assert ei.value.llmux_code == "unknown_model" and ei.value.code is None
     assert ei.value.llmux.provider == "" and ei.value.llmux.model == ""
     assert ei.value.trace["attempts"] == [] and ei.value.trace["route"] == "none"
 
@@ -276,7 +276,7 @@ def test_context_window_exceeded(sim, gateway, uniq):
         call(gw)
     _check(ei.value, llmux.ContextWindowExceededError, _capi.LLMUX_ERR_CONTEXT_WINDOW, 400)
     assert isinstance(ei.value, llmux.BadRequestError)
-    assert ei.value.code == "context_window"
+    assert ei.value.llmux_code == "context_window"
     assert sim.requests(b) == 0  # another target would repeat it: no fallback
 
 
@@ -304,7 +304,12 @@ def test_error_body_and_code(sim, gateway, uniq):
     assert isinstance(err.body, dict)
     assert "slow down please" in err.body["message"]
     assert err.body["type"] == "rate_limit_error" == err.type
-    assert err.code == "rate_limit"
+    assert err.llmux_code == "rate_limit"
+    # code is the provider's own, from the trace's attempt (once the C trace
+    # records "provider_code"; None before).
+    provider_code = err.trace["attempts"][0].get("provider_code")
+    assert err.code == provider_code
+    assert provider_code in (None, "rate_limit_exceeded")
     assert err.body["llmux_status"] == _capi.LLMUX_ERR_RATE_LIMIT
     assert err.http_status == 429
 

@@ -35,7 +35,7 @@ def test_stream_chunks_in_order(gateway, uniq):
     finish = [c.choices[0].finish_reason for c in chunks if c.choices]
     assert finish[-1] == "stop"
     # The assembled response and the trace are there after the iteration.
-    resp = stream.response
+    resp = stream.completion
     assert isinstance(resp, llmux.ChatCompletion)
     assert resp.choices[0].message.content.strip() == "[%s] one two three" % a
     assert resp.choices[0].finish_reason == "stop"
@@ -53,7 +53,7 @@ def test_stream_include_usage(gateway, uniq):
     usage_chunks = [c for c in chunks if c.usage is not None]
     assert usage_chunks and usage_chunks[-1].choices == []
     assert usage_chunks[-1].usage.completion_tokens == 3
-    assert stream.response.usage.completion_tokens == 3
+    assert stream.completion.usage.completion_tokens == 3
 
 
 def test_stream_yields_as_chunks_arrive(sim, gateway, uniq):
@@ -104,7 +104,7 @@ def test_break_stops_the_transfer(sim, gateway, uniq):
     assert not stream._thread.is_alive()
     stream.close()
     assert stream.cancelled
-    assert stream.response is None
+    assert stream.completion is None
     _assert_cancelled_early(stream.llmux)
 
 
@@ -205,8 +205,8 @@ def test_stream_tool_call_assembled(gateway, uniq):
     parts = [c.choices[0].delta.tool_calls[0].function.arguments
              for c in chunks if c.choices and c.choices[0].delta.tool_calls]
     assert json.loads("".join(parts)) == {"echo": "find it"}
-    msg = stream.response.choices[0].message
-    assert stream.response.choices[0].finish_reason == "tool_calls"
+    msg = stream.completion.choices[0].message
+    assert stream.completion.choices[0].finish_reason == "tool_calls"
     assert msg.tool_calls[0].function.name == "lookup"
     assert json.loads(msg.tool_calls[0].function.arguments) == {"echo": "find it"}
 
