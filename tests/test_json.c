@@ -11,6 +11,7 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
+#include "core/utf8.h"
 #include "wire/json_check.h"
 #include "wire/json_members.h"
 
@@ -134,6 +135,85 @@ static void test_check_records_members(void **state)
     assert_int_equal(n, -1); /* not an object */
 }
 
+
+/* A reference decoder, written the long way, for the UTF-8 sequence check. */
+static size_t ref_utf8(const unsigned char *s, size_t avail)
+{
+    size_t n;
+    unsigned long cp, min;
+    if (s[0] >= 0xc0 && s[0] < 0xe0) { n = 2; cp = s[0] & 0x1f; min = 0x80; }
+    else if (s[0] >= 0xe0 && s[0] < 0xf0) { n = 3; cp = s[0] & 0x0f; min = 0x800; }
+    else if (s[0] >= 0xf0 && s[0] < 0xf8) { n = 4; cp = s[0] & 0x07; min = 0x10000; }
+    else return 0;
+    if (avail < n)
+        return 0;
+    for (size_t k = 1; k < n; k++) {
+        if ((s[k] & 0xc0) != 0x80)
+            return 0;
+        cp = (cp << 6) | (s[k] & 0x3f);
+    }
+    if (cp < min || cp > 0x10ffff || (cp >= 0xd800 && cp <= 0xdfff))
+        return 0;
+    return n;
+}
+
+static void test_utf8_seq_matches_reference(void **state)
+{
+    static const unsigned char thirds[] = {0x00, 0x7f, 0x80, 0x9f, 0xa0, 0xbf, 0xc0, 0xff};
+    unsigned char b[4];
+    long valid = 0;
+    for (int b0 = 0x80; b0 <= 0xff; b0++)
+        for (int b1 = 0; b1 <= 0xff; b1++)
+            for (size_t t = 0; t < sizeof thirds; t++)
+                for (size_t f = 0; f < sizeof thirds; f++) {
+                    b[0] = (unsigned char)b0; b[1] = (unsigned char)b1;
+                    b[2] = thirds[t]; b[3] = thirds[f];
+                    for (size_t avail = 1; avail <= 4; avail++) {
+                        size_t want = ref_utf8(b, avail), got = llmux__utf8_seq(b, avail);
+                        if (want != got)
+                            fail_msg("%02x %02x %02x %02x avail %zu: got %zu, want %zu", b[0], b[1],
+                                     b[2], b[3], avail, got, want);
+                        valid += got != 0;
+                    }
+                }
+    assert_int_equal(valid, 434176); /* counted by the reference once, kept as a tripwire */
+}
+
+/* Strings must be UTF-8 and surrogate escapes paired; the offset names the
+ * first byte of what is wrong, also past the SSE2 runs. */
+static void test_utf8_in_strings(void **state)
+{
+    const char *ok[] = {
+        "\"h\xc3\xa9\"", "\"\xe2\x82\xac\"", "\"\xf0\x9f\x98\x80\"", "\"\xf4\x8f\xbf\xbf\"",
+        "\"\\ud83d\\ude00\"", "\"\\u00e9\\uffff\"",
+        "{\"a\":\"0123456789abcdef0123\xc3\xa9\xc3\xa9\xc3\xa9 0123456789abcdef\xe2\x82\xac\"}",
+    };
+    for (size_t i = 0; i < sizeof ok / sizeof ok[0]; i++)
+        if (check(ok[i], NULL) != LLMUX_JSON_OK)
+            fail_msg("valid case %zu rejected: %s", i, ok[i]);
+    static const struct {
+        const char *s;
+        size_t off;
+    } bad[] = {
+        {"\"\xc3\"", 1}, {"\"\xc0\x80\"", 1}, {"\"\xc1\xbf\"", 1}, {"\"\xe0\x80\xaf\"", 1},
+        {"\"\xed\xa0\x80\"", 1}, {"\"\xf4\x90\x80\x80\"", 1}, {"\"\xf5\x80\x80\x80\"", 1},
+        {"\"\x80\"", 1}, {"\"abc\xff\"", 4}, {"\"\xe2\x82\"", 1}, {"\"\xf0\x9f\x98\"", 1},
+        {"\"\\ud800\"", 1}, {"\"\\udc00\\u0041\"", 1}, {"\"\\ud800\\u0041\"", 1},
+        {"\"x\\ud83d\\n\"", 2}, {"[\"0123456789abcdef0123\xe2\x82\"]", 22},
+        {"[\"0123456789abcdef0123456789abcdef\xfe\"]", 34},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        size_t off = 999;
+        int rc = check(bad[i].s, &off);
+        if (rc != LLMUX_JSON_UTF8 || off != bad[i].off)
+            fail_msg("case %zu: rc %d off %zu, want UTF8 at %zu", i, rc, off, bad[i].off);
+    }
+    /* a cut inside a character or a surrogate pair never reads past the end */
+    const char *full = "[\"\xf0\x9f\x98\x80 \\ud83d\\ude00\"]";
+    for (size_t n = 0; n < strlen(full); n++)
+        assert_int_not_equal(llmux__json_check(full, n, NULL), LLMUX_JSON_OK);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -142,6 +222,8 @@ int main(void)
         cmocka_unit_test(test_depth_limit),
         cmocka_unit_test(test_agrees_with_cjson),
         cmocka_unit_test(test_check_records_members),
+        cmocka_unit_test(test_utf8_seq_matches_reference),
+        cmocka_unit_test(test_utf8_in_strings),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

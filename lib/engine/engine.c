@@ -43,6 +43,7 @@ typedef struct stream_ctx {
     int forward_usage; /* the caller asked for stream_options.include_usage */
     size_t delivered;  /* chunks handed to the caller */
     int status;        /* first error inside the stream */
+    int done;          /* the decoder saw the stream's end: stopping is success */
     lx_err err;
 } stream_ctx;
 
@@ -69,6 +70,10 @@ static int on_stream_body(void *ctx, const char *data, size_t len)
 {
     stream_ctx *s = ctx;
     int rc = s->ops->stream_feed(s->decoder, data, len, on_stream_chunk, s, &s->err);
+    if (rc == LX_STREAM_DONE) {
+        s->done = 1; /* stop the transfer: a server may keep it open after [DONE] */
+        return 1;
+    }
     if (rc) {
         if (!s->status)
             s->status = rc;
@@ -137,7 +142,7 @@ static int attempt(call *c, const lx_target *t, lx_attempt *a)
 
     if (c->on_chunk) {
         sc = calloc(1, sizeof *sc);
-        if (!sc || !(sc->decoder = p->ops->stream_new(p))) {
+        if (!sc || !(sc->decoder = p->ops->stream_new(p, c->cfg))) {
             status = llmux__err(&err, LLMUX_ERR_NO_MEMORY, "out of memory");
             goto done;
         }
@@ -162,6 +167,8 @@ static int attempt(call *c, const lx_target *t, lx_attempt *a)
             err = sc->err;
             goto done;
         }
+        if (sc->done && status == LLMUX_ERR_CANCELLED)
+            status = LLMUX_OK; /* stopped at the stream's end, not by a failure */
     }
     if (status)
         goto done;

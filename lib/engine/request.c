@@ -21,19 +21,19 @@ int llmux__request_parse(const char *json, size_t len, cJSON **out, const char *
                          lx_err *err)
 {
     *out = NULL;
-    const char *end = NULL;
-    cJSON *req = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-    if (!req || (end && end < json + len && llmux__json_check(json, len, NULL) != LLMUX_JSON_OK)) {
-        /* cJSON cannot tell bad syntax from a failed allocation: ask again */
-        cJSON_Delete(req);
-        size_t off = 0;
-        int syntax = llmux__json_check(json, len, &off);
-        if (syntax == LLMUX_JSON_DEPTH)
-            return BAD("request: nested more than %d levels deep", LLMUX_JSON_MAX_DEPTH);
-        if (syntax != LLMUX_JSON_OK)
-            return BAD("request: not valid JSON (error at byte %zu)", off);
+    /* the strict check first: cJSON takes control bytes for whitespace, raw
+     * control characters in strings, leading zeros and invalid UTF-8 */
+    size_t off = 0;
+    int syntax = llmux__json_check(json, len, &off);
+    if (syntax == LLMUX_JSON_DEPTH)
+        return BAD("request: nested more than %d levels deep", LLMUX_JSON_MAX_DEPTH);
+    if (syntax == LLMUX_JSON_UTF8)
+        return BAD("request: not valid UTF-8 (error at byte %zu)", off);
+    if (syntax != LLMUX_JSON_OK)
+        return BAD("request: not valid JSON (error at byte %zu)", off);
+    cJSON *req = cJSON_ParseWithLength(json, len);
+    if (!req) /* the text is valid: cJSON ran out of memory */
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
-    }
     int rc = LLMUX_OK;
     if (!cJSON_IsObject(req)) {
         rc = BAD("request: expected a JSON object");

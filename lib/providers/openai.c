@@ -216,7 +216,7 @@ static int openai_build_request(const lx_provider_cfg *p, const char *model,
 static long get_long_member(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (long)v->valuedouble : -1;
+    return cJSON_IsNumber(v) ? llmux__token_count(v->valuedouble) : -1;
 }
 
 /* Usage from an OpenAI `usage` object (also used for stream chunks). */
@@ -263,6 +263,16 @@ static void error_text(const char *body, size_t len, char *msg, size_t cap, char
     else if (cJSON_IsString(t))
         llmux__sanitize_text(code, code_cap, t->valuestring, strlen(t->valuestring));
     cJSON_Delete(root);
+}
+
+/* "<what> (code): message" from an error body, as an error of status. */
+static int word_body_error(lx_err *err, int status, const char *what, const char *body,
+                           size_t len)
+{
+    char msg[320], code[64];
+    error_text(body, len, msg, sizeof msg, code, sizeof code);
+    return llmux__err(err, status, "%s%s%s%s: %s", what, code[0] ? " (" : "", code,
+                      code[0] ? ")" : "", msg[0] ? msg : "(empty body)");
 }
 
 static int openai_classify_error(const lx_provider_cfg *p, long http_status, const char *body,
@@ -368,15 +378,17 @@ static int openai_parse_response(const lx_provider_cfg *p, lx_buf *body, char **
             return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
         return LLMUX_OK;
     }
-    cJSON *root = cJSON_ParseWithLength(body->data ? body->data : "", body->len);
-    if (!root) {
-        size_t off = 0;
-        if (body->len && llmux__json_check(body->data, body->len, &off) == LLMUX_JSON_OK)
-            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    /* the strict check first: cJSON accepts control bytes, leading zeros and
+     * invalid UTF-8, which would reach the caller as a success */
+    size_t off = 0;
+    int syntax = body->len ? llmux__json_check(body->data, body->len, &off) : LLMUX_JSON_SYNTAX;
+    if (syntax != LLMUX_JSON_OK)
         return llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
-                          "the response body is not valid JSON (%zu bytes, error at byte %zu)",
-                          body->len, off);
-    }
+                          "the response body is not valid %s (%zu bytes, error at byte %zu)",
+                          syntax == LLMUX_JSON_UTF8 ? "UTF-8" : "JSON", body->len, off);
+    cJSON *root = cJSON_ParseWithLength(body->data, body->len);
+    if (!root) /* the text is valid: cJSON ran out of memory */
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     int rc = LLMUX_OK;
     if (!cJSON_IsObject(root)) {
         rc = llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "the response is not a JSON object");
@@ -384,7 +396,8 @@ static int openai_parse_response(const lx_provider_cfg *p, lx_buf *body, char **
     }
     if (cJSON_GetObjectItemCaseSensitive(root, "error")) {
         /* some compatible servers answer 200 with an error body */
-        rc = openai_classify_error(p, 500, body->data, body->len, err);
+        rc = word_body_error(err, LLMUX_ERR_PROVIDER, "HTTP 200 with an error body", body->data,
+                             body->len);
         err->http_status = 200;
         goto done;
     }
@@ -407,47 +420,58 @@ done:
 
 typedef struct openai_stream {
     lx_sse sse;
-    int done; /* saw data: [DONE] */
+    int done;      /* saw data: [DONE] */
+    int started;   /* a byte other than white space arrived */
+    int json_body; /* ... and it opened a JSON document, not an event stream */
+    lx_buf json;   /* that document, capped like an event */
     lx_chunk_sink_cb sink;
     void *ctx;
     lx_err *err;
     int status;
 } openai_stream;
 
-static void *openai_stream_new(const lx_provider_cfg *p)
+#define EVENT_DONE 2 /* on_event's value for [DONE] */
+
+static void *openai_stream_new(const lx_provider_cfg *p, const lx_config *cfg)
 {
     openai_stream *s = calloc(1, sizeof *s);
-    if (s)
-        llmux__sse_init(&s->sse, 0);
+    if (s) {
+        llmux__sse_init(&s->sse, cfg ? cfg->max_response_bytes : 0);
+        s->json.limit = s->sse.max_event;
+    }
     return s;
 }
 
 static int on_event(void *ctx, const char *event, const char *data, size_t len)
 {
     openai_stream *s = ctx;
-    if (s->done)
-        return 0; /* nothing counts after [DONE] */
-    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+    if (s->done || (len == 6 && memcmp(data, "[DONE]", 6) == 0)) {
         s->done = 1;
-        return 0;
+        return EVENT_DONE; /* the end, whether or not the server closes */
+    }
+    size_t off = 0;
+    int syntax = llmux__json_check(data, len, &off);
+    if (syntax != LLMUX_JSON_OK) {
+        s->status = llmux__err(s->err, LLMUX_ERR_BAD_RESPONSE,
+                               "stream event %zu is not valid %s (error at byte %zu)",
+                               s->sse.events, syntax == LLMUX_JSON_UTF8 ? "UTF-8" : "JSON", off);
+        return 1;
     }
     cJSON *chunk = cJSON_ParseWithLength(data, len);
-    if (!chunk && llmux__json_check(data, len, NULL) == LLMUX_JSON_OK) {
+    if (!chunk) { /* the text is valid: cJSON ran out of memory */
         s->status = llmux__err(s->err, LLMUX_ERR_NO_MEMORY, "out of memory");
         return 1;
     }
-    if (!chunk || !cJSON_IsObject(chunk)) {
+    if (!cJSON_IsObject(chunk)) {
         cJSON_Delete(chunk);
         s->status = llmux__err(s->err, LLMUX_ERR_BAD_RESPONSE,
                                "stream event %zu is not a JSON object", s->sse.events);
         return 1;
     }
     if (cJSON_GetObjectItemCaseSensitive(chunk, "error")) {
-        char msg[320], code[64];
-        error_text(data, len, msg, sizeof msg, code, sizeof code);
         cJSON_Delete(chunk);
-        s->status = llmux__err(s->err, LLMUX_ERR_PROVIDER, "error inside the stream%s%s%s: %s",
-                               code[0] ? " (" : "", code, code[0] ? ")" : "", msg);
+        s->status = word_body_error(s->err, LLMUX_ERR_PROVIDER, "error inside the stream", data,
+                                    len);
         return 1;
     }
     int stop = s->sink(s->ctx, data, len, chunk);
@@ -467,12 +491,35 @@ static int openai_stream_feed(void *st, const char *data, size_t len, lx_chunk_s
     s->ctx = ctx;
     s->err = err;
     s->status = LLMUX_OK;
-    int rc = llmux__sse_feed(&s->sse, data, len, on_event, s);
+    if (s->done)
+        return LX_STREAM_DONE;
+    if (!s->started) {
+        /* a server that ignores "stream": true answers with one JSON body */
+        size_t i = 0;
+        while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
+            i++;
+        if (i < len) {
+            s->started = 1;
+            s->json_body = data[i] == '{' || data[i] == '[';
+        }
+    }
+    int rc;
+    if (s->json_body) {
+        if ((rc = llmux__buf_append(&s->json, data, len)) == -2)
+            return llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
+                              "the provider answered with JSON instead of an event stream, and "
+                              "more than %zu bytes of it",
+                              s->json.limit);
+        return rc ? llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory") : LLMUX_OK;
+    }
+    rc = llmux__sse_feed(&s->sse, data, len, on_event, s);
     if (rc == -1)
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     if (rc == -2)
         return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "a stream event exceeds %zu bytes",
                           s->sse.max_event);
+    if (rc == EVENT_DONE)
+        return LX_STREAM_DONE;
     if (rc)
         return s->status ? s->status : LLMUX_ERR_INTERNAL;
     return LLMUX_OK;
@@ -481,6 +528,16 @@ static int openai_stream_feed(void *st, const char *data, size_t len, lx_chunk_s
 static int openai_stream_finish(void *st, lx_err *err)
 {
     openai_stream *s = st;
+    if (s->json_body) {
+        const char *what = "the provider answered with JSON instead of an event stream";
+        cJSON *root = cJSON_ParseWithLength(s->json.data, s->json.len);
+        int has_error = cJSON_IsObject(root) && cJSON_GetObjectItemCaseSensitive(root, "error");
+        cJSON_Delete(root);
+        if (has_error)
+            return word_body_error(err, LLMUX_ERR_BAD_RESPONSE, what, s->json.data, s->json.len);
+        return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "%s (%zu bytes, no \"error\" in it)", what,
+                          s->json.len);
+    }
     if (!s->done)
         return llmux__err(err, LLMUX_ERR_CONNECT,
                           "the stream ended before \"data: [DONE]\" (after %zu events)",
@@ -494,6 +551,7 @@ static void openai_stream_free(void *st)
     if (!s)
         return;
     llmux__sse_free(&s->sse);
+    llmux__buf_free(&s->json);
     free(s);
 }
 

@@ -39,6 +39,8 @@ void llmux__http_request_free(lx_http_request *req);
  * `parsed` is the chunk as cJSON (borrowed). Non-zero return stops. */
 typedef int (*lx_chunk_sink_cb)(void *ctx, const char *json, size_t len, struct cJSON *parsed);
 
+#define LX_STREAM_DONE 1 /* stream_feed: ended well; stop reading (not an llmux_status) */
+
 typedef struct lx_provider_ops {
     const char *type;
     /* Build per-provider state once at open (URLs, header lists). */
@@ -56,8 +58,11 @@ typedef struct lx_provider_ops {
     /* A non-2xx answer to an llmux_status with a message (err->http_status set). */
     int (*classify_error)(const lx_provider_cfg *p, long http_status, const char *body,
                           size_t len, lx_err *err);
-    /* Streaming: a decoder turning the provider's stream bytes into OpenAI chunks. */
-    void *(*stream_new)(const lx_provider_cfg *p);
+    /* Streaming: a decoder turning the provider's stream bytes into OpenAI
+     * chunks. cfg (NULL: defaults) bounds one event by max_response_bytes. */
+    void *(*stream_new)(const lx_provider_cfg *p, const lx_config *cfg);
+    /* LLMUX_OK to go on, an error, or LX_STREAM_DONE: the stream has ended
+     * (OpenAI's [DONE]) and the rest of the body is not to be waited for. */
     int (*stream_feed)(void *st, const char *data, size_t len, lx_chunk_sink_cb sink, void *ctx,
                        lx_err *err);
     /* At end of body: LLMUX_OK if the stream ended properly. */
