@@ -11,7 +11,13 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
+#include <limits.h>
+
+#include "core/buf.h"
+#include "core/error.h"
+#include "core/result.h"
 #include "core/utf8.h"
+#include "providers/classify.h"
 #include "wire/json_check.h"
 #include "wire/json_members.h"
 
@@ -214,6 +220,88 @@ static void test_utf8_in_strings(void **state)
         assert_int_not_equal(llmux__json_check(full, n, NULL), LLMUX_JSON_OK);
 }
 
+static int valid_utf8(const char *s)
+{
+    size_t len = strlen(s);
+    for (size_t i = 0; i < len;) {
+        size_t n = (unsigned char)s[i] < 0x80 ? 1 : llmux__utf8_seq((const unsigned char *)s + i, len - i);
+        if (!n)
+            return 0;
+        i += n;
+    }
+    return 1;
+}
+
+/* Whatever text it is given, the JSON string writer writes valid JSON in
+ * valid UTF-8: bytes that are not UTF-8 become U+FFFD, characters pass. */
+static void test_json_writer_emits_utf8(void **state)
+{
+    static const struct {
+        const char *in, *out;
+    } cases[] = {
+        {"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80", "\"caf\xc3\xa9 \xe2\x82\xac \xf0\x9f\x98\x80\""},
+        {"a\xff" "b", "\"a\\ufffdb\""},
+        {"cut \xe2\x82", "\"cut \\ufffd\\ufffd\""},
+        {"\xed\xa0\x80", "\"\\ufffd\\ufffd\\ufffd\""},
+        {"q\"\\\n\x01", "\"q\\\"\\\\\\n\\u0001\""},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        lx_buf b = LX_BUF_INIT;
+        assert_int_equal(llmux__buf_json_string(&b, cases[i].in), 0);
+        if (strcmp(b.data, cases[i].out) != 0)
+            fail_msg("case %zu: got %s want %s", i, b.data, cases[i].out);
+        assert_int_equal(llmux__json_check(b.data, b.len, NULL), LLMUX_JSON_OK);
+        llmux__buf_free(&b);
+    }
+    /* every byte value in every position of a short string */
+    for (int c = 1; c < 256; c++) {
+        char in[8] = {'x', (char)c, (char)c, 'y', (char)c, 0};
+        lx_buf b = LX_BUF_INIT;
+        assert_int_equal(llmux__buf_json_string(&b, in), 0);
+        if (llmux__json_check(b.data, b.len, NULL) != LLMUX_JSON_OK)
+            fail_msg("byte %02x: %s", c, b.data);
+        llmux__buf_free(&b);
+    }
+}
+
+/* Text from outside is cut between characters and repaired, in error
+ * messages, sanitised provider text and the error JSON of a result. */
+static void test_error_text_is_utf8(void **state)
+{
+    lx_err e;
+    /* "%.5s" of "ééé" (6 bytes) would cut the third é in half */
+    llmux__err(&e, LLMUX_ERR_PROVIDER, "x %.5s y", "\xc3\xa9\xc3\xa9\xc3\xa9");
+    assert_true(valid_utf8(e.msg));
+    assert_string_equal(e.msg, "x \xc3\xa9\xc3\xa9? y");
+    /* truncation at the end of the record */
+    char long_text[LLMUX_ERRMSG_MAX + 8];
+    memset(long_text, 'a', sizeof long_text);
+    for (size_t i = 1; i + 1 < sizeof long_text; i += 2) {
+        long_text[i - 1] = '\xc3';
+        long_text[i] = '\xa9';
+    }
+    long_text[sizeof long_text - 1] = 0;
+    for (int shift = 0; shift < 4; shift++) {
+        llmux__err(&e, LLMUX_ERR_PROVIDER, "%.*s%s", shift, "xyz", long_text);
+        if (!valid_utf8(e.msg))
+            fail_msg("shift %d: a cut character at the end", shift);
+    }
+    char out[8];
+    llmux__sanitize_text(out, sizeof out, "ab\xe2\x82\xac\xe2\x82\xac", 8);
+    assert_string_equal(out, "ab\xe2\x82\xac"); /* the second euro does not fit whole */
+    llmux__sanitize_text(out, sizeof out, "a\xff\x80z\n", 5);
+    assert_string_equal(out, "a??z ");
+    llmux_result *r = llmux__result_new(NULL);
+    llmux__result_fail(r, LLMUX_ERR_PROVIDER, 502, "upstream said \xc3 and \xf0\x9f");
+    assert_int_equal(llmux__json_check(r->json, strlen(r->json), NULL), LLMUX_JSON_OK);
+    assert_true(valid_utf8(llmux_result_error(r)));
+    llmux_result_free(r);
+    /* and no status makes llmux_strerror misbehave */
+    assert_string_equal(llmux_strerror(INT_MIN), "unknown status");
+    assert_string_equal(llmux_strerror(INT_MAX), "unknown status");
+    assert_string_equal(llmux_strerror(-10000), "unknown status");
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -224,6 +312,8 @@ int main(void)
         cmocka_unit_test(test_check_records_members),
         cmocka_unit_test(test_utf8_seq_matches_reference),
         cmocka_unit_test(test_utf8_in_strings),
+        cmocka_unit_test(test_json_writer_emits_utf8),
+        cmocka_unit_test(test_error_text_is_utf8),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

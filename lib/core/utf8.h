@@ -38,4 +38,23 @@ static inline size_t llmux__utf8_seq(const unsigned char *s, size_t avail)
     return n;
 }
 
+/* In place: every byte of s that is not part of a well-formed character
+ * (a cut one included) becomes '?'. */
+static inline void llmux__utf8_repair(char *s)
+{
+    unsigned char *m = (unsigned char *)s;
+    size_t len = 0;
+    while (m[len])
+        len++;
+    for (size_t i = 0; i < len; i++) {
+        if (m[i] < 0x80)
+            continue;
+        size_t n = llmux__utf8_seq(m + i, len - i);
+        if (n)
+            i += n - 1;
+        else
+            m[i] = '?';
+    }
+}
+
 #endif

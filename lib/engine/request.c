@@ -3,7 +3,10 @@
 #include "wire/json_members.h"
 
 #include <cjson/cJSON.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "providers/classify.h"
 
 #define BAD(...) (err->http_status = 400, llmux__err(err, LLMUX_ERR_BAD_REQUEST, __VA_ARGS__))
 
@@ -15,6 +18,36 @@ static int valid_role(const char *r)
         if (strcmp(*p, r) == 0)
             return 1;
     return 0;
+}
+
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A top-level key that appears twice (compared as cJSON unescaped it), or
+ * NULL; *oom set when the sort could not get its memory. */
+static const char *duplicate_key(const cJSON *obj, int *oom)
+{
+    const char *small[64], **keys = small;
+    size_t n = 0;
+    for (const cJSON *it = obj->child; it; it = it->next)
+        n++;
+    if (n > sizeof small / sizeof small[0] && !(keys = malloc(n * sizeof *keys))) {
+        *oom = 1;
+        return NULL;
+    }
+    n = 0;
+    for (const cJSON *it = obj->child; it; it = it->next)
+        keys[n++] = it->string;
+    qsort(keys, n, sizeof *keys, cmp_key);
+    const char *dup = NULL;
+    for (size_t i = 1; i < n && !dup; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+            dup = keys[i];
+    if (keys != small)
+        free(keys);
+    return dup;
 }
 
 int llmux__request_parse(const char *json, size_t len, cJSON **out, const char **model,
@@ -37,6 +70,18 @@ int llmux__request_parse(const char *json, size_t len, cJSON **out, const char *
     int rc = LLMUX_OK;
     if (!cJSON_IsObject(req)) {
         rc = BAD("request: expected a JSON object");
+        goto fail;
+    }
+    int oom = 0;
+    const char *dup = duplicate_key(req, &oom);
+    if (oom) {
+        rc = llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        goto fail;
+    }
+    if (dup) { /* {"model":"cheap","model":"o1-pro"} would route one and send the other */
+        char key[64];
+        llmux__sanitize_text(key, sizeof key, dup, strlen(dup));
+        rc = BAD("request: duplicate key \"%s\" (each top-level key may appear once)", key);
         goto fail;
     }
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(req, "model");
@@ -189,6 +234,10 @@ static int fast_validate(lx_request *r, const char *s, size_t len)
     }
     if (models != 1 || messages != 1)
         return 0;
+    for (int i = 1; i < n; i++) /* a duplicate key: the tree path words the error */
+        for (int j = 0; j < i; j++)
+            if (m[i].key_len == m[j].key_len && memcmp(m[i].key, m[j].key, m[i].key_len) == 0)
+                return 0;
     r->model = r->model_buf;
     r->n_members = n;
     return 1;
