@@ -7,6 +7,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <time.h>
 #include <unistd.h>
 
 #include <cmocka.h>
@@ -96,6 +97,48 @@ static void test_many_aliases_index(void **state)
     llmux__config_unref(cfg);
 }
 
+/* Opening is linear in the number of keys of an object: 100,000 aliases
+ * open in well under a second (the duplicate scan was quadratic: 40,000 took
+ * 13 s). The bound is generous; a quadratic scan misses it by far. */
+/* A config of n aliases a0..a(n-1); with dup, the last one is named a0 again. */
+static char *many_aliases(int n, int dup)
+{
+    size_t cap = (size_t)n * 80 + 256;
+    char *json = malloc(cap);
+    size_t len = (size_t)snprintf(json, cap, "{\"providers\":{" P_OK "},\"models\":{");
+    for (int i = 0; i < n; i++)
+        len += (size_t)snprintf(json + len, cap - len,
+                                "%s\"a%d\":{\"targets\":[{\"provider\":\"p\",\"model\":\"m\"}]}",
+                                i ? "," : "", dup && i == n - 1 ? 0 : i);
+    snprintf(json + len, cap - len, "}}");
+    return json;
+}
+
+/* Opening is linear in the number of keys of an object: 100,000 aliases
+ * open in well under a second (the duplicate scan was quadratic: 40,000 took
+ * 13 s, so 100,000 would take over a minute). The bound is generous. */
+static void test_many_aliases_open_fast(void **state)
+{
+    char *json = many_aliases(100000, 0);
+    struct timespec t0, t1;
+    clock_gettime(CLOCK_MONOTONIC, &t0);
+    lx_config *cfg = NULL;
+    lx_err err = {0};
+    assert_int_equal(llmux__config_parse(&cfg, json, strlen(json), &err), LLMUX_OK);
+    clock_gettime(CLOCK_MONOTONIC, &t1);
+    double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
+    print_message("100,000 aliases opened in %.3f s\n", s);
+    assert_true(s < 3.0);
+    assert_int_equal(cfg->n_aliases, 100000);
+    llmux__config_unref(cfg);
+    free(json);
+    /* and a duplicate is still found, however far apart */
+    json = many_aliases(100000, 1);
+    assert_int_equal(llmux__config_parse(&cfg, json, strlen(json), &err), LLMUX_ERR_CONFIG);
+    assert_string_equal(err.msg, "models.a0: duplicate key");
+    free(json);
+}
+
 static void test_missing_key_env_is_not_fatal(void **state)
 {
     unsetenv("LLMUX_TEST_UNSET_KEY");
@@ -149,8 +192,19 @@ static const struct bad_case BAD[] = {
      "providers.p.api_key: keys are never written in the config; name an environment variable "
      "with \"api_key_env\" instead"},
     {"{\"providers\":{\"p\":{\"type\":\"openai\",\"api_key_env\":\"1BAD\"}},\"models\":{" M_OK "}}",
-     "providers.p.api_key_env: \"1BAD\" is not an environment variable name (letters, digits and "
-     "_, not starting with a digit)"},
+     "providers.p.api_key_env: not an environment variable name (letters, digits and _, not "
+     "starting with a digit); if it is a key, put it in an environment variable and name that "
+     "variable here"},
+    /* the adapter appends the endpoint itself */
+    {"{\"providers\":{\"p\":{\"type\":\"openai\",\"base_url\":\"https://h.example/v1/chat/completions/\"}},"
+     "\"models\":{" M_OK "}}",
+     "providers.p.base_url: ends in /chat/completions, which llmux appends itself; write "
+     "\"https://h.example/v1\""},
+    {"{\"providers\":{\"p\":{\"type\":\"openai\",\"base_url\":\"http://h/chat/completions\"}},"
+     "\"models\":{" M_OK "}}",
+     "providers.p.base_url: ends in /chat/completions, which llmux appends itself; write "
+     "\"http://h\""},
+
     {"{\"providers\":{\"p\":{\"type\":\"openai\",\"api_key_env\":\"\"}},\"models\":{" M_OK "}}",
      "providers.p.api_key_env: must not be empty"},
     {"{\"providers\":{\"p\":{\"type\":\"openai\",\"timeout_ms\":-5}},\"models\":{" M_OK "}}",
@@ -225,6 +279,40 @@ static void test_invalid_configs(void **state)
     for (size_t i = 0; i < sizeof BAD / sizeof BAD[0]; i++)
         for (size_t j = i + 1; j < sizeof BAD / sizeof BAD[0]; j++)
             assert_string_not_equal(BAD[i].message, BAD[j].message);
+}
+
+/* Repeats of messages above, each for another reason. */
+static void test_config_traps(void **state)
+{
+    static const struct {
+        const char *json, *message;
+    } cases[] = {
+        /* a key pasted where its variable's name belongs is never echoed */
+        {"{\"providers\":{\"p\":{\"type\":\"openai\",\"api_key_env\":\"sk-live-abc123SECRET\"}},"
+         "\"models\":{" M_OK "}}",
+         "providers.p.api_key_env: not an environment variable name (letters, digits and _, not "
+         "starting with a digit); if it is a key, put it in an environment variable and name that "
+         "variable here"},
+        /* numbers no integer holds: refused, never converted */
+        {"{\"providers\":{\"p\":{\"type\":\"openai\",\"timeout_ms\":1e34}},\"models\":{" M_OK "}}",
+         "providers.p.timeout_ms: out of range (expected 1 to 86400000)"},
+        {"{\"providers\":{\"p\":{\"type\":\"openai\",\"timeout_ms\":-1e300}},\"models\":{" M_OK "}}",
+         "providers.p.timeout_ms: out of range (expected 1 to 86400000)"},
+        {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"transport\":{\"max_connections\":1e999}}",
+         "transport.max_connections: out of range (expected 1 to 1024)"},
+        {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"transport\":{\"max_response_bytes\":"
+         "1e19}}",
+         "transport.max_response_bytes: out of range (expected 1024 to 1073741824)"},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        llmux *gw = (llmux *)1;
+        char err[512];
+        int rc = llmux_open(&gw, cases[i].json, err, sizeof err);
+        if (rc != LLMUX_ERR_CONFIG || strcmp(err, cases[i].message) != 0)
+            fail_msg("case %zu: got %d \"%s\"", i, rc, err);
+        assert_null(strstr(err, "SECRET"));
+        assert_null(gw);
+    }
 }
 
 static void test_errbuf_is_truncated_safely(void **state)
@@ -305,8 +393,10 @@ int main(void)
         cmocka_unit_test(test_minimal_config_loads),
         cmocka_unit_test(test_full_config_loads),
         cmocka_unit_test(test_many_aliases_index),
+        cmocka_unit_test(test_many_aliases_open_fast),
         cmocka_unit_test(test_missing_key_env_is_not_fatal),
         cmocka_unit_test(test_invalid_configs),
+        cmocka_unit_test(test_config_traps),
         cmocka_unit_test(test_errbuf_is_truncated_safely),
         cmocka_unit_test(test_open_argument_errors),
         cmocka_unit_test(test_open_file),

@@ -131,6 +131,19 @@ static void test_json_members_scan(void **state)
         assert_true(llmux__json_members(t, n, m, 8) < 4);
 }
 
+/* parse_response on a copy of body, which must succeed; the JSON it hands back. */
+static char *parse_ok(lx_provider_cfg *p, const char *body, lx_usage *u)
+{
+    lx_buf b = LX_BUF_INIT;
+    llmux__buf_puts(&b, body);
+    char *json = NULL;
+    lx_err err = {0};
+    if (p->ops->parse_response(p, &b, &json, u, &err) != LLMUX_OK)
+        fail_msg("%s: %s", body, err.msg);
+    llmux__buf_free(&b);
+    return json;
+}
+
 static void test_parse_response(void **state)
 {
     lx_config *cfg = load();
@@ -141,17 +154,14 @@ static void test_parse_response(void **state)
                        "\"completion_tokens\":3,\"total_tokens\":14,\"prompt_tokens_details\":"
                        "{\"cached_tokens\":8}},\"x_extension\":1}";
     lx_buf b = LX_BUF_INIT;
-    llmux__buf_puts(&b, body);
-    char *json = NULL;
     lx_usage u = LX_USAGE_UNKNOWN;
     lx_err err = {0};
-    assert_int_equal(p->ops->parse_response(p, &b, &json, &u, &err), LLMUX_OK);
+    char *json = parse_ok(p, body, &u);
     assert_string_equal(json, body); /* passed through, extensions intact */
     assert_int_equal(u.prompt_tokens, 11);
     assert_int_equal(u.completion_tokens, 3);
     assert_int_equal(u.cached_tokens, 8);
     free(json);
-    llmux__buf_free(&b);
 
     static const struct {
         const char *body;
@@ -165,7 +175,18 @@ static void test_parse_response(void **state)
         {"{\"id\":\"x\"}", LLMUX_ERR_BAD_RESPONSE,
          "the response has no \"choices\" array: not a chat.completion"},
         {"{\"error\":{\"message\":\"overloaded\",\"type\":\"server_error\"}}", LLMUX_ERR_PROVIDER,
-         "HTTP 500 (server_error): overloaded"},
+         "HTTP 200 with an error body (server_error): overloaded"},
+        /* what cJSON would take, and the check does not */
+        {"{\x01\"choices\":[]}", LLMUX_ERR_BAD_RESPONSE,
+         "the response body is not valid JSON (15 bytes, error at byte 1)"},
+        {"{\"choices\":[],\"x\":\"a\nb\"}", LLMUX_ERR_BAD_RESPONSE,
+         "the response body is not valid JSON (24 bytes, error at byte 20)"},
+        {"{\"choices\":[],\"n\":01}", LLMUX_ERR_BAD_RESPONSE,
+         "the response body is not valid JSON (21 bytes, error at byte 19)"},
+        {"{\"choices\":[],\"x\":\"\xc3\x28\"}", LLMUX_ERR_BAD_RESPONSE,
+         "the response body is not valid UTF-8 (23 bytes, error at byte 19)"},
+        {"{\"choices\":[],\"x\":\"\\udc00\"}", LLMUX_ERR_BAD_RESPONSE,
+         "the response body is not valid UTF-8 (27 bytes, error at byte 19)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         llmux__buf_puts(&b, bad[i].body);
@@ -176,6 +197,8 @@ static void test_parse_response(void **state)
             fail_msg("case %zu: want %d %s, got %d %s", i, bad[i].status, bad[i].message, rc,
                      err.msg);
         assert_null(json);
+        if (bad[i].status == LLMUX_ERR_PROVIDER)
+            assert_int_equal(err.http_status, 200);
         llmux__buf_free(&b);
     }
     llmux__config_unref(cfg);
@@ -220,7 +243,8 @@ static void test_parse_response_agrees_with_cjson(void **state)
                 fail_msg("accepted a body that is no chat completion: %s", copy);
             const cJSON *usage = cJSON_GetObjectItemCaseSensitive(t, "usage");
             const cJSON *pt = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens");
-            long want = cJSON_IsNumber(pt) && pt->valuedouble >= 0 ? (long)pt->valuedouble : -1;
+            double d = cJSON_IsNumber(pt) ? pt->valuedouble : -1;
+            long want = d >= 0 && d <= 1e15 && d == (double)(long long)d ? (long)d : -1;
             if (u.prompt_tokens != want)
                 fail_msg("prompt_tokens %ld, cJSON says %ld: %s", u.prompt_tokens, want, copy);
         } else {
@@ -232,6 +256,44 @@ static void test_parse_response_agrees_with_cjson(void **state)
         llmux__buf_free(&b);
     }
     assert_true(accepted > 5000);
+    llmux__config_unref(cfg);
+}
+
+/* Absurd token counts are unknown (-1), never an undefined conversion. */
+static void test_usage_clamped(void **state)
+{
+    lx_config *cfg = load();
+    lx_provider_cfg *p = &cfg->providers[0];
+    static const struct {
+        const char *tokens;
+        long want;
+    } cases[] = {
+        {"1e999", -1}, {"1e19", -1}, {"-5", -1}, {"1.5", -1}, {"1e16", -1}, {"-0.0", 0},
+        {"9223372036854775807", -1}, {"1e15", 1000000000000000L}, {"12", 12}, {"12.0", 12},
+    };
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        char body[256];
+        snprintf(body, sizeof body,
+                 "{\"choices\":[],\"usage\":{\"prompt_tokens\":%s,\"completion_tokens\":%s,"
+                 "\"prompt_tokens_details\":{\"cached_tokens\":%s}}}",
+                 cases[i].tokens, cases[i].tokens, cases[i].tokens);
+        lx_usage u = LX_USAGE_UNKNOWN;
+        lx_err err = {0};
+        free(parse_ok(p, body, &u));
+        if (u.prompt_tokens != cases[i].want || u.completion_tokens != cases[i].want ||
+            u.cached_tokens != cases[i].want)
+            fail_msg("%s: got %ld %ld %ld, want %ld", cases[i].tokens, u.prompt_tokens,
+                     u.completion_tokens, u.cached_tokens, cases[i].want);
+        /* the same in a stream's usage chunk */
+        lx_assembler a;
+        llmux__assembler_init(&a, 1 << 20);
+        cJSON *c = cJSON_Parse(body);
+        assert_int_equal(llmux__assembler_add(&a, c, &err), LLMUX_OK);
+        assert_int_equal(a.u.prompt_tokens, cases[i].want);
+        assert_int_equal(a.u.cached_tokens, cases[i].want);
+        cJSON_Delete(c);
+        llmux__assembler_free(&a);
+    }
     llmux__config_unref(cfg);
 }
 
@@ -330,42 +392,35 @@ static const char ASSEMBLED[] =
     "\"index\":0,\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":7,"
     "\"completion_tokens\":4,\"total_tokens\":11}}";
 
-/* A decoder's provider: only the caps matter here. */
-static const lx_provider_cfg STREAM_PROVIDER = {.max_response_bytes = 1 << 20};
+/* A decoder's provider: only its cap matters here. */
+static const lx_provider_cfg STREAM_PROVIDER = {.max_response_bytes = 8u << 20};
 
-/* Feed one piece; the piece that completes "data: [DONE]" ends the stream
- * (LX_STREAM_END), and nothing is fed after that. LLMUX_OK otherwise. */
-static int feed(void *st, const char *data, size_t len, sink *s, lx_err *err, int *ended)
+/* A decoder with default limits, and a sink assembling what it emits. */
+static void *new_decoder(sink *s)
 {
-    if (*ended)
-        return LLMUX_OK;
-    int rc = llmux__openai_ops.stream_feed(st, data, len, on_chunk, s, err);
-    if (rc == LX_STREAM_END) {
-        *ended = 1;
-        return LLMUX_OK;
-    }
-    return rc;
+    memset(s, 0, sizeof *s);
+    llmux__assembler_init(&s->a, 1 << 20);
+    return llmux__openai_ops.stream_new(&STREAM_PROVIDER);
 }
 
 static void decode(size_t step, size_t split_at)
 {
     const lx_provider_ops *ops = &llmux__openai_ops;
-    void *st = ops->stream_new(&STREAM_PROVIDER);
-    int ended = 0;
     sink s;
-    memset(&s, 0, sizeof s);
-    llmux__assembler_init(&s.a, 1 << 20);
+    void *st = new_decoder(&s);
     lx_err err = {0};
     size_t len = strlen(STREAM);
+    /* the feed that brings the blank line after [DONE] says the stream ended */
     if (split_at) {
-        assert_int_equal(feed(st, STREAM, split_at, &s, &err, &ended), LLMUX_OK);
-        assert_int_equal(feed(st, STREAM + split_at, len - split_at, &s, &err, &ended), LLMUX_OK);
+        assert_int_equal(ops->stream_feed(st, STREAM, split_at, on_chunk, &s, &err), LLMUX_OK);
+        assert_int_equal(ops->stream_feed(st, STREAM + split_at, len - split_at, on_chunk, &s, &err),
+                         LX_STREAM_END);
     } else {
         for (size_t i = 0; i < len; i += step)
-            assert_int_equal(feed(st, STREAM + i, len - i < step ? len - i : step, &s, &err, &ended),
-                             LLMUX_OK);
+            assert_int_equal(
+                ops->stream_feed(st, STREAM + i, len - i < step ? len - i : step, on_chunk, &s, &err),
+                i + step >= len ? LX_STREAM_END : LLMUX_OK);
     }
-    assert_true(ended); /* [DONE] ends the stream, at the byte that completes its event */
     assert_int_equal(ops->stream_finish(st, &err), LLMUX_OK);
     assert_int_equal(s.chunks, 8);
     assert_int_equal(s.a.u.prompt_tokens, 7);
@@ -389,10 +444,8 @@ static void test_stream_whole_and_byte_at_a_time(void **state)
 static int stream_status(const char *in, lx_err *err, int *chunks)
 {
     const lx_provider_ops *ops = &llmux__openai_ops;
-    void *st = ops->stream_new(&STREAM_PROVIDER);
     sink s;
-    memset(&s, 0, sizeof s);
-    llmux__assembler_init(&s.a, 1 << 20);
+    void *st = new_decoder(&s);
     int rc = ops->stream_feed(st, in, strlen(in), on_chunk, &s, err);
     if (rc == LX_STREAM_END)
         rc = LLMUX_OK;
@@ -400,6 +453,8 @@ static int stream_status(const char *in, lx_err *err, int *chunks)
         rc = s.status;
         *err = s.err;
     }
+    if (rc == LX_STREAM_END)
+        rc = LLMUX_OK;
     if (rc == LLMUX_OK)
         rc = ops->stream_finish(st, err);
     if (chunks)
@@ -416,7 +471,21 @@ static void test_stream_errors(void **state)
     assert_int_equal(stream_status("data: {\"choices\":[]}\n\n", &err, &chunks), LLMUX_ERR_CONNECT);
     assert_string_equal(err.msg, "the stream ended before \"data: [DONE]\" (after 1 events)");
     assert_int_equal(stream_status("data: {\"choices\":[\n\n", &err, NULL), LLMUX_ERR_BAD_RESPONSE);
+    assert_string_equal(err.msg, "stream event 1 is not valid JSON (error at byte 12)");
+    assert_int_equal(stream_status("data: [1]\n\n", &err, NULL), LLMUX_ERR_BAD_RESPONSE);
     assert_string_equal(err.msg, "stream event 1 is not a JSON object");
+    /* what cJSON would take: control bytes, leading zeros, invalid UTF-8 */
+    assert_int_equal(stream_status("data: {\"choices\":[]}\n\ndata: {\"choices\":[],\"x\":\"\xff\"}\n\n",
+                                   &err, &chunks),
+                     LLMUX_ERR_BAD_RESPONSE);
+    assert_string_equal(err.msg, "stream event 2 is not valid UTF-8 (error at byte 19)");
+    assert_int_equal(chunks, 1);
+    assert_int_equal(stream_status("data: {\"choices\":[],\"n\":00}\n\n", &err, NULL),
+                     LLMUX_ERR_BAD_RESPONSE);
+    assert_string_equal(err.msg, "stream event 1 is not valid JSON (error at byte 19)");
+    assert_int_equal(stream_status("data: {\x0b\"choices\":[]}\n\n", &err, NULL),
+                     LLMUX_ERR_BAD_RESPONSE);
+    assert_string_equal(err.msg, "stream event 1 is not valid JSON (error at byte 1)");
     assert_int_equal(stream_status("data: {\"choices\":[]}\n\ndata: {\"error\":{\"message\":"
                                    "\"Overloaded\",\"type\":\"overloaded_error\"}}\n\n",
                                    &err, &chunks),
@@ -431,6 +500,84 @@ static void test_stream_errors(void **state)
     /* events after [DONE] are ignored */
     assert_int_equal(stream_status("data: [DONE]\n\ndata: garbage\n\n", &err, &chunks), LLMUX_OK);
     assert_int_equal(chunks, 0);
+}
+
+/* A server that ignores "stream": true and answers with one JSON document. */
+static void test_stream_answered_with_json(void **state)
+{
+    lx_err err = {0};
+    const char *e = "\n {\"error\":{\"message\":\"no such model\",\"type\":\"invalid_request_error\","
+                    "\"code\":\"model_not_found\"}}";
+    /* byte at a time too: the decision is made at the first byte that is not space */
+    for (size_t step = 1; step <= strlen(e); step += strlen(e) - 1) {
+        const lx_provider_ops *ops = &llmux__openai_ops;
+        void *st = ops->stream_new(&STREAM_PROVIDER);
+        sink s;
+        memset(&s, 0, sizeof s);
+        for (size_t i = 0; i < strlen(e); i += step)
+            assert_int_equal(ops->stream_feed(st, e + i, strlen(e) - i < step ? strlen(e) - i : step,
+                                              on_chunk, &s, &err),
+                             LLMUX_OK);
+        assert_int_equal(ops->stream_finish(st, &err), LLMUX_ERR_BAD_RESPONSE);
+        assert_string_equal(err.msg, "the provider answered with JSON instead of an event stream "
+                                     "(model_not_found): no such model");
+        ops->stream_free(st);
+    }
+    assert_int_equal(stream_status("{\"id\":\"x\",\"choices\":[]}", &err, NULL),
+                     LLMUX_ERR_BAD_RESPONSE);
+    assert_string_equal(err.msg, "the provider answered with JSON instead of an event stream "
+                                 "(23 bytes, no \"error\" in it)");
+}
+
+/* [DONE] ends the stream: the decoder says so at once, whatever follows. */
+static void test_stream_done_ends_it(void **state)
+{
+    const lx_provider_ops *ops = &llmux__openai_ops;
+    sink s;
+    void *st = new_decoder(&s);
+    lx_err err = {0};
+    const char *in = "data: {\"choices\":[{\"index\":0,\"delta\":{\"content\":\"hi\"}}]}\n\n"
+                     "data: [DONE]\n\n: keep-alive\n\n";
+    assert_int_equal(ops->stream_feed(st, in, strlen(in), on_chunk, &s, &err), LX_STREAM_END);
+    assert_int_equal(ops->stream_feed(st, "data: x\n\n", 9, on_chunk, &s, &err), LX_STREAM_END);
+    assert_int_equal(ops->stream_finish(st, &err), LLMUX_OK);
+    assert_int_equal(s.chunks, 1);
+    llmux__assembler_free(&s.a);
+    ops->stream_free(st);
+}
+
+/* One event is bounded by the config's max_response_bytes, both ways. */
+static void test_stream_event_cap_from_config(void **state)
+{
+    size_t big = 4u << 20; /* 4 MiB: under the 8 MiB default */
+    char *ev = malloc(big + 64);
+    int n = snprintf(ev, 64, "data: {\"choices\":[],\"x\":\"");
+    memset(ev + n, 'a', big);
+    strcpy(ev + n + big, "\"}\n\n");
+    size_t len = strlen(ev);
+    const lx_provider_ops *ops = &llmux__openai_ops;
+    lx_provider_cfg small = {0}, large = {0};
+    small.max_response_bytes = 64 * 1024;
+    large.max_response_bytes = 16u << 20;
+    lx_err err = {0};
+    sink s;
+    memset(&s, 0, sizeof s);
+    llmux__assembler_init(&s.a, 32u << 20);
+    void *st = ops->stream_new(&small);
+    assert_int_equal(ops->stream_feed(st, ev, len, on_chunk, &s, &err), LLMUX_ERR_BAD_RESPONSE);
+    assert_string_equal(err.msg, "a stream event exceeds 65536 bytes");
+    ops->stream_free(st);
+    /* 9 MiB passes a 16 MiB cap (the 8 MiB default no longer applies) */
+    size_t big2 = 9u << 20;
+    ev = realloc(ev, big2 + 64);
+    memset(ev + n, 'a', big2);
+    strcpy(ev + n + big2, "\"}\n\n");
+    st = ops->stream_new(&large);
+    assert_int_equal(ops->stream_feed(st, ev, strlen(ev), on_chunk, &s, &err), LLMUX_OK);
+    assert_int_equal(s.chunks, 1);
+    ops->stream_free(st);
+    llmux__assembler_free(&s.a);
+    free(ev);
 }
 
 static void test_assembler_tolerates_azure_shapes(void **state)
@@ -466,8 +613,45 @@ static void test_assembler_content_limit(void **state)
     cJSON *c = cJSON_Parse("{\"choices\":[{\"index\":0,\"delta\":{\"content\":\"0123456789\"}}]}");
     assert_int_equal(llmux__assembler_add(&a, c, &err), LLMUX_OK);
     assert_int_equal(llmux__assembler_add(&a, c, &err), LLMUX_ERR_BAD_RESPONSE);
+    assert_string_equal(err.msg, "stream: the assembled answer exceeds 16 bytes "
+                                 "(transport.max_response_bytes)");
     cJSON_Delete(c);
     llmux__assembler_free(&a);
+}
+
+/* The limit is one budget for everything kept: spread over choices, refusals
+ * and tool calls it runs out just the same. */
+static void test_assembler_total_budget(void **state)
+{
+    static const char *const shapes[] = {
+        "{\"choices\":[{\"index\":%02d,\"delta\":{\"content\":\"0123456789\"}}]}",
+        "{\"choices\":[{\"index\":%02d,\"delta\":{\"refusal\":\"0123456789\"}}]}",
+        "{\"choices\":[{\"index\":0,\"delta\":{\"tool_calls\":[{\"index\":%02d,\"function\":"
+        "{\"arguments\":\"0123456789\"}}]}}]}",
+    };
+    for (size_t sh = 0; sh < 3; sh++) {
+        lx_assembler a;
+        llmux__assembler_init(&a, 100);
+        lx_err err = {0};
+        int i = 0, rc = LLMUX_OK;
+        for (; i < 16 && rc == LLMUX_OK; i++) {
+            char text[256];
+            /* the index written in two digits at the %02d */
+            const char *at = strstr(shapes[sh], "%02d");
+            size_t pre = (size_t)(at - shapes[sh]);
+            memcpy(text, shapes[sh], pre);
+            text[pre] = (char)('0' + i / 10);
+            text[pre + 1] = (char)('0' + i % 10);
+            strcpy(text + pre + 2, at + 4);
+            cJSON *c = cJSON_Parse(text);
+            rc = llmux__assembler_add(&a, c, &err);
+            cJSON_Delete(c);
+        }
+        assert_int_equal(rc, LLMUX_ERR_BAD_RESPONSE);
+        assert_int_equal(i, 11); /* ten pieces of ten bytes fit in 100, the eleventh does not */
+        assert_int_equal(a.used, 100);
+        llmux__assembler_free(&a);
+    }
 }
 
 int main(void)
@@ -479,10 +663,15 @@ int main(void)
         cmocka_unit_test(test_parse_response),
         cmocka_unit_test(test_parse_response_agrees_with_cjson),
         cmocka_unit_test(test_classify_errors),
+        cmocka_unit_test(test_usage_clamped),
         cmocka_unit_test(test_stream_whole_and_byte_at_a_time),
         cmocka_unit_test(test_stream_errors),
         cmocka_unit_test(test_assembler_tolerates_azure_shapes),
         cmocka_unit_test(test_assembler_content_limit),
+        cmocka_unit_test(test_assembler_total_budget),
+        cmocka_unit_test(test_stream_answered_with_json),
+        cmocka_unit_test(test_stream_done_ends_it),
+        cmocka_unit_test(test_stream_event_cap_from_config),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -64,6 +64,25 @@ static void test_invalid_requests(void **state)
          "request.messages[0].content: required"},
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"stream\":\"yes\"}",
          "request.stream: expected true or false"},
+        /* a second key would be forwarded while the first one is routed */
+        {"{\"model\":\"cheap\",\"model\":\"o1-pro\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+         "request: duplicate key \"model\" (each top-level key may appear once)"},
+        {"{\"model\":\"cheap\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"mod\\u0065l\":\"o1\"}",
+         "request: duplicate key \"model\" (each top-level key may appear once)"},
+        {"{\"n\":1,\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"n\":2}",
+         "request: duplicate key \"n\" (each top-level key may appear once)"},
+        {"{\"t\\u00e9\":1,\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"t\xc3\xa9\":2}",
+         "request: duplicate key \"t\xc3\xa9\" (each top-level key may appear once)"},
+        /* what cJSON would take: control bytes, raw control characters, leading
+         * zeros, invalid UTF-8 */
+        {"{\x01\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+         "request: not valid JSON (error at byte 1)"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"a\x7f\tb\"}]}",
+         "request: not valid JSON (error at byte 53)"},
+        {"{\"model\":\"m\",\"n\":01,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+         "request: not valid JSON (error at byte 18)"},
+        {"{\"model\":\"m\xff\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}",
+         "request: not valid UTF-8 (error at byte 11)"},
     };
     for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
         cJSON *req = (cJSON *)1;
@@ -75,6 +94,13 @@ static void test_invalid_requests(void **state)
                      err.msg);
         assert_int_equal(err.http_status, 400);
         assert_null(req);
+        /* the text-only path refuses it with the same words */
+        lx_request r;
+        lx_err e2 = {0};
+        assert_int_equal(llmux__request_init(&r, bad[i].json, strlen(bad[i].json), &e2),
+                         LLMUX_ERR_BAD_REQUEST);
+        assert_string_equal(e2.msg, bad[i].message);
+        llmux__request_free(&r);
     }
 }
 
@@ -101,10 +127,14 @@ static void test_fast_path_agrees_with_tree_path(void **state)
         "{\"role\":\"assistant\",\"tool_calls\":[]},{\"role\":\"tool\",\"content\":null}],"
         "\"stream\":false,\"n\":1}",
         "{\"messages\":[{\"content\":\"x\",\"role\":\"developer\"}],\"model\":\"a/b\"}",
+        /* duplicates, and one letter away from more ("modal", "m") */
+        "{\"model\":\"gpt\",\"n\":1,\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+        "\"modal\":\"o1\",\"m\":2,\"n\":2}",
+        "{\"model\":\"gpt\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"model\":\"o1\"}",
     };
     const char alphabet[] = "{}[]\",:\\ 0nultrefasymdvop";
     unsigned seed = 99;
-    int fast_used = 0;
+    int fast_used = 0, duplicates = 0;
     for (size_t b = 0; b < sizeof bases / sizeof bases[0]; b++) {
         size_t len = strlen(bases[b]);
         char *buf = malloc(len + 1);
@@ -130,6 +160,7 @@ static void test_fast_path_agrees_with_tree_path(void **state)
                 fast_used += r.tree == NULL;
             } else {
                 assert_string_equal(e1.msg, e2.msg);
+                duplicates += strncmp(e1.msg, "request: duplicate key", 22) == 0;
             }
             cJSON_Delete(tree);
             llmux__request_free(&r);
@@ -137,6 +168,7 @@ static void test_fast_path_agrees_with_tree_path(void **state)
         free(buf);
     }
     assert_true(fast_used > 1000); /* the fast path really ran */
+    assert_true(duplicates > 5000); /* and duplicates were refused on both */
 }
 
 int main(void)

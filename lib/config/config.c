@@ -83,21 +83,38 @@ static int cfg_err(lx_err *err, const char *path, const char *fmt, ...)
     return llmux__err(err, LLMUX_ERR_CONFIG, "%s: %s", *path ? path : "config", detail);
 }
 
+
 /* Check an object: must be an object, no duplicate keys, no keys outside
- * `allowed` (NULL-terminated; NULL list = any key). */
+ * `allowed` (NULL-terminated; NULL list = any key). Linear: the keys seen go
+ * into an open-addressing set (a config may hold many thousand aliases). */
 static int check_object(const cJSON *obj, const char *path, const char *const *allowed,
                         lx_err *err)
 {
     if (!cJSON_IsObject(obj))
         return cfg_err(err, path, "expected an object, got %s", json_kind(obj));
-    for (const cJSON *it = obj->child; it; it = it->next) {
+    size_t n = 0, slots = 16;
+    for (const cJSON *it = obj->child; it; it = it->next)
+        n++;
+    while (slots < 2 * n) /* at least twice the keys: probes stay short */
+        slots *= 2;
+    const char **seen = calloc(slots, sizeof *seen);
+    if (!seen)
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    int rc = LLMUX_OK;
+    for (const cJSON *it = obj->child; it && !rc; it = it->next) {
         char p[PATH_MAX_LEN];
-        path_child(p, path, it->string);
-        for (const cJSON *prev = obj->child; prev != it; prev = prev->next)
-            if (strcmp(prev->string, it->string) == 0)
-                return cfg_err(err, p, "duplicate key");
+        size_t h = llmux__hash(it->string, strlen(it->string)) & (slots - 1);
+        while (seen[h] && strcmp(seen[h], it->string) != 0)
+            h = (h + 1) & (slots - 1);
+        if (seen[h]) {
+            path_child(p, path, it->string);
+            rc = cfg_err(err, p, "duplicate key");
+            break;
+        }
+        seen[h] = it->string;
         if (!allowed)
             continue;
+        path_child(p, path, it->string);
         int ok = 0;
         for (const char *const *a = allowed; *a; a++)
             if (strcmp(*a, it->string) == 0)
@@ -109,10 +126,11 @@ static int check_object(const cJSON *obj, const char *path, const char *const *a
                 if (a[1])
                     strncat(list, ", ", sizeof list - strlen(list) - 1);
             }
-            return cfg_err(err, p, "unknown key (expected one of: %s)", list);
+            rc = cfg_err(err, p, "unknown key (expected one of: %s)", list);
         }
     }
-    return LLMUX_OK;
+    free(seen);
+    return rc;
 }
 
 /* Optional string member; *out stays NULL when absent. */
@@ -147,13 +165,15 @@ static int get_long(const cJSON *obj, const char *key, const char *path, long mi
     if (!cJSON_IsNumber(v))
         return cfg_err(err, p, "expected a whole number, got %s", json_kind(v));
     double d = v->valuedouble;
-    if (d != (double)(long long)d)
-        return cfg_err(err, p, "expected a whole number");
-    if (d < (double)min || d > (double)max) {
+    /* the range first: converting 1e34 (or 1e999, read as infinity) to an
+     * integer is undefined; min and max are far inside long's range */
+    if (!(d >= (double)min && d <= (double)max)) {
         char range[96];
         snprintf(range, sizeof range, "%ld to %ld", min, max);
         return cfg_err(err, p, "out of range (expected %s)", range);
     }
+    if (d != (double)(long)d)
+        return cfg_err(err, p, "expected a whole number");
     *out = (long)d;
     return LLMUX_OK;
 }
@@ -285,6 +305,16 @@ static int check_base_url(lx_provider_cfg *p, const char *s, const char *up, lx_
     size_t ul = strlen(p->base_url);
     while (ul > 0 && p->base_url[ul - 1] == '/')
         p->base_url[--ul] = '\0';
+    static const char endpoint[] = "/chat/completions";
+    size_t el = sizeof endpoint - 1;
+    if (ul > el && strcmp(p->base_url + ul - el, endpoint) == 0) {
+        /* a copy-paste of the whole endpoint would be called as .../chat/completions/chat/completions */
+        int keep = (int)(ul - el);
+        while (keep > 0 && p->base_url[keep - 1] == '/')
+            keep--;
+        return cfg_err(err, up, "ends in /chat/completions, which llmux appends itself; write \"%.*s\"",
+                       keep < 200 ? keep : 200, p->base_url);
+    }
     return LLMUX_OK;
 }
 
@@ -344,11 +374,11 @@ static int parse_provider(lx_config *cfg, lx_provider_cfg *p, const cJSON *obj,
     if ((rc = get_string(obj, "api_key_env", path, 0, &s, err)))
         return rc;
     if (s) {
-        if (!valid_env_name(s))
+        if (!valid_env_name(s)) /* not quoted: it may be a key pasted here by mistake */
             return cfg_err(err, ep,
-                           "\"%.80s\" is not an environment variable name (letters, digits and _, "
-                           "not starting with a digit)",
-                           s);
+                           "not an environment variable name (letters, digits and _, not starting "
+                           "with a digit); if it is a key, put it in an environment variable and "
+                           "name that variable here");
         if (!(p->api_key_env = dupstr(s)))
             return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
         const char *val = getenv(s);

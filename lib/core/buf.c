@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "core/utf8.h"
+
 int llmux__buf_reserve(lx_buf *b, size_t extra)
 {
     if (extra > (size_t)-1 - b->len - 1)
@@ -71,6 +73,20 @@ int llmux__buf_json_string(lx_buf *b, const char *s)
     const unsigned char *run = p;
     for (; *p; p++) {
         unsigned char c = *p;
+        if (c >= 0x80) {
+            /* a NUL ends a sequence early, so no byte past it is read */
+            size_t n = llmux__utf8_seq(p, 4);
+            if (n) {
+                p += n - 1;
+                continue;
+            }
+            /* not UTF-8 (text from outside, or a cut): U+FFFD for the byte */
+            if ((p > run && llmux__buf_append(b, run, (size_t)(p - run))) ||
+                llmux__buf_append(b, "\\ufffd", 6))
+                return -1;
+            run = p + 1;
+            continue;
+        }
         if (c >= 0x20 && c != '"' && c != '\\')
             continue;
         if (p > run && llmux__buf_append(b, run, (size_t)(p - run)))

@@ -23,7 +23,9 @@ int llmux__buf_printf(lx_buf *b, const char *fmt, ...)
     __attribute__((format(printf, 2, 3)))
 #endif
     ;
-/* Append s as a JSON string literal, quotes included. */
+/* Append s as a JSON string literal, quotes included. The literal is always
+ * valid UTF-8: a byte of s that does not belong to a well-formed character
+ * is written as U+FFFD. */
 int llmux__buf_json_string(lx_buf *b, const char *s);
 /* Hand the data to the caller (who frees it) and empty the buffer. Never NULL
  * unless allocation fails: an empty buffer yields "". */

@@ -2,6 +2,7 @@
 
 #include <stdarg.h>
 #include <stdio.h>
+#include "core/utf8.h"
 
 int llmux__err(lx_err *e, int status, const char *fmt, ...)
 {
@@ -11,6 +12,9 @@ int llmux__err(lx_err *e, int status, const char *fmt, ...)
     va_start(ap, fmt);
     vsnprintf(e->msg, sizeof e->msg, fmt, ap);
     va_end(ap);
+    /* a "%.80s" or the record's end can cut a character, and text from
+     * outside need not be UTF-8 */
+    llmux__utf8_repair(e->msg);
     e->status = status;
     return status;
 }

@@ -4,6 +4,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "providers/classify.h"
+
 void llmux__assembler_init(lx_assembler *a, size_t limit)
 {
     memset(a, 0, sizeof *a);
@@ -11,32 +13,59 @@ void llmux__assembler_init(lx_assembler *a, size_t limit)
     a->u.prompt_tokens = a->u.completion_tokens = a->u.cached_tokens = -1;
 }
 
-static int keep_string(char **slot, const cJSON *v)
+/* Take n more bytes out of the call's budget: 0, or -2 when it is spent. */
+static int spend(lx_assembler *a, size_t n)
+{
+    if (n > a->limit - a->used)
+        return -2;
+    a->used += n;
+    return 0;
+}
+
+/* 0, -1 out of memory, -2 over the budget. */
+static int keep_string(lx_assembler *a, char **slot, const cJSON *v)
 {
     if (!cJSON_IsString(v) || !v->valuestring[0])
         return 0;
     if (*slot && strcmp(*slot, v->valuestring) == 0)
         return 0;
-    char *s = strdup(v->valuestring);
+    size_t n = strlen(v->valuestring);
+    if (spend(a, n))
+        return -2;
+    char *s = malloc(n + 1);
     if (!s)
         return -1;
+    memcpy(s, v->valuestring, n + 1);
     free(*slot);
     *slot = s;
     return 0;
 }
 
-static int append_text(lx_buf *b, size_t limit, const cJSON *v)
+static int append_text(lx_assembler *a, lx_buf *b, const cJSON *v)
 {
     if (!cJSON_IsString(v))
         return 0;
-    b->limit = limit;
-    return llmux__buf_puts(b, v->valuestring);
+    size_t n = strlen(v->valuestring);
+    if (spend(a, n))
+        return -2;
+    return llmux__buf_append(b, v->valuestring, n);
+}
+
+/* The error for a non-zero keep_string / append_text result. */
+static int kept_error(const lx_assembler *a, int rc, lx_err *err)
+{
+    if (rc == -2)
+        return llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
+                          "stream: the assembled answer exceeds %zu bytes "
+                          "(transport.max_response_bytes)",
+                          a->limit);
+    return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
 }
 
 static long member_long(const cJSON *o, const char *k)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (long)v->valuedouble : -1;
+    return cJSON_IsNumber(v) ? llmux__token_count(v->valuedouble) : -1;
 }
 
 static int add_tool_delta(lx_assembler *a, lx_asm_choice *c, const cJSON *tc, lx_err *err)
@@ -56,13 +85,13 @@ static int add_tool_delta(lx_assembler *a, lx_asm_choice *c, const cJSON *tc, lx
     }
     lx_asm_tool *t = &c->tools[i];
     const cJSON *fn = cJSON_GetObjectItemCaseSensitive(tc, "function");
-    if (keep_string(&t->id, cJSON_GetObjectItemCaseSensitive(tc, "id")) ||
-        keep_string(&t->type, cJSON_GetObjectItemCaseSensitive(tc, "type")) ||
+    int rc;
+    if ((rc = keep_string(a, &t->id, cJSON_GetObjectItemCaseSensitive(tc, "id"))) ||
+        (rc = keep_string(a, &t->type, cJSON_GetObjectItemCaseSensitive(tc, "type"))) ||
         (cJSON_IsObject(fn) &&
-         (keep_string(&t->name, cJSON_GetObjectItemCaseSensitive(fn, "name")) ||
-          append_text(&t->args, a->limit, cJSON_GetObjectItemCaseSensitive(fn, "arguments")))))
-        return llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
-                          "stream: tool call too large or out of memory");
+         ((rc = keep_string(a, &t->name, cJSON_GetObjectItemCaseSensitive(fn, "name"))) ||
+          (rc = append_text(a, &t->args, cJSON_GetObjectItemCaseSensitive(fn, "arguments"))))))
+        return kept_error(a, rc, err);
     return LLMUX_OK;
 }
 
@@ -75,11 +104,12 @@ int llmux__chunk_is_usage_only(const cJSON *chunk)
 
 int llmux__assembler_add(lx_assembler *a, const cJSON *chunk, lx_err *err)
 {
-    if (keep_string(&a->id, cJSON_GetObjectItemCaseSensitive(chunk, "id")) ||
-        keep_string(&a->model, cJSON_GetObjectItemCaseSensitive(chunk, "model")) ||
-        keep_string(&a->system_fingerprint,
-                    cJSON_GetObjectItemCaseSensitive(chunk, "system_fingerprint")))
-        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    int rc;
+    if ((rc = keep_string(a, &a->id, cJSON_GetObjectItemCaseSensitive(chunk, "id"))) ||
+        (rc = keep_string(a, &a->model, cJSON_GetObjectItemCaseSensitive(chunk, "model"))) ||
+        (rc = keep_string(a, &a->system_fingerprint,
+                          cJSON_GetObjectItemCaseSensitive(chunk, "system_fingerprint"))))
+        return kept_error(a, rc, err);
     const cJSON *created = cJSON_GetObjectItemCaseSensitive(chunk, "created");
     if (cJSON_IsNumber(created))
         a->created = created->valuedouble;
@@ -109,19 +139,17 @@ int llmux__assembler_add(lx_assembler *a, const cJSON *chunk, lx_err *err)
         lx_asm_choice *c = &a->choices[i];
         c->used = 1;
         const cJSON *fr = cJSON_GetObjectItemCaseSensitive(ch, "finish_reason");
-        if (keep_string(&c->finish_reason, fr))
-            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        if ((rc = keep_string(a, &c->finish_reason, fr)))
+            return kept_error(a, rc, err);
         const cJSON *delta = cJSON_GetObjectItemCaseSensitive(ch, "delta");
         if (!cJSON_IsObject(delta))
             continue; /* Azure sends annotation chunks without a delta */
-        if (append_text(&c->content, a->limit, cJSON_GetObjectItemCaseSensitive(delta, "content")) ||
-            append_text(&c->refusal, a->limit, cJSON_GetObjectItemCaseSensitive(delta, "refusal")))
-            return llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
-                              "stream: content exceeds %zu bytes or out of memory", a->limit);
+        if ((rc = append_text(a, &c->content, cJSON_GetObjectItemCaseSensitive(delta, "content"))) ||
+            (rc = append_text(a, &c->refusal, cJSON_GetObjectItemCaseSensitive(delta, "refusal"))))
+            return kept_error(a, rc, err);
         const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls");
         for (const cJSON *tc = cJSON_IsArray(tcs) ? tcs->child : NULL; tc; tc = tc->next) {
-            int rc = add_tool_delta(a, c, tc, err);
-            if (rc)
+            if ((rc = add_tool_delta(a, c, tc, err)))
                 return rc;
         }
     }

@@ -36,9 +36,12 @@ typedef struct lx_assembler {
     lx_asm_choice choices[LLMUX_ASM_MAX_CHOICES];
     struct cJSON *usage; /* the last usage object seen */
     lx_usage u;
-    size_t limit; /* cap on accumulated text per field */
+    size_t limit; /* the call's budget: all text kept, every field together */
+    size_t used;  /* bytes of it kept so far */
 } lx_assembler;
 
+/* limit bounds everything the assembler keeps for the call, all choices and
+ * tool calls together (transport.max_response_bytes). */
 void llmux__assembler_init(lx_assembler *a, size_t limit);
 /* Fold one chunk in. LLMUX_OK, or BAD_RESPONSE / NO_MEMORY with a message. */
 int llmux__assembler_add(lx_assembler *a, const struct cJSON *chunk, lx_err *err);

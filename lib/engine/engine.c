@@ -417,6 +417,7 @@ int llmux__engine_call(llmux *gw, const char *request_json, const llmux_call_opt
     c.delivered = 0;
     c.deadline_hit = 0;
     c.request.has_features = 0;
+    c.request.tree = NULL; /* freed at the end even when the call stops before validation */
     c.info.res = res;
     c.info.key_id = NULL;
     c.info.reservation = &reservation;

@@ -6,6 +6,7 @@
 #include <string.h>
 
 #include "core/buf.h"
+#include "core/utf8.h"
 
 llmux_result *llmux__result_new(lx_config *cfg)
 {
@@ -52,6 +53,8 @@ int llmux__result_fail(llmux_result *r, int status, int http_status, const char 
     free(r->json);
     r->json = NULL;
     r->error = strdup(message && *message ? message : llmux_strerror(status));
+    if (r->error)
+        llmux__utf8_repair(r->error); /* provider text, cut by a "%.60s" or not UTF-8 */
     lx_buf b = LX_BUF_INIT;
     int bad = llmux__buf_puts(&b, "{\"error\":{\"message\":") ||
               llmux__buf_json_string(&b, r->error ? r->error : "") ||
@@ -69,24 +72,37 @@ int llmux__result_fail(llmux_result *r, int status, int http_status, const char 
     return status;
 }
 
+/* How many bytes of s, at most max, end on a character boundary. */
+static int utf8_prefix(const char *s, int max)
+{
+    int n = 0;
+    while (n < max && s[n])
+        n++;
+    if (s[n]) /* cut: step back over continuation bytes to a lead byte */
+        while (n > 0 && ((unsigned char)s[n] & 0xc0) == 0x80)
+            n--;
+    return n;
+}
+
 void llmux__result_reason(const llmux_result *r, char *out, size_t cap)
 {
     const char *how = strcmp(r->route, "direct") == 0 ? "direct route" : "alias";
     const char *name = r->requested_model ? r->requested_model : "";
+    int name_len = utf8_prefix(name, 60);
     size_t n = r->n_targets, tried = r->n_attempts;
     if (strcmp(r->route, "none") == 0)
         snprintf(out, cap, "no route: %s", r->error ? r->error : "the request was not routed");
     else if (r->status == LLMUX_OK && tried > 1)
         snprintf(out, cap,
-                 "%s \"%.60s\" lists %zu targets, tried in order; %s answered after falling back "
+                 "%s \"%.*s\" lists %zu targets, tried in order; %s answered after falling back "
                  "past %zu failed target%s",
-                 how, name, n, r->provider, tried - 1, tried == 2 ? "" : "s");
+                 how, name_len, name, n, r->provider, tried - 1, tried == 2 ? "" : "s");
     else if (r->status == LLMUX_OK)
-        snprintf(out, cap, "%s \"%.60s\" lists %zu target%s, tried in order; %s answered on the "
-                 "first attempt", how, name, n, n == 1 ? "" : "s", r->provider);
+        snprintf(out, cap, "%s \"%.*s\" lists %zu target%s, tried in order; %s answered on the "
+                 "first attempt", how, name_len, name, n, n == 1 ? "" : "s", r->provider);
     else
-        snprintf(out, cap, "%s \"%.60s\" lists %zu target%s, tried in order; %zu tried, none "
-                 "answered", how, name, n, n == 1 ? "" : "s", tried);
+        snprintf(out, cap, "%s \"%.*s\" lists %zu target%s, tried in order; %zu tried, none "
+                 "answered", how, name_len, name, n, n == 1 ? "" : "s", tried);
 }
 
 static int json_str_or_null(lx_buf *b, const char *s)
@@ -147,13 +163,10 @@ char *llmux__trace_build(const llmux_result *r)
               llmux__buf_puts(&b, ",\"provider_model\":") || json_str_or_null(&b, r->model) ||
               llmux__buf_printf(&b,
                                 ",\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
-                                "\"cached_tokens\":%lld}%s,\"cost_usd\":",
+                                "\"cached_tokens\":%lld},\"cost_usd\":",
                                 (long long)r->usage.prompt_tokens,
                                 (long long)r->usage.completion_tokens,
-                                (long long)r->usage.cached_tokens,
-                                r->usage.absurd ? ",\"usage_note\":\"the provider reported a "
-                                                  "token count out of range; it was ignored\""
-                                                : "") ||
+                                (long long)r->usage.cached_tokens) ||
               (r->cost_usd >= 0 ? llmux__buf_printf(&b, "%.8f", r->cost_usd)
                                 : llmux__buf_puts(&b, "null")) ||
               llmux__buf_printf(&b, ",\"chunks\":%zu,\"total_ms\":%.3f}", r->chunks, r->total_ms);

@@ -11,7 +11,9 @@ int llmux__status_for_http(long http_status);
  * window (case-insensitive match over the phrases providers use). */
 int llmux__is_context_overflow(const char *message);
 /* Copy up to cap-1 bytes of untrusted text into out, replacing control
- * characters and invalid bytes so the message is safe to print and log. */
+ * characters with spaces and bytes that are not UTF-8 with '?', and cutting
+ * only between characters, so the message is valid UTF-8, safe to print and
+ * log. */
 void llmux__sanitize_text(char *out, size_t cap, const char *in, size_t len);
 
 /* Text from a provider's answer, made safe to show: the provider's key
@@ -19,5 +21,10 @@ void llmux__sanitize_text(char *out, size_t cap, const char *in, size_t len);
  * so is any run of 8 or more of its leading bytes (a key the provider itself
  * cut short), before the text is sanitised and cut to cap-1 bytes. */
 void llmux__provider_text(char *out, size_t cap, const char *in, size_t len, const char *secret);
+/* More tokens than any call can have: a provider reporting more is wrong. */
+#define LLMUX_MAX_TOKENS 1e15
+/* A token count a provider reported, or -1 (unknown) when it is negative,
+ * not a whole number or absurd (above LLMUX_MAX_TOKENS, 1e999). */
+long llmux__token_count(double d);
 
 #endif

@@ -182,7 +182,7 @@ static int openai_build_request(const lx_provider_cfg *p, const char *model,
 static long get_long_member(const cJSON *obj, const char *key)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNumber(v) && v->valuedouble >= 0 ? (long)v->valuedouble : -1;
+    return cJSON_IsNumber(v) ? llmux__token_count(v->valuedouble) : -1;
 }
 
 /* Usage from an OpenAI `usage` object (also used for stream chunks). */
@@ -231,6 +231,18 @@ static void error_text(const char *body, size_t len, const char *secret, char *m
     else if (cJSON_IsString(t))
         llmux__provider_text(code, code_cap, t->valuestring, strlen(t->valuestring), secret);
     cJSON_Delete(root);
+}
+
+/* "<what> (code): message" from an error body, as an error of status; the
+ * provider's key (p may be NULL: none) is masked before anything is cut. */
+static int word_body_error(const char *secret, lx_err *err, int status, const char *what,
+                           const char *body, size_t len)
+{
+    char msg[320], code[64];
+    error_text(body, len, secret, msg, sizeof msg, code, sizeof code);
+    snprintf(err->provider_code, sizeof err->provider_code, "%s", code);
+    return llmux__err(err, status, "%s%s%s%s: %s", what, code[0] ? " (" : "", code,
+                      code[0] ? ")" : "", msg[0] ? msg : "(empty body)");
 }
 
 static int classify_body(const lx_provider_cfg *p, long http_status, const char *body,
@@ -343,15 +355,17 @@ static int openai_parse_response(const lx_provider_cfg *p, lx_buf *body, char **
             return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
         return LLMUX_OK;
     }
-    cJSON *root = cJSON_ParseWithLength(body->data ? body->data : "", body->len);
-    if (!root) {
-        size_t off = 0;
-        if (body->len && llmux__json_check(body->data, body->len, &off) == LLMUX_JSON_OK)
-            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    /* the strict check first: cJSON accepts control bytes, leading zeros and
+     * invalid UTF-8, which would reach the caller as a success */
+    size_t off = 0;
+    int syntax = body->len ? llmux__json_check(body->data, body->len, &off) : LLMUX_JSON_SYNTAX;
+    if (syntax != LLMUX_JSON_OK)
         return llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
-                          "the response body is not valid JSON (%zu bytes, error at byte %zu)",
-                          body->len, off);
-    }
+                          "the response body is not valid %s (%zu bytes, error at byte %zu)",
+                          syntax == LLMUX_JSON_UTF8 ? "UTF-8" : "JSON", body->len, off);
+    cJSON *root = cJSON_ParseWithLength(body->data, body->len);
+    if (!root) /* the text is valid: cJSON ran out of memory */
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     int rc = LLMUX_OK;
     if (!cJSON_IsObject(root)) {
         rc = llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "the response is not a JSON object");
@@ -359,7 +373,8 @@ static int openai_parse_response(const lx_provider_cfg *p, lx_buf *body, char **
     }
     if (cJSON_GetObjectItemCaseSensitive(root, "error")) {
         /* some compatible servers answer 200 with an error body */
-        rc = classify_body(p, 500, body->data, body->len, err);
+        rc = word_body_error(p->api_key, err, LLMUX_ERR_PROVIDER, "HTTP 200 with an error body",
+                             body->data, body->len);
         err->http_status = 200;
         goto done;
     }
@@ -383,12 +398,17 @@ done:
 typedef struct openai_stream {
     lx_sse sse;
     const char *secret; /* the provider's key, masked out of error text */
-    int done; /* saw data: [DONE] */
+    int done;      /* saw data: [DONE] */
+    int started;   /* a byte other than white space arrived */
+    int json_body; /* ... and it opened a JSON document, not an event stream */
+    lx_buf json;   /* that document, capped like an event */
     lx_chunk_sink_cb sink;
     void *ctx;
     lx_err *err;
     int status;
 } openai_stream;
+
+#define EVENT_DONE 2 /* on_event's value for [DONE] */
 
 static void *openai_stream_new(const lx_provider_cfg *p)
 {
@@ -396,6 +416,7 @@ static void *openai_stream_new(const lx_provider_cfg *p)
     if (s) {
         llmux__sse_init(&s->sse, p->max_response_bytes);
         s->secret = p->api_key;
+        s->json.limit = s->sse.max_event;
     }
     return s;
 }
@@ -403,30 +424,33 @@ static void *openai_stream_new(const lx_provider_cfg *p)
 static int on_event(void *ctx, const char *event, const char *data, size_t len)
 {
     openai_stream *s = ctx;
-    if (s->done)
-        return 0; /* nothing counts after [DONE] */
-    if (len == 6 && memcmp(data, "[DONE]", 6) == 0) {
+    if (s->done || (len == 6 && memcmp(data, "[DONE]", 6) == 0)) {
         s->done = 1;
-        return LX_STREAM_END; /* whatever follows, or a connection kept open, is not ours */
+        return EVENT_DONE; /* the end, whether or not the server closes */
+    }
+    size_t off = 0;
+    int syntax = llmux__json_check(data, len, &off);
+    if (syntax != LLMUX_JSON_OK) {
+        s->status = llmux__err(s->err, LLMUX_ERR_BAD_RESPONSE,
+                               "stream event %zu is not valid %s (error at byte %zu)",
+                               s->sse.events, syntax == LLMUX_JSON_UTF8 ? "UTF-8" : "JSON", off);
+        return 1;
     }
     cJSON *chunk = cJSON_ParseWithLength(data, len);
-    if (!chunk && llmux__json_check(data, len, NULL) == LLMUX_JSON_OK) {
+    if (!chunk) { /* the text is valid: cJSON ran out of memory */
         s->status = llmux__err(s->err, LLMUX_ERR_NO_MEMORY, "out of memory");
         return 1;
     }
-    if (!chunk || !cJSON_IsObject(chunk)) {
+    if (!cJSON_IsObject(chunk)) {
         cJSON_Delete(chunk);
         s->status = llmux__err(s->err, LLMUX_ERR_BAD_RESPONSE,
                                "stream event %zu is not a JSON object", s->sse.events);
         return 1;
     }
     if (cJSON_GetObjectItemCaseSensitive(chunk, "error")) {
-        char msg[320], code[64];
-        error_text(data, len, s->secret, msg, sizeof msg, code, sizeof code);
-        snprintf(s->err->provider_code, sizeof s->err->provider_code, "%s", code);
         cJSON_Delete(chunk);
-        s->status = llmux__err(s->err, LLMUX_ERR_PROVIDER, "error inside the stream%s%s%s: %s",
-                               code[0] ? " (" : "", code, code[0] ? ")" : "", msg);
+        s->status = word_body_error(s->secret, s->err, LLMUX_ERR_PROVIDER, "error inside the stream",
+                                    data, len);
         return 1;
     }
     int stop = s->sink(s->ctx, data, len, chunk);
@@ -446,22 +470,53 @@ static int openai_stream_feed(void *st, const char *data, size_t len, lx_chunk_s
     s->ctx = ctx;
     s->err = err;
     s->status = LLMUX_OK;
-    int rc = llmux__sse_feed(&s->sse, data, len, on_event, s);
+    if (s->done)
+        return LX_STREAM_END;
+    if (!s->started) {
+        /* a server that ignores "stream": true answers with one JSON body */
+        size_t i = 0;
+        while (i < len && (data[i] == ' ' || data[i] == '\t' || data[i] == '\n' || data[i] == '\r'))
+            i++;
+        if (i < len) {
+            s->started = 1;
+            s->json_body = data[i] == '{' || data[i] == '[';
+        }
+    }
+    int rc;
+    if (s->json_body) {
+        if ((rc = llmux__buf_append(&s->json, data, len)) == -2)
+            return llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
+                              "the provider answered with JSON instead of an event stream, and "
+                              "more than %zu bytes of it",
+                              s->json.limit);
+        return rc ? llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory") : LLMUX_OK;
+    }
+    rc = llmux__sse_feed(&s->sse, data, len, on_event, s);
     if (rc == -1)
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     if (rc == -2)
         return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "a stream event exceeds %zu bytes",
                           s->sse.max_event);
-    if (s->status)
-        return s->status;
-    if (s->done)
+    if (rc == EVENT_DONE)
         return LX_STREAM_END;
-    return rc ? LLMUX_ERR_INTERNAL : LLMUX_OK;
+    if (rc)
+        return s->status ? s->status : LLMUX_ERR_INTERNAL;
+    return LLMUX_OK;
 }
 
 static int openai_stream_finish(void *st, lx_err *err)
 {
     openai_stream *s = st;
+    if (s->json_body) {
+        const char *what = "the provider answered with JSON instead of an event stream";
+        cJSON *root = cJSON_ParseWithLength(s->json.data, s->json.len);
+        int has_error = cJSON_IsObject(root) && cJSON_GetObjectItemCaseSensitive(root, "error");
+        cJSON_Delete(root);
+        if (has_error)
+            return word_body_error(s->secret, err, LLMUX_ERR_BAD_RESPONSE, what, s->json.data, s->json.len);
+        return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "%s (%zu bytes, no \"error\" in it)", what,
+                          s->json.len);
+    }
     if (!s->done)
         return llmux__err(err, LLMUX_ERR_CONNECT,
                           "the stream ended before \"data: [DONE]\" (after %zu events)",
@@ -475,6 +530,7 @@ static void openai_stream_free(void *st)
     if (!s)
         return;
     llmux__sse_free(&s->sse);
+    llmux__buf_free(&s->json);
     free(s);
 }
 

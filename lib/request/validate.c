@@ -3,7 +3,10 @@
 #include "wire/json_members.h"
 
 #include <cjson/cJSON.h>
+#include <stdlib.h>
 #include <string.h>
+
+#include "providers/classify.h"
 
 #define BAD(...) (err->http_status = 400, llmux__err(err, LLMUX_ERR_BAD_REQUEST, __VA_ARGS__))
 
@@ -17,26 +20,68 @@ static int valid_role(const char *r)
     return 0;
 }
 
+static int cmp_key(const void *a, const void *b)
+{
+    return strcmp(*(const char *const *)a, *(const char *const *)b);
+}
+
+/* A top-level key that appears twice (compared as cJSON unescaped it), or
+ * NULL; *oom set when the sort could not get its memory. */
+static const char *duplicate_key(const cJSON *obj, int *oom)
+{
+    const char *small[64], **keys = small;
+    size_t n = 0;
+    for (const cJSON *it = obj->child; it; it = it->next)
+        n++;
+    if (n > sizeof small / sizeof small[0] && !(keys = malloc(n * sizeof *keys))) {
+        *oom = 1;
+        return NULL;
+    }
+    n = 0;
+    for (const cJSON *it = obj->child; it; it = it->next)
+        keys[n++] = it->string;
+    qsort(keys, n, sizeof *keys, cmp_key);
+    const char *dup = NULL;
+    for (size_t i = 1; i < n && !dup; i++)
+        if (strcmp(keys[i - 1], keys[i]) == 0)
+            dup = keys[i];
+    if (keys != small)
+        free(keys);
+    return dup;
+}
+
 int llmux__request_parse(const char *json, size_t len, cJSON **out, const char **model,
                          lx_err *err)
 {
     *out = NULL;
-    const char *end = NULL;
-    cJSON *req = cJSON_ParseWithLengthOpts(json, len, &end, 0);
-    if (!req || (end && end < json + len && llmux__json_check(json, len, NULL) != LLMUX_JSON_OK)) {
-        /* cJSON cannot tell bad syntax from a failed allocation: ask again */
-        cJSON_Delete(req);
-        size_t off = 0;
-        int syntax = llmux__json_check(json, len, &off);
-        if (syntax == LLMUX_JSON_DEPTH)
-            return BAD("request: nested more than %d levels deep", LLMUX_JSON_MAX_DEPTH);
-        if (syntax != LLMUX_JSON_OK)
-            return BAD("request: not valid JSON (error at byte %zu)", off);
+    /* the strict check first: cJSON takes control bytes for whitespace, raw
+     * control characters in strings, leading zeros and invalid UTF-8 */
+    size_t off = 0;
+    int syntax = llmux__json_check(json, len, &off);
+    if (syntax == LLMUX_JSON_DEPTH)
+        return BAD("request: nested more than %d levels deep", LLMUX_JSON_MAX_DEPTH);
+    if (syntax == LLMUX_JSON_UTF8)
+        return BAD("request: not valid UTF-8 (error at byte %zu)", off);
+    if (syntax != LLMUX_JSON_OK)
+        return BAD("request: not valid JSON (error at byte %zu)", off);
+    cJSON *req = cJSON_ParseWithLength(json, len);
+    if (!req) /* the text is valid: cJSON ran out of memory */
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
-    }
     int rc = LLMUX_OK;
     if (!cJSON_IsObject(req)) {
         rc = BAD("request: expected a JSON object");
+        goto fail;
+    }
+    int oom = 0;
+    const char *dup = duplicate_key(req, &oom);
+    if (oom) {
+        rc = llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        goto fail;
+    }
+    if (dup) { /* {"model":"cheap","model":"o1-pro"} would route one and send the other */
+        char key[64];
+        llmux__sanitize_text(key, sizeof key, dup, strlen(dup));
+        rc = BAD("request: duplicate key \"%s\" (each top-level key may appear once)", key);
         goto fail;
     }
     const cJSON *m = cJSON_GetObjectItemCaseSensitive(req, "model");
@@ -189,6 +234,10 @@ static int fast_validate(lx_request *r, const char *s, size_t len)
     }
     if (models != 1 || messages != 1)
         return 0;
+    for (int i = 1; i < n; i++) /* a duplicate key: the tree path words the error */
+        for (int j = 0; j < i; j++)
+            if (m[i].key_len == m[j].key_len && memcmp(m[i].key, m[j].key, m[i].key_len) == 0)
+                return 0;
     r->model = r->model_buf;
     r->n_members = n;
     return 1;

@@ -1,4 +1,5 @@
 #include "wire/json_check.h"
+#include "core/utf8.h"
 #include "wire/json_scan.h"
 
 #include <string.h>
@@ -6,6 +7,7 @@
 typedef struct scan {
     const char *s;
     size_t len, i;
+    int bad; /* LLMUX_JSON_UTF8 when that is why the scan stopped */
 } scan;
 
 LLMUX_JSON_INLINE void ws(scan *c)
@@ -18,19 +20,78 @@ LLMUX_JSON_INLINE void ws(scan *c)
     }
 }
 
-static int hexdig(char ch)
+static int hexval(char ch)
 {
-    return (ch >= '0' && ch <= '9') || (ch >= 'a' && ch <= 'f') || (ch >= 'A' && ch <= 'F');
+    if (ch >= '0' && ch <= '9')
+        return ch - '0';
+    if (ch >= 'a' && ch <= 'f')
+        return ch - 'a' + 10;
+    if (ch >= 'A' && ch <= 'F')
+        return ch - 'A' + 10;
+    return -1;
+}
+
+/* The code unit of \uXXXX with c->i on the 'u'; c->i ends on its last digit.
+ * -1 (c->i on the offending byte) when a digit is missing. */
+static long escape_unit(scan *c)
+{
+    long v = 0;
+    for (int k = 1; k <= 4; k++) {
+        int d = c->i + (size_t)k < c->len ? hexval(c->s[c->i + (size_t)k]) : -1;
+        if (d < 0) {
+            c->i += (size_t)k;
+            return -1;
+        }
+        v = v * 16 + d;
+    }
+    c->i += 4;
+    return v;
+}
+
+/* \uXXXX with c->i on the 'u': a surrogate must come as a high-low pair, as
+ * it does in UTF-16 (cJSON refuses lone ones too). */
+static int unicode_escape(scan *c)
+{
+    size_t at = c->i - 1; /* the backslash */
+    long u = escape_unit(c);
+    if (u < 0)
+        return -1;
+    if (u >= 0xdc00 && u <= 0xdfff)
+        goto lone;
+    if (u >= 0xd800 && u <= 0xdbff) {
+        if (c->i + 2 >= c->len || c->s[c->i + 1] != '\\' || c->s[c->i + 2] != 'u')
+            goto lone;
+        c->i += 2;
+        long lo = escape_unit(c);
+        if (lo < 0)
+            return -1;
+        if (lo < 0xdc00 || lo > 0xdfff)
+            goto lone;
+    }
+    return 0;
+lone:
+    c->i = at;
+    c->bad = LLMUX_JSON_UTF8;
+    return -1;
 }
 
 LLMUX_JSON_INLINE int string(scan *c)
 {
     c->i++; /* opening quote */
-    while ((c->i = llmux__json_plain_run(c->s, c->i, c->len)) < c->len) {
+    while ((c->i = llmux__json_run(c->s, c->i, c->len, 1)) < c->len) {
         unsigned char ch = (unsigned char)c->s[c->i];
         if (ch == '"') {
             c->i++;
             return 0;
+        }
+        if (ch >= 0x80) {
+            size_t n = llmux__utf8_seq((const unsigned char *)c->s + c->i, c->len - c->i);
+            if (!n) {
+                c->bad = LLMUX_JSON_UTF8;
+                return -1;
+            }
+            c->i += n;
+            continue;
         }
         if (ch < 0x20)
             return -1;
@@ -39,12 +100,8 @@ LLMUX_JSON_INLINE int string(scan *c)
                 return -1;
             ch = (unsigned char)c->s[c->i];
             if (ch == 'u') {
-                for (int k = 1; k <= 4; k++)
-                    if (c->i + (size_t)k >= c->len || !hexdig(c->s[c->i + (size_t)k])) {
-                        c->i += (size_t)k;
-                        return -1;
-                    }
-                c->i += 4;
+                if (unicode_escape(c))
+                    return -1;
             } else if (!strchr("\"\\/bfnrt", ch) || ch == 0) {
                 return -1;
             }
@@ -123,7 +180,7 @@ int llmux__json_check_members(const char *s, size_t len, size_t *err_off, lx_jso
 {
     char stack[LLMUX_JSON_MAX_DEPTH + 1];
     int depth = 0;
-    scan c = {s, len, 0};
+    scan c = {s, len, 0, 0};
     int rc = LLMUX_JSON_SYNTAX;
     char opened;
     int n = 0, pending = 0; /* a top-level member's value is being read */
@@ -207,6 +264,8 @@ int llmux__json_check_members(const char *s, size_t len, size_t *err_off, lx_jso
     if (n_members)
         *n_members = (!is_object || n > max) ? -1 : n;
 done:
+    if (rc == LLMUX_JSON_SYNTAX && c.bad)
+        rc = c.bad;
     if (rc != LLMUX_JSON_OK && err_off)
         *err_off = c.i;
     return rc;

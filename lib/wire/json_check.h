@@ -1,7 +1,10 @@
 /*
- * An allocation-free JSON syntax check (RFC 8259). cJSON answers NULL both
- * for bad syntax and for a failed allocation; this tells the two apart, and
- * gives the exact byte where the syntax breaks.
+ * An allocation-free JSON syntax check (RFC 8259), strings held to well-formed
+ * UTF-8 and paired surrogate escapes. cJSON answers NULL both for bad syntax
+ * and for a failed allocation, and accepts what RFC 8259 forbids (control
+ * bytes as whitespace, raw control characters in strings, leading zeros,
+ * invalid UTF-8): every text that reaches cJSON is checked here first. Gives
+ * the exact byte where the text breaks.
  */
 #ifndef LLMUX_WIRE_JSON_CHECK_H
 #define LLMUX_WIRE_JSON_CHECK_H
@@ -15,7 +18,9 @@
 typedef enum {
     LLMUX_JSON_OK = 0,
     LLMUX_JSON_SYNTAX = -1, /* *err_off is the offending byte */
-    LLMUX_JSON_DEPTH = -2   /* nested deeper than LLMUX_JSON_MAX_DEPTH */
+    LLMUX_JSON_DEPTH = -2,  /* nested deeper than LLMUX_JSON_MAX_DEPTH */
+    LLMUX_JSON_UTF8 = -3    /* *err_off starts a byte sequence that is not UTF-8, or a
+                               lone surrogate escape */
 } lx_json_check_result;
 
 int llmux__json_check(const char *s, size_t len, size_t *err_off);

@@ -21,9 +21,10 @@
 #define LLMUX_JSON_INLINE static inline
 #endif
 
-/* Offset of the first byte at or after i that is '"', '\\' or below 0x20;
- * len when there is none. */
-static inline size_t llmux__json_plain_run(const char *s, size_t i, size_t len)
+/* Offset of the first byte at or after i that is '"', '\\' or below 0x20
+ * (and, with stop_high, at or above 0x80: the check validates UTF-8 there);
+ * len when there is none. stop_high is a constant at every call site. */
+static inline size_t llmux__json_run(const char *s, size_t i, size_t len, int stop_high)
 {
 #if defined(__SSE2__)
     const __m128i quote = _mm_set1_epi8('"');
@@ -34,6 +35,8 @@ static inline size_t llmux__json_plain_run(const char *s, size_t i, size_t len)
         __m128i hit = _mm_or_si128(_mm_cmpeq_epi8(v, quote), _mm_cmpeq_epi8(v, bslash));
         hit = _mm_or_si128(hit, _mm_cmpeq_epi8(_mm_min_epu8(v, ctl), v)); /* v <= 0x1f */
         int mask = _mm_movemask_epi8(hit);
+        if (stop_high)
+            mask |= _mm_movemask_epi8(v); /* the top bit of each byte */
         if (mask)
             return i + (size_t)__builtin_ctz((unsigned)mask);
         i += 16;
@@ -41,11 +44,16 @@ static inline size_t llmux__json_plain_run(const char *s, size_t i, size_t len)
 #endif
     while (i < len) {
         unsigned char c = (unsigned char)s[i];
-        if (c == '"' || c == '\\' || c < 0x20)
+        if (c == '"' || c == '\\' || c < 0x20 || (stop_high && c >= 0x80))
             return i;
         i++;
     }
     return len;
+}
+
+static inline size_t llmux__json_plain_run(const char *s, size_t i, size_t len)
+{
+    return llmux__json_run(s, i, len, 0);
 }
 
 #endif
