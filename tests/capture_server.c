@@ -83,6 +83,28 @@ static void serve(capture_server *s, int c)
         int status = s->status;
         const char *ct = s->content_type, *body = s->body;
         pthread_mutex_unlock(&s->mu);
+        pthread_mutex_lock(&s->mu);
+        int hold = s->hold_open;
+        pthread_mutex_unlock(&s->mu);
+        if (hold) {
+            char hdr[256];
+            int n = snprintf(hdr, sizeof hdr,
+                             "HTTP/1.1 %d X\r\nContent-Type: %s\r\nTransfer-Encoding: chunked"
+                             "\r\n\r\n%zx\r\n",
+                             status, ct, strlen(body));
+            if (write_all(c, hdr, (size_t)n) || write_all(c, body, strlen(body)) ||
+                write_all(c, "\r\n", 2))
+                goto out;
+            while (!s->stop) { /* never the last chunk: only the client can end this */
+                struct pollfd p = {c, POLLIN, 0};
+                if (poll(&p, 1, 50) > 0) {
+                    char tmp[64];
+                    if (recv(c, tmp, sizeof tmp, 0) <= 0)
+                        goto out;
+                }
+            }
+            goto out;
+        }
         char hdr[256];
         int n = snprintf(hdr, sizeof hdr,
                          "HTTP/1.1 %d X\r\nContent-Type: %s\r\nContent-Length: %zu\r\n\r\n",

@@ -24,6 +24,7 @@ typedef struct capture_server {
     const char *content_type;
     const char *body;
     int delay_ms;
+    int hold_open; /* chunked body, never finished: the connection stays open */
     /* the last request */
     int requests;
     char path[512];

@@ -97,9 +97,6 @@ static void test_many_aliases_index(void **state)
     llmux__config_unref(cfg);
 }
 
-/* Opening is linear in the number of keys of an object: 100,000 aliases
- * open in well under a second (the duplicate scan was quadratic: 40,000 took
- * 13 s). The bound is generous; a quadratic scan misses it by far. */
 /* A config of n aliases a0..a(n-1); with dup, the last one is named a0 again. */
 static char *many_aliases(int n, int dup)
 {
@@ -128,7 +125,9 @@ static void test_many_aliases_open_fast(void **state)
     clock_gettime(CLOCK_MONOTONIC, &t1);
     double s = (double)(t1.tv_sec - t0.tv_sec) + (double)(t1.tv_nsec - t0.tv_nsec) / 1e9;
     print_message("100,000 aliases opened in %.3f s\n", s);
-    assert_true(s < 3.0);
+    /* quadratic took 192 s here; linear takes 0.4 s, a few under sanitizers: a
+     * bound that only a quadratic scan misses, whatever the build or the load */
+    assert_true(s < 60.0);
     assert_int_equal(cfg->n_aliases, 100000);
     llmux__config_unref(cfg);
     free(json);

@@ -302,6 +302,24 @@ static void test_stream_forwards_caller_bytes(void **state)
     assert_string_equal(body, want);
     free(body);
     llmux_result_free(r);
+
+    /* [DONE] ends the stream even when the server keeps the body open */
+    pthread_mutex_lock(&CAP.mu);
+    CAP.hold_open = 1;
+    pthread_mutex_unlock(&CAP.mu);
+    llmux_call_options o;
+    llmux_call_options_init(&o, LLMUX_CALL_OPTIONS_VERSION);
+    o.timeout_ms = 5000;
+    chunks = 0;
+    double t0 = now_ms();
+    assert_int_equal(llmux_chat_stream(gw, req, &o, count_chunk, &chunks, &r), LLMUX_OK);
+    assert_true(now_ms() - t0 < 2000);
+    assert_int_equal(chunks, 1);
+    assert_non_null(strstr(llmux_result_json(r), "\"content\":\"ok\""));
+    llmux_result_free(r);
+    pthread_mutex_lock(&CAP.mu);
+    CAP.hold_open = 0;
+    pthread_mutex_unlock(&CAP.mu);
     capture_reply(&CAP, 200, "application/json", OK_BODY, 0);
     llmux_close(gw);
 }

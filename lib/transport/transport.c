@@ -9,6 +9,10 @@
 
 /* Keep at most this much of a non-2xx answer's header block. */
 #define MAX_ERROR_HEADERS (64 * 1024)
+/* After a stream's end marker, how long the server may take to end the body
+ * (the last chunk of a chunked answer) before llmux stops reading; a body
+ * that ends in time keeps its connection for the next call. */
+#define END_GRACE_MS 25
 /* A Retry-After beyond a day is treated as a day. */
 #define MAX_RETRY_AFTER_MS (24L * 3600 * 1000)
 
@@ -214,7 +218,15 @@ typedef struct xfer {
     int decided;
     int too_big;
     int active;      /* added to the multi handle and not yet ended */
+    double ended_at; /* when on_body said the body is complete; 0 = not yet */
 } xfer;
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
 
 static size_t on_write(char *data, size_t size, size_t n, void *user)
 {
@@ -228,10 +240,13 @@ static size_t on_write(char *data, size_t size, size_t n, void *user)
         xf->decided = 1;
     }
     if (xf->streaming) {
+        if (x->resp.finished_early)
+            return len; /* past the end marker: not ours */
         int rc = x->on_body(x->ctx, data, len);
         if (rc == LX_BODY_DONE) {
             x->resp.finished_early = 1;
-            return CURL_WRITEFUNC_ERROR;
+            xf->ended_at = mono_ms();
+            return len;
         }
         if (rc) {
             x->resp.aborted = 1;
@@ -332,6 +347,7 @@ static int xfer_setup(xfer *xf, lx_exchange *x, CURL *h, char *errbuf)
     xf->errbuf = errbuf;
     xf->hdr_status = 0;
     xf->streaming = xf->decided = xf->too_big = xf->active = 0;
+    xf->ended_at = 0;
     errbuf[0] = '\0';
     size_t nh = req->n_headers < LX_HTTP_MAX_HEADERS ? req->n_headers : LX_HTTP_MAX_HEADERS;
     for (size_t i = 0; i < nh; i++) {
@@ -541,12 +557,25 @@ int llmux__transport_run(lx_transport *t, lx_exchange *xs, size_t n, int first_w
                     }
             }
         }
+        /* a stream that ended while its server keeps the body open: done */
+        int wait = cancel && !watching ? 20 : 1000;
+        for (size_t i = 0; i < n; i++) {
+            if (!xf[i].active || !xf[i].ended_at)
+                continue;
+            if (mono_ms() - xf[i].ended_at >= END_GRACE_MS) {
+                end_xfer(&xf[i], CURLE_OK);
+                curl_multi_remove_handle(s->multi, xf[i].h);
+                active--;
+            } else {
+                wait = END_GRACE_MS;
+            }
+        }
         if (!active)
             break;
         if (llmux__cancel_fired(cancel))
             break;
         /* wake-ups come from the sockets, libcurl's own timers, or the cancel */
-        if (curl_multi_poll(s->multi, NULL, 0, cancel && !watching ? 20 : 1000, NULL) != CURLM_OK)
+        if (curl_multi_poll(s->multi, NULL, 0, wait, NULL) != CURLM_OK)
             break;
     }
     for (size_t i = 0; i < n; i++) {

@@ -56,6 +56,7 @@ LLMUX_ERR_BUDGET = -17
 LLMUX_ERR_UNSUPPORTED = -18
 LLMUX_ERR_CANCELLED = -19
 LLMUX_ERR_INTERNAL = -20
+LLMUX_ERR_LIMIT = -21
 
 LLMUX_VERSION_MAJOR = 0
 LLMUX_VERSION_MINOR = 1
@@ -245,6 +246,9 @@ def _declare(lib):
         # void llmux_cancel_free(llmux_cancel *c);
         lib.llmux_cancel_free.argtypes = [c_void_p]
         lib.llmux_cancel_free.restype = None
+        # int llmux_cancel_fired(const llmux_cancel *c);
+        lib.llmux_cancel_fired.argtypes = [c_void_p]
+        lib.llmux_cancel_fired.restype = c_int
 
     return lib
 
@@ -255,7 +259,8 @@ def has_cancel(lib):
 
 
 # Declared only when the library has them (has_cancel()).
-OPTIONAL_FUNCTIONS = ("llmux_cancel_new", "llmux_cancel_trigger", "llmux_cancel_free")
+OPTIONAL_FUNCTIONS = ("llmux_cancel_new", "llmux_cancel_trigger", "llmux_cancel_free",
+                      "llmux_cancel_fired")
 
 FUNCTIONS = (
     "llmux_strerror",
