@@ -4,17 +4,14 @@
 
 #include <stddef.h>
 
+#include "core/text.h"
+
 /* The llmux_status for an HTTP error status, before any body-specific
  * refinement (context window, content filter). */
 int llmux__status_for_http(long http_status);
 /* 1 when a provider's error message says the prompt does not fit the context
  * window (case-insensitive match over the phrases providers use). */
 int llmux__is_context_overflow(const char *message);
-/* Copy up to cap-1 bytes of untrusted text into out, replacing control
- * characters with spaces and bytes that are not UTF-8 with '?', and cutting
- * only between characters, so the message is valid UTF-8, safe to print and
- * log. */
-void llmux__sanitize_text(char *out, size_t cap, const char *in, size_t len);
 
 /* Text from a provider's answer, made safe to show: the provider's key
  * (secret, may be NULL) is masked wherever it occurs in the whole input, and

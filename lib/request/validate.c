@@ -6,7 +6,7 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "providers/classify.h"
+#include "core/text.h"
 
 #define BAD(...) (err->http_status = 400, llmux__err(err, LLMUX_ERR_BAD_REQUEST, __VA_ARGS__))
 
