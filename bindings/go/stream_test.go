@@ -202,7 +202,8 @@ func TestStreamEveryTargetFailed(t *testing.T) {
 		t.Fatalf("ChatStream() gave a stream (and %v) when every target failed", err)
 	}
 	e := asError(t, err)
-	if e.Code != llmux.StatusProvider || e.HTTPStatus != 503 || e.Meta.Provider != "p1" {
+	// the throttled attempt names the call (a retry later can succeed), not the later 503
+	if e.Code != llmux.StatusRateLimit || e.HTTPStatus != 429 || e.Meta.Provider != "p0" {
 		t.Errorf("error %v: class %d, HTTP %d, provider %q", err, e.Code, e.HTTPStatus, e.Meta.Provider)
 	}
 	if at := e.Meta.Trace.Attempts; len(at) != 2 || at[0].HTTPStatus != 429 || at[1].HTTPStatus != 503 {
