@@ -75,7 +75,7 @@ static int op_route(void)
 {
     lx_route r;
     lx_err err;
-    lx_request req = {0};
+    static lx_request req; /* the router only borrows it (features on demand) */
     lx_route_input in = {"fb", &req, NULL, NULL, NULL, 0, 0.0, NULL};
     int rc = llmux__route(g_cfg, &in, &r, &err);
     g_sink += (long)r.n_candidates;

@@ -14,10 +14,11 @@ typedef struct lx_usage {
     int64_t prompt_tokens;
     int64_t completion_tokens;
     int64_t cached_tokens;      /* cache reads, part of prompt_tokens */
-    int64_t cache_write_tokens; /* cache writes, part of prompt_tokens */
+    int64_t cache_write_tokens; /* cache writes (all lifetimes), part of prompt_tokens */
+    int64_t cache_write_1h_tokens; /* the 1-hour writes among them (Anthropic); -1 = not split */
     int64_t reasoning_tokens;   /* part of completion_tokens */
 } lx_usage;
 
-#define LX_USAGE_UNKNOWN {-1, -1, -1, -1, -1}
+#define LX_USAGE_UNKNOWN {-1, -1, -1, -1, -1, -1}
 
 #endif

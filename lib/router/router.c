@@ -58,8 +58,12 @@ static int consider(lx_route *r, const lx_route_input *in, const lx_provider_cfg
 
 int llmux__route(const lx_config *cfg, const lx_route_input *in, lx_route *out, lx_err *err)
 {
-    memset(out, 0, sizeof *out);
+    /* field by field: the inline candidate array needs no zeroing */
+    out->kind = NULL;
+    out->n_listed = out->n_candidates = out->n_skipped = 0;
     out->candidates = out->inline_candidates;
+    out->skipped = NULL;
+    out->direct_model = NULL;
     const lx_alias *a = llmux__config_find_alias(cfg, in->model);
     const lx_provider_cfg *direct = NULL;
     const char *slash = strchr(in->model, '/');
@@ -114,6 +118,8 @@ void llmux__route_free(lx_route *r)
         free(r->skipped[i].reason);
     free(r->skipped);
     free(r->direct_model);
-    memset(r, 0, sizeof *r);
+    r->skipped = NULL;
+    r->direct_model = NULL;
+    r->n_skipped = r->n_candidates = 0;
     r->candidates = r->inline_candidates;
 }
