@@ -33,8 +33,10 @@ char *fuzz_cstr(const uint8_t *data, size_t size);
  * alias "m" -> p/gpt-x; allow_direct on. Aborts if it does not parse. */
 struct lx_config *fuzz_config(const char *base_url);
 
-/* Aborts when text (of len bytes) contains FUZZ_KEY. */
-void fuzz_check_no_key(const char *what, const char *text, size_t len);
+/* Aborts when text (of len bytes) contains FUZZ_KEY, unless the input
+ * (data, size) holds the key itself: llmux may quote the caller's own text. */
+void fuzz_check_no_key(const char *what, const char *text, size_t len, const uint8_t *data,
+                       size_t size);
 
 /* Aborts unless text is one valid JSON value. */
 void fuzz_check_json(const char *what, const char *text);

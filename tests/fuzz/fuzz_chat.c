@@ -67,10 +67,10 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
     const char *json = llmux_result_json(res), *trace = llmux_result_trace_json(res);
     fuzz_check_json("the result", json);
     fuzz_check_json("the trace", trace);
-    fuzz_check_no_key("the result", json, strlen(json));
-    fuzz_check_no_key("the trace", trace, strlen(trace));
+    fuzz_check_no_key("the result", json, strlen(json), data, size);
+    fuzz_check_no_key("the trace", trace, strlen(trace), data, size);
     const char *e = llmux_result_error(res);
-    fuzz_check_no_key("the error", e, strlen(e));
+    fuzz_check_no_key("the error", e, strlen(e), data, size);
     (void)llmux_result_provider(res);
     (void)llmux_result_model(res);
     (void)llmux_strerror(rc);

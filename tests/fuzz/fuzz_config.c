@@ -22,7 +22,7 @@ int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size)
             fuzz_fail("llmux_open failed (%d) but set *out", rc);
         if (!memchr(err, '\0', sizeof err))
             fuzz_fail("the error message is not NUL-terminated");
-        fuzz_check_no_key("a config error", err, strlen(err));
+        fuzz_check_no_key("a config error", err, strlen(err), data, size);
     }
     free(json);
     return 0;
