@@ -2,7 +2,8 @@
 # Every test of llmux: installs what is missing, then
 #   1. builds with -Werror and runs the C tests (unit, simulator, integration)
 #   2. installs, and builds a program against the install (CMake package, pkg-config)
-#   3. builds with ASan+UBSan and runs the C tests again, and with TSan the threaded ones
+#   3. builds with ASan+UBSan and runs the C tests again, replays the fuzz corpus and
+#      every saved fuzz crash (tests/fuzz), and with TSan runs the threaded tests
 #   4. runs the demo and the integration test under valgrind (no leaks, no errors)
 #   5. runs the Python binding's pytest suite and the Go binding's go vet + go test -race
 #      (and once more linked statically, -tags llmux_static, without LD_LIBRARY_PATH),
@@ -100,6 +101,7 @@ step "C tests" ctest_in build
 step "install: CMake package and pkg-config" install_check
 step "build with ASan+UBSan" "$root/tools/build.sh" "$root/build-asan" -DLLMUX_SANITIZE=ON -DCMAKE_BUILD_TYPE=Debug
 step "C tests under ASan+UBSan" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 bash -c "cd build-asan && ctest --output-on-failure -j$jobs --timeout 600"
+step "fuzz corpus regression under ASan+UBSan" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$root/tests/fuzz/run.sh" --regress "$root/build-asan"
 step "build with ThreadSanitizer" "$root/tools/build.sh" "$root/build-tsan" -DLLMUX_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
 step "threaded tests under TSan" env TSAN_OPTIONS=halt_on_error=1 bash -c "cd build-tsan && ctest --output-on-failure --timeout 600 -R 'test_threads|test_gateway'"
 step "valgrind: demo and integration test" valgrind_check

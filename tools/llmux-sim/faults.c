@@ -16,6 +16,8 @@ typedef struct sim_fault {
     long ms;
     char *retry_after; /* NULL when not set */
     char *body;        /* serialized JSON, NULL when not set */
+    sim_hostile_kind kind;
+    long bytes, offset;
 } sim_fault;
 
 typedef struct sim_settings {
@@ -59,7 +61,39 @@ static const struct {
     {"malformed", SIM_FAULT_MALFORMED},
     {"stream_drop", SIM_FAULT_STREAM_DROP},
     {"slow_stream", SIM_FAULT_SLOW_STREAM},
+    {"hostile", SIM_FAULT_HOSTILE},
 };
+
+static const struct {
+    const char *name;
+    sim_hostile_kind kind;
+    long bytes; /* default size or depth */
+    long ms;    /* default delay */
+    int status; /* default status */
+} hostile_kinds[] = {
+    {"huge_body", SIM_HOSTILE_HUGE_BODY, 40L * 1024 * 1024, 0, 200},
+    {"endless_body", SIM_HOSTILE_ENDLESS_BODY, 0, 0, 200},
+    {"drip", SIM_HOSTILE_DRIP, 0, 1, 200},
+    {"bad_chunked", SIM_HOSTILE_BAD_CHUNKED, 0, 0, 200},
+    {"invalid_utf8", SIM_HOSTILE_INVALID_UTF8, 0, 0, 200},
+    {"deep_json", SIM_HOSTILE_DEEP_JSON, 100000, 0, 200},
+    {"absurd_usage", SIM_HOSTILE_ABSURD_USAGE, 0, 0, 200},
+    {"echo_key", SIM_HOSTILE_ECHO_KEY, 0, 0, 401},
+    {"done_hang", SIM_HOSTILE_DONE_HANG, 0, 0, 200},
+    {"error_200", SIM_HOSTILE_ERROR_200, 0, 0, 200},
+    {"json_for_stream", SIM_HOSTILE_JSON_FOR_STREAM, 0, 0, 200},
+};
+#define HOSTILE_KINDS_TEXT                                                                     \
+    "huge_body, endless_body, drip, bad_chunked, invalid_utf8, deep_json, absurd_usage, "      \
+    "echo_key, done_hang, error_200 or json_for_stream"
+
+static const char *hostile_kind_name(sim_hostile_kind k)
+{
+    for (size_t i = 0; i < sizeof hostile_kinds / sizeof hostile_kinds[0]; i++)
+        if (hostile_kinds[i].kind == k)
+            return hostile_kinds[i].name;
+    return "none";
+}
 
 static const char *fault_type_name(sim_fault_type t)
 {
@@ -158,16 +192,31 @@ static int parse_fault(const cJSON *f, size_t idx, sim_fault *out, parse_err *e)
     snprintf(field, sizeof field, "faults[%zu].type", idx);
     if (!cJSON_IsString(type))
         return fail(e, field, "must be a string (status, latency, drop, drop_mid_body, "
-                              "malformed, stream_drop or slow_stream)");
+                              "malformed, stream_drop, slow_stream or hostile)");
     out->type = SIM_FAULT_NONE;
     for (size_t i = 0; i < sizeof fault_names / sizeof fault_names[0]; i++)
         if (strcmp(type->valuestring, fault_names[i].name) == 0)
             out->type = fault_names[i].type;
     if (out->type == SIM_FAULT_NONE)
         return fail(e, field, "unknown fault type (status, latency, drop, drop_mid_body, "
-                              "malformed, stream_drop or slow_stream)");
+                              "malformed, stream_drop, slow_stream or hostile)");
     out->count = 1;
     int has_status = 0, has_ms = 0;
+    if (out->type == SIM_FAULT_HOSTILE) {
+        const cJSON *kind = cJSON_GetObjectItemCaseSensitive(f, "kind");
+        snprintf(field, sizeof field, "faults[%zu].kind", idx);
+        for (size_t i = 0; cJSON_IsString(kind) && i < sizeof hostile_kinds / sizeof hostile_kinds[0];
+             i++)
+            if (strcmp(kind->valuestring, hostile_kinds[i].name) == 0) {
+                out->kind = hostile_kinds[i].kind;
+                out->bytes = hostile_kinds[i].bytes;
+                out->ms = hostile_kinds[i].ms;
+                out->status = hostile_kinds[i].status;
+            }
+        if (!out->kind)
+            return fail(e, field, "is required for a hostile fault, one of " HOSTILE_KINDS_TEXT);
+        has_status = has_ms = 1;
+    }
     for (const cJSON *it = f->child; it; it = it->next) {
         const char *k = it->string;
         snprintf(field, sizeof field, "faults[%zu].%.32s", idx, k);
@@ -178,6 +227,23 @@ static int parse_fault(const cJSON *f, size_t idx, sim_fault *out, parse_err *e)
             if (!json_int(it, -1, 1000000000L, &c) || c == 0)
                 return fail(e, field, "must be a positive integer or -1 (forever)");
             out->count = c;
+        } else if (strcmp(k, "kind") == 0 && out->type == SIM_FAULT_HOSTILE) {
+            continue;
+        } else if ((strcmp(k, "bytes") == 0 && out->kind == SIM_HOSTILE_HUGE_BODY) ||
+                   (strcmp(k, "depth") == 0 && out->kind == SIM_HOSTILE_DEEP_JSON)) {
+            if (!json_int(it, 1, SIM_HOSTILE_BYTES_MAX, &out->bytes))
+                return fail(e, field, "must be an integer from 1 to 1073741824");
+        } else if (strcmp(k, "offset") == 0 && out->kind == SIM_HOSTILE_ECHO_KEY) {
+            if (!json_int(it, 0, SIM_HOSTILE_OFFSET_MAX, &out->offset))
+                return fail(e, field, "must be an integer from 0 to 65536");
+        } else if (strcmp(k, "status") == 0 && out->kind == SIM_HOSTILE_ECHO_KEY) {
+            long st;
+            if (!json_int(it, 200, 599, &st))
+                return fail(e, field, "must be an integer HTTP status from 200 to 599");
+            out->status = (int)st;
+        } else if (strcmp(k, "ms") == 0 && out->kind == SIM_HOSTILE_DRIP) {
+            if (!json_int(it, 0, SIM_MS_MAX, &out->ms))
+                return fail(e, field, "must be an integer from 0 to 600000");
         } else if (strcmp(k, "status") == 0 && out->type == SIM_FAULT_STATUS) {
             long st;
             if (!json_int(it, 200, 599, &st))
@@ -455,6 +521,9 @@ int sim_registry_request(const char *name, size_t name_len, const char *path, si
             t->fault = f->type;
             t->status = f->status;
             t->ms = f->ms;
+            t->kind = f->kind;
+            t->bytes = f->bytes;
+            t->offset = f->offset;
             if (f->retry_after)
                 snprintf(t->retry_after, sizeof t->retry_after, "%s", f->retry_after);
             if (f->body) {
@@ -499,6 +568,18 @@ static cJSON *fault_json(const sim_fault *f)
     }
     if (f->type == SIM_FAULT_LATENCY || f->type == SIM_FAULT_SLOW_STREAM)
         cJSON_AddNumberToObject(o, "ms", (double)f->ms);
+    if (f->type == SIM_FAULT_HOSTILE) {
+        cJSON_AddStringToObject(o, "kind", hostile_kind_name(f->kind));
+        if (f->kind == SIM_HOSTILE_HUGE_BODY || f->kind == SIM_HOSTILE_DEEP_JSON)
+            cJSON_AddNumberToObject(o, f->kind == SIM_HOSTILE_HUGE_BODY ? "bytes" : "depth",
+                                    (double)f->bytes);
+        if (f->kind == SIM_HOSTILE_DRIP)
+            cJSON_AddNumberToObject(o, "ms", (double)f->ms);
+        if (f->kind == SIM_HOSTILE_ECHO_KEY) {
+            cJSON_AddNumberToObject(o, "status", f->status);
+            cJSON_AddNumberToObject(o, "offset", (double)f->offset);
+        }
+    }
     cJSON_AddNumberToObject(o, "count", (double)f->count);
     return o;
 }

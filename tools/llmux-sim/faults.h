@@ -31,7 +31,29 @@ typedef enum sim_fault_type {
     SIM_FAULT_MALFORMED,
     SIM_FAULT_STREAM_DROP,
     SIM_FAULT_SLOW_STREAM,
+    SIM_FAULT_HOSTILE,
 } sim_fault_type;
+
+/* The kinds of a "hostile" fault: a provider that attacks its client
+ * (hostile.c, docs/simulator.md). */
+typedef enum sim_hostile_kind {
+    SIM_HOSTILE_HUGE_BODY = 1,   /* a valid answer of `bytes` bytes */
+    SIM_HOSTILE_ENDLESS_BODY,    /* an answer that never ends */
+    SIM_HOSTILE_DRIP,            /* the normal answer, one byte every `ms` */
+    SIM_HOSTILE_BAD_CHUNKED,     /* broken chunked framing mid-answer */
+    SIM_HOSTILE_INVALID_UTF8,    /* raw invalid UTF-8 in the content */
+    SIM_HOSTILE_DEEP_JSON,       /* arrays nested `bytes` deep */
+    SIM_HOSTILE_ABSURD_USAGE,    /* usage 1e999, 1e19, -5 */
+    SIM_HOSTILE_ECHO_KEY,        /* the caller's key inside an error message */
+    SIM_HOSTILE_DONE_HANG,       /* data: [DONE], then the connection stays open */
+    SIM_HOSTILE_ERROR_200,       /* 200 carrying an error object */
+    SIM_HOSTILE_JSON_FOR_STREAM, /* a stream request answered with plain JSON */
+} sim_hostile_kind;
+
+enum {
+    SIM_HOSTILE_BYTES_MAX = 1024L * 1024 * 1024,
+    SIM_HOSTILE_OFFSET_MAX = 64 * 1024,
+};
 
 /* What one request gets from its deployment. */
 typedef struct sim_ticket {
@@ -44,6 +66,9 @@ typedef struct sim_ticket {
     char retry_after[SIM_RETRY_AFTER_MAX + 1]; /* "" when not set */
     int has_body;             /* status fault with a configured body, copied to the
                                  caller's buffer */
+    sim_hostile_kind kind;    /* hostile fault */
+    long bytes;               /* hostile: size or depth */
+    long offset;              /* hostile echo_key: padding before the key */
 } sim_ticket;
 
 /* 1 if name[0..len) is a valid deployment name ([A-Za-z0-9_.-]{1,64}). */

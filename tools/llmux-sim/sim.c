@@ -8,6 +8,7 @@
 
 #include "chat.h"
 #include "faults.h"
+#include "hostile.h"
 #include "http.h"
 
 static const char chat_suffix[] = "/v1/chat/completions";
@@ -224,6 +225,9 @@ static int handle_chat(sim_conn *c, const sim_request *r, const char *dep, size_
             goto done;
         break;
     case SIM_FAULT_DROP:
+        goto done;
+    case SIM_FAULT_HOSTILE:
+        action = sim_hostile(c, r, &t, wants_stream);
         goto done;
     case SIM_FAULT_MALFORMED:
         if (wants_stream) {

@@ -67,11 +67,17 @@ typedef struct resp {
     double secs;
 } resp;
 
+/* Limits for http(), for answers that never end: 0 = none (60 s, unbounded). */
+static long http_timeout_ms;
+static size_t http_max_bytes;
+
 static size_t grow_cb(char *p, size_t sz, size_t n, void *ud)
 {
     char **bufp = ((char ***)ud)[0];
     size_t *lenp = ((size_t **)ud)[1];
     size_t add = sz * n;
+    if (http_max_bytes && *lenp + add > http_max_bytes)
+        return 0; /* stop the transfer: CURLE_WRITE_ERROR */
     char *nb = realloc(*bufp, *lenp + add + 1);
     if (!nb)
         return 0;
@@ -123,6 +129,8 @@ static resp http(CURL *h, const char *method, const char *path, const char *body
     curl_easy_setopt(h, CURLOPT_HEADERFUNCTION, grow_cb);
     curl_easy_setopt(h, CURLOPT_HEADERDATA, hctx);
     curl_easy_setopt(h, CURLOPT_TIMEOUT, 60L);
+    if (http_timeout_ms)
+        curl_easy_setopt(h, CURLOPT_TIMEOUT_MS, http_timeout_ms);
     double t0 = now_s();
     r.rc = curl_easy_perform(h);
     r.secs = now_s() - t0;
@@ -897,6 +905,223 @@ static void test_fault_slow_stream(void **state)
     resp_free(&r);
 }
 
+/* ------------------------------------------------------------ hostile faults */
+
+static resp chat_key(const char *dep, const char *extra, const char *auth)
+{
+    char path[256];
+    snprintf(path, sizeof path, "/%s/v1/chat/completions", dep);
+    char *b = chat_req("hostile", extra);
+    const char *hdrs[] = {auth, NULL};
+    resp r = http(NULL, "POST", path, b, strlen(b), auth ? hdrs : NULL);
+    free(b);
+    return r;
+}
+
+#define HOSTILE(kind, rest) "{\"faults\":[{\"type\":\"hostile\",\"kind\":\"" kind "\"" rest "}]}"
+#define STREAM "\"stream\":true"
+#define H_ID "\"id\":\"chatcmpl-sim-hostile\","
+#define H_MODEL "\"model\":\"sim-hostile\","
+#define H_JSON(content, usage)                                                                 \
+    "{" H_ID "\"object\":\"chat.completion\",\"created\":0," H_MODEL                           \
+    "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":\"" content       \
+    "\"},\"finish_reason\":\"stop\"}],\"usage\":" usage "}"
+#define H_STREAM(content, usage)                                                               \
+    "data: {" H_ID "\"object\":\"chat.completion.chunk\",\"created\":0," H_MODEL               \
+    "\"choices\":[{\"index\":0,\"delta\":{\"content\":\"" content                              \
+    "\"},\"finish_reason\":null}]}\n\n"                                                        \
+    "data: {" H_ID "\"object\":\"chat.completion.chunk\",\"created\":0," H_MODEL               \
+    "\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}\n\n"                 \
+    "data: {" H_ID "\"object\":\"chat.completion.chunk\",\"created\":0," H_MODEL               \
+    "\"choices\":[],\"usage\":" usage "}\n\ndata: [DONE]\n\n"
+#define H_USAGE "{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":5}"
+#define H_ABSURD "{\"prompt_tokens\":1e999,\"completion_tokens\":1e19,\"total_tokens\":-5}"
+#define H_BAD_UTF8 "bad \xff\xfe overlong \xc0\x80 surrogate \xed\xa0\x80 cut \xe2\x82"
+
+static void expect_body(const char *dep, const char *extra, CURLcode rc, long status,
+                        const char *ctype, const char *body)
+{
+    resp r = chat_key(dep, extra, NULL);
+    assert_int_equal(r.rc, rc);
+    assert_int_equal(r.status, status);
+    char v[128];
+    if (ctype)
+        assert_string_equal(header(&r, "Content-Type", v, sizeof v), ctype);
+    assert_int_equal(r.len, strlen(body));
+    assert_memory_equal(r.body, body, r.len);
+    resp_free(&r);
+}
+
+static void test_hostile_content(void **state)
+{
+    (void)state;
+    /* usage numbers no integer type holds, in the answer and in the stream */
+    put_settings("h-usage", HOSTILE("absurd_usage", ",\"count\":2"), 200);
+    expect_body("h-usage", NULL, CURLE_OK, 200, "application/json", H_JSON("absurd", H_ABSURD));
+    expect_body("h-usage", STREAM, CURLE_OK, 200, "text/event-stream",
+                H_STREAM("absurd", H_ABSURD));
+    /* raw invalid UTF-8 in the content */
+    put_settings("h-utf8", HOSTILE("invalid_utf8", ",\"count\":2"), 200);
+    expect_body("h-utf8", NULL, CURLE_OK, 200, NULL, H_JSON(H_BAD_UTF8, H_USAGE));
+    expect_body("h-utf8", STREAM, CURLE_OK, 200, NULL, H_STREAM(H_BAD_UTF8, H_USAGE));
+    /* arrays nested `depth` deep, as a body and as an event */
+    put_settings("h-deep", HOSTILE("deep_json", ",\"depth\":5,\"count\":2"), 200);
+    expect_body("h-deep", NULL, CURLE_OK, 200, NULL, "{\"choices\":[[[[[]]]]]}");
+    expect_body("h-deep", STREAM, CURLE_OK, 200, NULL,
+                "data: {\"choices\":[[[[[]]]]]}\n\ndata: [DONE]\n\n");
+    /* 200 carrying an error object */
+    put_settings("h-e200", HOSTILE("error_200", ",\"count\":2"), 200);
+#define H_ERR                                                                                  \
+    "{\"error\":{\"message\":\"The server had an error (simulated, with status 200)\","         \
+    "\"type\":\"server_error\",\"param\":null,\"code\":null}}"
+    expect_body("h-e200", NULL, CURLE_OK, 200, "application/json", H_ERR);
+    expect_body("h-e200", STREAM, CURLE_OK, 200, "text/event-stream",
+                "data: " H_ERR "\n\ndata: [DONE]\n\n");
+    /* a stream request answered with plain JSON; a plain request is answered alike */
+    put_settings("h-plain", HOSTILE("json_for_stream", ",\"count\":2"), 200);
+    expect_body("h-plain", STREAM, CURLE_OK, 200, "application/json",
+                H_JSON("plain json", H_USAGE));
+    expect_body("h-plain", NULL, CURLE_OK, 200, "application/json",
+                H_JSON("plain json", H_USAGE));
+    /* Retry-After values no integer type holds, with the status fault */
+    put_settings("h-retry", "{\"faults\":[{\"type\":\"status\",\"status\":429,\"retry_after\":"
+                            "\"99999999999999999999\"},{\"type\":\"status\",\"status\":503,"
+                            "\"retry_after\":\"1e999\"}]}",
+                 200);
+    const char *want[] = {"99999999999999999999", "1e999"};
+    for (int i = 0; i < 2; i++) {
+        resp r = chat_key("h-retry", NULL, NULL);
+        char v[64];
+        assert_string_equal(header(&r, "Retry-After", v, sizeof v), want[i]);
+        resp_free(&r);
+    }
+    assert_alive();
+}
+
+static void test_hostile_echo_key(void **state)
+{
+    (void)state;
+    put_settings("h-key", HOSTILE("echo_key", ",\"offset\":3,\"count\":2"), 200);
+    resp r = chat_key("h-key", NULL, "Authorization: Bearer sk-echo-SECRET-1");
+    assert_int_equal(r.status, 401);
+    assert_string_equal(r.body, "{\"error\":{\"message\":\"xxxsk-echo-SECRET-1 is not a valid "
+                                "API key.\",\"type\":\"invalid_request_error\",\"param\":null,"
+                                "\"code\":\"invalid_api_key\"}}");
+    resp_free(&r);
+    r = chat_key("h-key", NULL, NULL); /* no key: nothing to echo */
+    assert_string_equal(r.body, "{\"error\":{\"message\":\"xxx is not a valid API key.\","
+                                "\"type\":\"invalid_request_error\",\"param\":null,"
+                                "\"code\":\"invalid_api_key\"}}");
+    resp_free(&r);
+    /* the key straddling llmux's 512-byte message cap, with a 500 */
+    put_settings("h-key", HOSTILE("echo_key", ",\"offset\":500,\"status\":500"), 200);
+    r = chat_key("h-key", NULL, "Authorization: Bearer sk-echo-SECRET-2");
+    assert_int_equal(r.status, 500);
+    const char *m = strstr(r.body, "sk-echo-SECRET-2");
+    assert_non_null(m);
+    assert_int_equal(m - strstr(r.body, "xxx"), 500);
+    resp_free(&r);
+    cJSON *st = get_state("h-key");
+    assert_int_equal((int)num(st, "faults_applied"), 1);
+    cJSON_Delete(st);
+}
+
+static void test_hostile_transfer(void **state)
+{
+    (void)state;
+    /* huge_body: exactly `bytes` bytes of valid JSON */
+    put_settings("h-huge", HOSTILE("huge_body", ",\"bytes\":300000,\"count\":2"), 200);
+    resp r = chat_key("h-huge", NULL, NULL);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_int_equal(r.len, 300000);
+    cJSON *j = cJSON_Parse(r.body);
+    assert_non_null(j);
+    cJSON_Delete(j);
+    resp_free(&r);
+    r = chat_key("h-huge", STREAM, NULL);
+    assert_int_equal(r.len, 300000);
+    static char ev[8][4096];
+    assert_int_equal(sse_events(r.body, ev, 8), 4); /* the huge one is cut, but counted */
+    assert_non_null(strstr(r.body, "data: [DONE]\n\n"));
+    resp_free(&r);
+
+    /* endless_body: still sending after 4 MiB */
+    put_settings("h-endless", HOSTILE("endless_body", ",\"count\":2"), 200);
+    http_max_bytes = 4u << 20;
+    r = chat_key("h-endless", NULL, NULL);
+    assert_int_equal(r.rc, CURLE_WRITE_ERROR);
+    assert_true(strncmp(r.body, "{" H_ID, 27) == 0);
+    resp_free(&r);
+    r = chat_key("h-endless", STREAM, NULL);
+    assert_int_equal(r.rc, CURLE_WRITE_ERROR);
+    assert_null(strstr(r.body, "[DONE]"));
+    resp_free(&r);
+    http_max_bytes = 0;
+
+    /* drip: the whole answer, a byte every ms */
+    put_settings("h-drip", HOSTILE("drip", ",\"ms\":1"), 200);
+    r = chat_key("h-drip", NULL, NULL);
+    assert_int_equal(r.rc, CURLE_OK);
+    assert_string_equal(r.body, H_JSON("drip", H_USAGE));
+    assert_true(r.secs >= 0.001 * (double)(r.len - 1));
+    resp_free(&r);
+
+    /* bad_chunked: half the answer in a good chunk, then a size line that is not hex */
+    put_settings("h-chunk", HOSTILE("bad_chunked", ""), 200);
+    r = chat_key("h-chunk", NULL, NULL);
+    assert_int_equal(r.rc, CURLE_RECV_ERROR);
+    assert_int_equal(r.len, strlen(H_JSON("chunk", H_USAGE)) / 2);
+    assert_memory_equal(r.body, H_JSON("chunk", H_USAGE), r.len);
+    resp_free(&r);
+
+    /* done_hang: data: [DONE], then the connection stays open */
+    put_settings("h-hang", HOSTILE("done_hang", ""), 200);
+    http_timeout_ms = 700;
+    r = chat_key("h-hang", STREAM, NULL);
+    http_timeout_ms = 0;
+    assert_int_equal(r.rc, CURLE_OPERATION_TIMEDOUT);
+    assert_string_equal(r.body, H_STREAM("hang", H_USAGE));
+    resp_free(&r);
+    assert_alive();
+}
+
+static void test_hostile_settings(void **state)
+{
+    (void)state;
+    static const struct {
+        const char *json, *param;
+    } bad[] = {
+        {HOSTILE("nope", ""), "faults[0].kind"},
+        {"{\"faults\":[{\"type\":\"hostile\"}]}", "faults[0].kind"},
+        {HOSTILE("drip", ",\"bytes\":3"), "faults[0].bytes"},
+        {HOSTILE("huge_body", ",\"bytes\":0"), "faults[0].bytes"},
+        {HOSTILE("deep_json", ",\"depth\":1073741825"), "faults[0].depth"},
+        {HOSTILE("echo_key", ",\"offset\":65537"), "faults[0].offset"},
+        {HOSTILE("echo_key", ",\"status\":99"), "faults[0].status"},
+        {HOSTILE("absurd_usage", ",\"ms\":1"), "faults[0].ms"},
+    };
+    for (size_t i = 0; i < sizeof bad / sizeof bad[0]; i++) {
+        resp r = http(shared, "PUT", "/_sim/deployments/h-set", bad[i].json, strlen(bad[i].json),
+                      NULL);
+        assert_int_equal(r.status, 400);
+        cJSON *j = cJSON_Parse(r.body);
+        assert_string_equal(str(cJSON_GetObjectItemCaseSensitive(j, "error"), "param"),
+                            bad[i].param);
+        cJSON_Delete(j);
+        resp_free(&r);
+    }
+    put_settings("h-set", "{\"faults\":[{\"type\":\"hostile\",\"kind\":\"huge_body\"},"
+                          "{\"type\":\"hostile\",\"kind\":\"drip\",\"count\":-1}]}",
+                 200);
+    cJSON *st = get_state("h-set");
+    char *s = cJSON_PrintUnformatted(cJSON_GetObjectItemCaseSensitive(st, "faults_left"));
+    assert_string_equal(s, "[{\"type\":\"hostile\",\"kind\":\"huge_body\",\"bytes\":41943040,"
+                           "\"count\":1},{\"type\":\"hostile\",\"kind\":\"drip\",\"ms\":1,"
+                           "\"count\":-1}]");
+    free(s);
+    cJSON_Delete(st);
+}
+
 static void test_fault_cross(void **state)
 {
     (void)state;
@@ -1658,6 +1883,10 @@ int main(int argc, char **argv)
         cmocka_unit_test(test_fault_malformed),
         cmocka_unit_test(test_fault_stream_drop),
         cmocka_unit_test(test_fault_slow_stream),
+        cmocka_unit_test(test_hostile_content),
+        cmocka_unit_test(test_hostile_echo_key),
+        cmocka_unit_test(test_hostile_transfer),
+        cmocka_unit_test(test_hostile_settings),
         cmocka_unit_test(test_fault_cross),
         cmocka_unit_test(test_count_semantics),
         cmocka_unit_test(test_control_api),
