@@ -297,6 +297,17 @@ LLMUX_API void llmux_result_free(llmux_result *r);
  */
 LLMUX_API int llmux_spend_json(llmux *gw, const char *group_by, char **out);
 
+/*
+ * What the gateway found at open that it accepted but that will not work as
+ * written, as a JSON array of strings, each "json.path: message", e.g.
+ * ["providers.openai.api_key_env: the environment variable OPENAI_API_KEY is
+ * not set: calls to this provider fail (auth) and fall back to the next
+ * target"]. "[]" when there is nothing. With "strict": true in the config,
+ * llmux_open refuses such a config instead (LLMUX_ERR_CONFIG, the first
+ * warning as the message). *out is released with llmux_free. Thread-safe.
+ */
+LLMUX_API int llmux_warnings_json(llmux *gw, char **out);
+
 /* Release memory llmux handed to the caller (e.g. from llmux_spend_json).
  * NULL is a no-op. */
 LLMUX_API void llmux_free(void *p);

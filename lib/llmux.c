@@ -7,6 +7,7 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "core/buf.h"
 #include "core/error.h"
 #include "engine/engine.h"
 #include "engine/ledger_observer.h"
@@ -175,4 +176,23 @@ int llmux_spend_json(llmux *gw, const char *group_by, char **out)
 void llmux_free(void *p)
 {
     free(p);
+}
+
+int llmux_warnings_json(llmux *gw, char **out)
+{
+    if (!out)
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (!gw)
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    lx_buf b = LX_BUF_INIT;
+    int bad = llmux__buf_puts(&b, "[");
+    for (size_t i = 0; !bad && i < gw->cfg->n_warnings; i++)
+        bad = (i && llmux__buf_puts(&b, ",")) || llmux__buf_json_string(&b, gw->cfg->warnings[i]);
+    if (bad || llmux__buf_puts(&b, "]")) {
+        llmux__buf_free(&b);
+        return LLMUX_ERR_NO_MEMORY;
+    }
+    *out = llmux__buf_steal(&b);
+    return LLMUX_OK;
 }

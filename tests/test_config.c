@@ -168,7 +168,8 @@ static const struct bad_case BAD[] = {
     {"{\"providers\":{" P_OK "},\"models\":{}}",
      "models: must define at least one alias (or set routing.allow_direct)"},
     {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"extra\":1}",
-     "extra: unknown key (expected one of: providers, models, defaults, routing, transport, ledger)"},
+     "extra: unknown key (expected one of: providers, models, defaults, routing, transport, ledger, "
+     "strict)"},
     {"{\"providers\":{\"p\":{\"base_url\":\"http://x\"}},\"models\":{" M_OK "}}",
      "providers.p.type: required"},
     {"{\"providers\":{\"p\":{\"type\":\"cohere\"}},\"models\":{" M_OK "}}",
@@ -324,6 +325,55 @@ static void test_errbuf_is_truncated_safely(void **state)
     assert_int_equal(llmux_open(&gw, "[]", NULL, 0), LLMUX_ERR_CONFIG);
 }
 
+/* An unset key variable is a warning the application can read at open, and
+ * an error in strict mode (issue 25.2). */
+static void test_unset_key_warns_and_strict_refuses(void **state)
+{
+    unsetenv("LLMUX_TEST_UNSET_KEY");
+    setenv("LLMUX_TEST_EMPTY_KEY", "", 1);
+#define UNSET_CFG(extra)                                                                   \
+    "{\"providers\":{\"p\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\","            \
+    "\"api_key_env\":\"LLMUX_TEST_UNSET_KEY\"},\"q\":{\"type\":\"openai\","                         \
+    "\"base_url\":\"http://127.0.0.1:9/v1\",\"api_key_env\":\"LLMUX_TEST_EMPTY_KEY\"}},"           \
+    "\"models\":{\"m\":{\"targets\":[{\"provider\":\"p\",\"model\":\"x\"}]}}" extra "}"
+    char json[1024], err[512];
+    snprintf(json, sizeof json, "%s", UNSET_CFG(""));
+    llmux *gw = NULL;
+    assert_int_equal(llmux_open(&gw, json, err, sizeof err), LLMUX_OK);
+    char *w = NULL;
+    assert_int_equal(llmux_warnings_json(gw, &w), LLMUX_OK);
+    assert_string_equal(w, "[\"providers.p.api_key_env: the environment variable LLMUX_TEST_UNSET_KEY "
+                           "is not set: calls to this provider fail (auth) and fall back to the "
+                           "next target\",\"providers.q.api_key_env: the environment variable "
+                           "LLMUX_TEST_EMPTY_KEY is empty: calls to this provider fail (auth) and "
+                           "fall back to the next target\"]");
+    llmux_free(w);
+    assert_int_equal(llmux_warnings_json(gw, NULL), LLMUX_ERR_INVALID_ARGUMENT);
+    assert_int_equal(llmux_warnings_json(NULL, &w), LLMUX_ERR_INVALID_ARGUMENT);
+    assert_null(w);
+    llmux_close(gw);
+
+    snprintf(json, sizeof json, "%s", UNSET_CFG(",\"strict\":true"));
+    assert_int_equal(llmux_open(&gw, json, err, sizeof err), LLMUX_ERR_CONFIG);
+    assert_null(gw);
+    assert_string_equal(err, "providers.p.api_key_env: the environment variable LLMUX_TEST_UNSET_KEY "
+                             "is not set: calls to this provider fail (auth) and fall back to the "
+                             "next target (refused: \"strict\" is true)");
+    /* with the variables set, strict opens and there is nothing to say */
+    setenv("LLMUX_TEST_UNSET_KEY", "sk-a", 1);
+    setenv("LLMUX_TEST_EMPTY_KEY", "sk-b", 1);
+    assert_int_equal(llmux_open(&gw, json, err, sizeof err), LLMUX_OK);
+    assert_int_equal(llmux_warnings_json(gw, &w), LLMUX_OK);
+    assert_string_equal(w, "[]");
+    llmux_free(w);
+    llmux_close(gw);
+    unsetenv("LLMUX_TEST_UNSET_KEY");
+    unsetenv("LLMUX_TEST_EMPTY_KEY");
+    snprintf(json, sizeof json, "%s", UNSET_CFG(",\"strict\":1"));
+    assert_int_equal(llmux_open(&gw, json, err, sizeof err), LLMUX_ERR_CONFIG);
+    assert_string_equal(err, "strict: expected true or false, got a number");
+}
+
 static void test_open_argument_errors(void **state)
 {
     llmux *gw;
@@ -398,6 +448,7 @@ int main(void)
         cmocka_unit_test(test_config_traps),
         cmocka_unit_test(test_errbuf_is_truncated_safely),
         cmocka_unit_test(test_open_argument_errors),
+        cmocka_unit_test(test_unset_key_warns_and_strict_refuses),
         cmocka_unit_test(test_open_file),
         cmocka_unit_test(test_strerror_and_version),
     };

@@ -318,6 +318,31 @@ static int check_base_url(lx_provider_cfg *p, const char *s, const char *up, lx_
     return LLMUX_OK;
 }
 
+/* Something the config allows but that will not work as it reads (an unset
+ * key variable): kept for llmux_warnings_json, and an error in strict mode. */
+static int warn(lx_config *cfg, const char *path, const char *fmt, ...)
+#if defined(__GNUC__)
+    __attribute__((format(printf, 3, 4)))
+#endif
+    ;
+static int warn(lx_config *cfg, const char *path, const char *fmt, ...)
+{
+    char detail[LLMUX_ERRMSG_MAX], line[LLMUX_ERRMSG_MAX + PATH_MAX_LEN];
+    va_list ap;
+    va_start(ap, fmt);
+    vsnprintf(detail, sizeof detail, fmt, ap);
+    va_end(ap);
+    snprintf(line, sizeof line, "%s: %s", path, detail);
+    char **w = realloc(cfg->warnings, (cfg->n_warnings + 1) * sizeof *w);
+    if (!w)
+        return LLMUX_ERR_NO_MEMORY;
+    cfg->warnings = w;
+    if (!(w[cfg->n_warnings] = dupstr(line)))
+        return LLMUX_ERR_NO_MEMORY;
+    cfg->n_warnings++;
+    return LLMUX_OK;
+}
+
 static int parse_provider(lx_config *cfg, lx_provider_cfg *p, const cJSON *obj,
                           const char *path, lx_err *err)
 {
@@ -390,6 +415,13 @@ static int parse_provider(lx_config *cfg, lx_provider_cfg *p, const cJSON *obj,
                                s);
             if (!(p->api_key = dupstr(val)))
                 return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        } else if ((rc = warn(cfg, ep,
+                              val ? "the environment variable %s is empty: calls to this provider "
+                                    "fail (auth) and fall back to the next target"
+                                  : "the environment variable %s is not set: calls to this "
+                                    "provider fail (auth) and fall back to the next target",
+                              s))) {
+            return llmux__err(err, rc, "out of memory");
         }
     }
 
@@ -508,7 +540,7 @@ lx_provider_cfg *llmux__config_find_provider(const lx_config *cfg, const char *n
 /* --------------------------------------------------------------- top level */
 
 static const char *const TOP_KEYS[] = {"providers", "models", "defaults", "routing", "transport",
-                                       "ledger", NULL};
+                                       "ledger", "strict", NULL};
 static const char *const LEDGER_KEYS[] = {"max_rows", NULL};
 static const char *const DEFAULTS_KEYS[] = {"timeout_ms", "connect_timeout_ms", NULL};
 static const char *const ROUTING_KEYS[] = {"allow_direct", NULL};
@@ -536,6 +568,8 @@ static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
     if (rc)
         return rc;
 
+    if ((rc = get_bool(root, "strict", "", &cfg->strict, err)))
+        return rc;
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(root, "defaults");
     if (d) {
         if ((rc = check_object(d, "defaults", DEFAULTS_KEYS, err)) ||
@@ -621,6 +655,9 @@ static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
     }
     if (build_alias_index(cfg))
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    if (cfg->strict && cfg->n_warnings)
+        return llmux__err(err, LLMUX_ERR_CONFIG, "%s (refused: \"strict\" is true)",
+                          cfg->warnings[0]);
     return LLMUX_OK;
 }
 
@@ -628,6 +665,9 @@ static void config_free(lx_config *cfg)
 {
     if (!cfg)
         return;
+    for (size_t i = 0; i < cfg->n_warnings; i++)
+        free(cfg->warnings[i]);
+    free(cfg->warnings);
     for (size_t i = 0; i < cfg->n_providers; i++) {
         lx_provider_cfg *p = &cfg->providers[i];
         if (p->ops && p->ops->release)

@@ -41,6 +41,9 @@ typedef struct lx_config {
     int compression;         /* ask for gzip/brotli/zstd responses */
     size_t max_response_bytes;
     long ledger_max_rows;    /* distinct values per ledger dimension */
+    int strict;              /* warnings at open are errors */
+    char **warnings;         /* "path: message" for what will not work as written */
+    size_t n_warnings;
 } lx_config;
 
 /* Parse and validate. On error returns LLMUX_ERR_CONFIG (or NO_MEMORY) and a

@@ -230,6 +230,10 @@ def _declare(lib):
     lib.llmux_spend_json.argtypes = [llmux_p, c_char_p, POINTER(c_void_p)]
     lib.llmux_spend_json.restype = c_int
 
+    # int llmux_warnings_json(llmux *gw, char **out);
+    lib.llmux_warnings_json.argtypes = [llmux_p, POINTER(c_void_p)]
+    lib.llmux_warnings_json.restype = c_int
+
     # void llmux_free(void *p);
     lib.llmux_free.argtypes = [c_void_p]
     lib.llmux_free.restype = None
@@ -283,6 +287,7 @@ FUNCTIONS = (
     "llmux_result_completion_tokens",
     "llmux_result_free",
     "llmux_spend_json",
+    "llmux_warnings_json",
     "llmux_free",
 )
 

@@ -526,6 +526,26 @@ class Gateway:
         finally:
             _lib.llmux_free(out.value)
 
+    def warnings(self) -> List[str]:
+        """What the gateway accepted at open but will not work as written
+        (e.g. an unset api_key_env variable), each "json.path: message".
+        With "strict": true in the config, opening refuses such a config."""
+        import ctypes
+
+        out = ctypes.c_void_p()
+        core = self._core
+        handle = core._acquire()
+        try:
+            rc = _lib.llmux_warnings_json(handle, ctypes.byref(out))
+        finally:
+            core._release()
+        try:
+            if rc != 0:
+                raise error_class(rc)("llmux_warnings_json: %s" % strerror(rc), rc, 0)
+            return list(json.loads(ctypes.string_at(out.value))) if out.value else []
+        finally:
+            _lib.llmux_free(out.value)
+
     def chat_raw(self, request_json: Union[str, bytes], key: Optional[str] = None,
                  workflow: Optional[str] = None, task: Optional[str] = None,
                  timeout: Timeout = None) -> Tuple[Optional[bytes], CallInfo]:
