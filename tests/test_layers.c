@@ -577,6 +577,47 @@ static void test_ledger_exact_for_100k_keys(void **state)
     llmux__ledger_free(l);
 }
 
+/* Usage details on the text path and the tree path alike; absurd counts are
+ * unknown and said so in the trace (issue 26.6). */
+static void test_usage_details_and_absurd_counts(void **state)
+{
+    llmux *gw = open_cfg("{\"providers\":{\"oa\":{\"type\":\"openai\",\"base_url\":\"%s/v1\"}},"
+                         "\"models\":{\"m\":{\"targets\":[{\"provider\":\"oa\",\"model\":\"%s\"}]}}}",
+                         CAP.url, "x");
+    static const char *details =
+        "{\"id\":\"c\",\"object\":\"chat.completion\",\"choices\":[],\"usage\":{\"prompt_tokens\":30,"
+        "\"completion_tokens\":20,\"prompt_tokens_details\":{\"cached_tokens\":10,"
+        "\"cache_write_tokens\":7},\"completion_tokens_details\":{\"reasoning_tokens\":5}}}";
+    static const char *escaped = /* an escaped key sends the answer down the tree path */
+        "{\"id\":\"c\",\"object\":\"chat.completion\",\"ch\\u006fices\":[],\"choices\":[],"
+        "\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":20,\"prompt_tokens_details\":"
+        "{\"cached_tokens\":10,\"cache_write_tokens\":7},\"completion_tokens_details\":"
+        "{\"reasoning_tokens\":5}}}";
+    static const char *absurd =
+        "{\"id\":\"c\",\"object\":\"chat.completion\",\"choices\":[],\"usage\":{\"prompt_tokens\":1e999,"
+        "\"completion_tokens\":-5}}";
+    const char *bodies[] = {details, escaped};
+    for (int i = 0; i < 2; i++) {
+        capture_reply(&CAP, 200, "application/json", bodies[i], 0);
+        llmux_result *r;
+        assert_int_equal(llmux_chat(gw, REQ, NULL, &r), LLMUX_OK);
+        assert_non_null(strstr(llmux_result_trace_json(r),
+                               "\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":20,"
+                               "\"cached_tokens\":10,\"cache_write_tokens\":7,\"reasoning_tokens\":5},"));
+        llmux_result_free(r);
+    }
+    capture_reply(&CAP, 200, "application/json", absurd, 0);
+    llmux_result *r;
+    assert_int_equal(llmux_chat(gw, REQ, NULL, &r), LLMUX_OK);
+    assert_int_equal(llmux_result_prompt_tokens(r), -1);
+    assert_int_equal(llmux_result_completion_tokens(r), -1);
+    assert_non_null(strstr(llmux_result_trace_json(r), "\"usage_note\":\"the provider reported a "
+                                                       "token count out of range"));
+    llmux_result_free(r);
+    capture_reply(&CAP, 200, "application/json", OK_BODY, 0);
+    llmux_close(gw);
+}
+
 static int setup(void **state)
 {
     if (llmux__provider_register(&SIG_OPS))
@@ -603,6 +644,7 @@ int main(void)
         cmocka_unit_test(test_transport_hedges),
         cmocka_unit_test(test_throttled_attempt_names_the_call),
         cmocka_unit_test(test_ledger_exact_for_100k_keys),
+        cmocka_unit_test(test_usage_details_and_absurd_counts),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

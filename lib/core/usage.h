@@ -17,8 +17,9 @@ typedef struct lx_usage {
     int64_t cache_write_tokens; /* cache writes (all lifetimes), part of prompt_tokens */
     int64_t cache_write_1h_tokens; /* the 1-hour writes among them (Anthropic); -1 = not split */
     int64_t reasoning_tokens;   /* part of completion_tokens */
+    int absurd;                 /* the provider reported a count out of range: ignored, noted */
 } lx_usage;
 
-#define LX_USAGE_UNKNOWN {-1, -1, -1, -1, -1, -1}
+#define LX_USAGE_UNKNOWN {-1, -1, -1, -1, -1, -1, 0}
 
 #endif

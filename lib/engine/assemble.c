@@ -62,12 +62,6 @@ static int kept_error(const lx_assembler *a, int rc, lx_err *err)
     return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
 }
 
-static long member_long(const cJSON *o, const char *k)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(o, k);
-    return cJSON_IsNumber(v) ? llmux__token_count(v->valuedouble) : -1;
-}
-
 static int add_tool_delta(lx_assembler *a, lx_asm_choice *c, const cJSON *tc, lx_err *err)
 {
     const cJSON *idx = cJSON_GetObjectItemCaseSensitive(tc, "index");
@@ -120,10 +114,9 @@ int llmux__assembler_add(lx_assembler *a, const cJSON *chunk, lx_err *err)
             return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
         cJSON_Delete(a->usage);
         a->usage = dup;
-        a->u.prompt_tokens = member_long(usage, "prompt_tokens");
-        a->u.completion_tokens = member_long(usage, "completion_tokens");
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
-        a->u.cached_tokens = cJSON_IsObject(d) ? member_long(d, "cached_tokens") : -1;
+        lx_usage fresh = LX_USAGE_UNKNOWN; /* usage in a stream is cumulative: the last counts */
+        llmux__usage_from_openai(usage, &fresh);
+        a->u = fresh;
     }
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
     if (choices && !cJSON_IsArray(choices) && !cJSON_IsNull(choices))

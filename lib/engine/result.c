@@ -163,10 +163,18 @@ char *llmux__trace_build(const llmux_result *r)
               llmux__buf_puts(&b, ",\"provider_model\":") || json_str_or_null(&b, r->model) ||
               llmux__buf_printf(&b,
                                 ",\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
-                                "\"cached_tokens\":%lld},\"cost_usd\":",
+                                "\"cached_tokens\":%lld,\"cache_write_tokens\":%lld,"
+                                "\"reasoning_tokens\":%lld}%s,\"cost_usd\":",
                                 (long long)r->usage.prompt_tokens,
                                 (long long)r->usage.completion_tokens,
-                                (long long)r->usage.cached_tokens) ||
+                                (long long)r->usage.cached_tokens,
+                                (long long)r->usage.cache_write_tokens,
+                                (long long)r->usage.reasoning_tokens,
+                                r->usage.absurd ? ",\"usage_note\":\"the provider reported a "
+                                                  "token count out of range (negative, "
+                                                  "fractional or above 1e15); it is counted as "
+                                                  "unknown\""
+                                                : "") ||
               (r->cost_usd >= 0 ? llmux__buf_printf(&b, "%.8f", r->cost_usd)
                                 : llmux__buf_puts(&b, "null")) ||
               llmux__buf_printf(&b, ",\"chunks\":%zu,\"total_ms\":%.3f}", r->chunks, r->total_ms);

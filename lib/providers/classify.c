@@ -5,6 +5,8 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <cjson/cJSON.h>
+
 #include "core/utf8.h"
 #include "llmux.h"
 
@@ -106,4 +108,32 @@ long llmux__token_count(double d)
     if (!(d >= 0) || d > LLMUX_MAX_TOKENS || d != (double)(long long)d)
         return -1;
     return (long)d;
+}
+
+/* A count member of obj into *slot: the count, or -1 (absent, null, absurd). */
+static void read_count(const cJSON *obj, const char *key, int64_t *slot, int *absurd)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
+    if (!v || cJSON_IsNull(v))
+        return;
+    long n = cJSON_IsNumber(v) ? llmux__token_count(v->valuedouble) : -1;
+    if (n < 0)
+        *absurd = 1;
+    *slot = n;
+}
+
+void llmux__usage_from_openai(const cJSON *usage, lx_usage *u)
+{
+    if (!cJSON_IsObject(usage))
+        return;
+    read_count(usage, "prompt_tokens", &u->prompt_tokens, &u->absurd);
+    read_count(usage, "completion_tokens", &u->completion_tokens, &u->absurd);
+    const cJSON *pd = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
+    if (cJSON_IsObject(pd)) {
+        read_count(pd, "cached_tokens", &u->cached_tokens, &u->absurd);
+        read_count(pd, "cache_write_tokens", &u->cache_write_tokens, &u->absurd);
+    }
+    const cJSON *cd = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens_details");
+    if (cJSON_IsObject(cd))
+        read_count(cd, "reasoning_tokens", &u->reasoning_tokens, &u->absurd);
 }

@@ -5,6 +5,9 @@
 #include <stddef.h>
 
 #include "core/text.h"
+#include "core/usage.h"
+
+struct cJSON;
 
 /* The llmux_status for an HTTP error status, before any body-specific
  * refinement (context window, content filter). */
@@ -23,5 +26,11 @@ void llmux__provider_text(char *out, size_t cap, const char *in, size_t len, con
 /* A token count a provider reported, or -1 (unknown) when it is negative,
  * not a whole number or absurd (above LLMUX_MAX_TOKENS, 1e999). */
 long llmux__token_count(double d);
+
+/* Usage from an OpenAI-shaped `usage` object (a response's or a stream
+ * chunk's), into u: prompt and completion tokens, cached and cache-write
+ * tokens (prompt_tokens_details), reasoning tokens (completion_tokens_details).
+ * A count that is present but absurd stays -1 and sets u->absurd. */
+void llmux__usage_from_openai(const struct cJSON *usage, lx_usage *u);
 
 #endif

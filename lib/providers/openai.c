@@ -5,6 +5,8 @@
  * through after validation, so provider extensions reach the caller intact.
  */
 #include <cjson/cJSON.h>
+#include <stddef.h>
+#include <stdint.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -179,23 +181,6 @@ static int openai_build_request(const lx_provider_cfg *p, const char *model,
     return LLMUX_OK;
 }
 
-static long get_long_member(const cJSON *obj, const char *key)
-{
-    const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
-    return cJSON_IsNumber(v) ? llmux__token_count(v->valuedouble) : -1;
-}
-
-/* Usage from an OpenAI `usage` object (also used for stream chunks). */
-static void read_usage(const cJSON *usage, lx_usage *u)
-{
-    if (!cJSON_IsObject(usage))
-        return;
-    u->prompt_tokens = get_long_member(usage, "prompt_tokens");
-    u->completion_tokens = get_long_member(usage, "completion_tokens");
-    const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
-    u->cached_tokens = cJSON_IsObject(d) ? get_long_member(d, "cached_tokens") : -1;
-}
-
 /* The message, type and code of an OpenAI-style error body, in whatever of the
  * common shapes the server used; falls back to the raw body's start. */
 static void error_text(const char *body, size_t len, const char *secret, char *msg, size_t cap,
@@ -296,25 +281,40 @@ static const lx_json_member *find_member(const lx_json_member *m, int n, const c
  * plain integers where tokens are counted (the tree path decides then). */
 static int scan_usage(const char *s, size_t start, size_t end, lx_usage *u)
 {
-    lx_json_member m[24], d[16];
+    lx_json_member m[24];
     int n = llmux__json_members(s + start, end - start, m, 24);
     if (n < 0)
         return 0;
     s += start;
     const lx_json_member *pt = find_member(m, n, "prompt_tokens", 13);
     const lx_json_member *ct = find_member(m, n, "completion_tokens", 17);
-    const lx_json_member *det = find_member(m, n, "prompt_tokens_details", 21);
     u->prompt_tokens = pt ? int_value(s, pt) : -1;
     u->completion_tokens = ct ? int_value(s, ct) : -1;
-    u->cached_tokens = -1;
     if ((pt && u->prompt_tokens < 0) || (ct && u->completion_tokens < 0))
         return 0;
-    if (det && s[det->value] == '{') {
+    /* the details objects: each count a plain integer, or the tree path decides */
+    static const struct {
+        const char *obj, *key;
+        size_t obj_len, key_len;
+        size_t field; /* offset in lx_usage */
+    } details[] = {
+        {"prompt_tokens_details", "cached_tokens", 21, 13, offsetof(lx_usage, cached_tokens)},
+        {"prompt_tokens_details", "cache_write_tokens", 21, 18,
+         offsetof(lx_usage, cache_write_tokens)},
+        {"completion_tokens_details", "reasoning_tokens", 25, 16,
+         offsetof(lx_usage, reasoning_tokens)},
+    };
+    for (size_t i = 0; i < sizeof details / sizeof details[0]; i++) {
+        const lx_json_member *det = find_member(m, n, details[i].obj, details[i].obj_len);
+        if (!det || s[det->value] != '{')
+            continue;
+        lx_json_member d[16];
         int nd = llmux__json_members(s + det->value, det->end - det->value, d, 16);
         if (nd < 0)
             return 0;
-        const lx_json_member *cached = find_member(d, nd, "cached_tokens", 13);
-        if (cached && (u->cached_tokens = int_value(s + det->value, cached)) < 0)
+        const lx_json_member *v = find_member(d, nd, details[i].key, details[i].key_len);
+        int64_t *slot = (int64_t *)(void *)((char *)u + details[i].field);
+        if (v && s[det->value + v->value] != 'n' && (*slot = int_value(s + det->value, v)) < 0)
             return 0;
     }
     return 1;
@@ -384,7 +384,7 @@ static int openai_parse_response(const lx_provider_cfg *p, lx_buf *body, char **
                         "the response has no \"choices\" array: not a chat.completion");
         goto done;
     }
-    read_usage(cJSON_GetObjectItemCaseSensitive(root, "usage"), usage);
+    llmux__usage_from_openai(cJSON_GetObjectItemCaseSensitive(root, "usage"), usage);
     *out_json = llmux__buf_steal(body);
     if (!*out_json)
         rc = llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");

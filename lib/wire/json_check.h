@@ -13,7 +13,6 @@
 
 #include "wire/json_members.h"
 
-#define LLMUX_JSON_MAX_DEPTH 1000 /* as cJSON's nesting limit */
 
 typedef enum {
     LLMUX_JSON_OK = 0,

@@ -1,7 +1,6 @@
 #include "wire/json_members.h"
 #include "wire/json_scan.h"
 
-#define MAX_DEPTH 512
 
 LLMUX_JSON_INLINE size_t skip_ws(const char *s, size_t i, size_t len)
 {
@@ -39,7 +38,7 @@ static size_t skip_value(const char *s, size_t i, size_t len)
             if (!i)
                 return 0;
         } else if (c == '{' || c == '[') {
-            if (++depth > MAX_DEPTH)
+            if (++depth > LLMUX_JSON_MAX_DEPTH)
                 return 0;
             i++;
         } else if (c == '}' || c == ']') {

@@ -11,6 +11,10 @@
 #include <stddef.h>
 #include <string.h>
 
+/* The one nesting limit of every JSON scanner here (as cJSON's): the check
+ * refuses deeper text, so the member scan never meets it on checked text. */
+#define LLMUX_JSON_MAX_DEPTH 1000
+
 typedef struct lx_json_member {
     const char *key; /* points into the text, after the opening quote */
     size_t key_len;  /* raw bytes between the quotes (escapes not decoded) */
