@@ -6,12 +6,14 @@
 #include "config/config.h"
 #include "engine/observer.h"
 #include "ledger/ledger.h"
+#include "router/health.h"
 #include "transport/transport.h"
 
 struct llmux {
     lx_config *cfg; /* immutable snapshot; calls take a reference */
     lx_transport *transport;
     lx_ledger *ledger;
+    lx_health *health; /* per-target state beside the immutable config */
     lx_observer observers[LX_MAX_OBSERVERS];
     size_t n_observers;
 };

@@ -53,6 +53,13 @@ int llmux_open(llmux **out, const char *config_json, char *errbuf, size_t errlen
     }
     if (!rc && llmux__ledger_new(&gw->ledger, gw->cfg->ledger_max_rows))
         rc = llmux__err(&err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    if (!rc && llmux__health_new(&gw->health, gw->cfg->n_targets_total, gw->cfg->n_aliases))
+        rc = llmux__err(&err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    if (!rc) {
+        gw->health->trip_after = (int)gw->cfg->cooldown_after;
+        gw->health->cooldown_ms = gw->cfg->cooldown_ms;
+        gw->health->max_cooldown_ms = gw->cfg->cooldown_max_ms;
+    }
     if (!rc)
         gw->observers[gw->n_observers++] = llmux__ledger_observer(gw->ledger);
     if (rc) {
@@ -135,6 +142,7 @@ void llmux_close(llmux *gw)
         return;
     llmux__transport_free(gw->transport);
     llmux__ledger_free(gw->ledger);
+    llmux__health_free(gw->health);
     llmux__config_unref(gw->cfg);
     free(gw);
 }

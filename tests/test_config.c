@@ -169,7 +169,7 @@ static const struct bad_case BAD[] = {
      "models: must define at least one alias (or set routing.allow_direct)"},
     {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"extra\":1}",
      "extra: unknown key (expected one of: providers, models, defaults, routing, transport, ledger, "
-     "strict)"},
+     "strict, rules)"},
     {"{\"providers\":{\"p\":{\"base_url\":\"http://x\"}},\"models\":{" M_OK "}}",
      "providers.p.type: required"},
     {"{\"providers\":{\"p\":{\"type\":\"cohere\"}},\"models\":{" M_OK "}}",
@@ -248,10 +248,10 @@ static const struct bad_case BAD[] = {
     {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"targets\":[\"p\"]}}}",
      "models.m.targets[0]: expected an object, got a string"},
     {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"targets\":[{\"provider\":\"p\",\"model\":\"x\","
-     "\"weight\":2}]}}}",
-     "models.m.targets[0].weight: unknown key (expected one of: provider, model)"},
+     "\"params\":{}}]}}}",
+     "models.m.targets[0].params: unknown key (expected one of: provider, model, weight)"},
     {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"fallbacks\":[]}}}",
-     "models.m.fallbacks: unknown key (expected one of: targets)"},
+     "models.m.fallbacks: unknown key (expected one of: targets, strategy)"},
     {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"defaults\":{\"timeout_ms\":0}}",
      "defaults.timeout_ms: out of range (expected 1 to 86400000)"},
     {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"defaults\":{\"retries\":2}}",

@@ -449,8 +449,10 @@ static int parse_provider(lx_config *cfg, lx_provider_cfg *p, const cJSON *obj,
 
 /* ------------------------------------------------------------------- models */
 
-static const char *const ALIAS_KEYS[] = {"targets", NULL};
-static const char *const TARGET_KEYS[] = {"provider", "model", NULL};
+static const char *const ALIAS_KEYS[] = {"targets", "strategy", NULL};
+static const char *const TARGET_KEYS[] = {"provider", "model", "weight", NULL};
+static const char *const STRATEGIES[] = {"ordered", "weighted", "round_robin", "least_latency",
+                                         "least_busy", NULL};
 
 static int parse_alias(lx_config *cfg, lx_alias *a, const cJSON *obj, const char *path,
                        lx_err *err)
@@ -458,6 +460,24 @@ static int parse_alias(lx_config *cfg, lx_alias *a, const cJSON *obj, const char
     int rc = check_object(obj, path, ALIAS_KEYS, err);
     if (rc)
         return rc;
+    const char *strategy;
+    if ((rc = get_string(obj, "strategy", path, 0, &strategy, err)))
+        return rc;
+    if (strategy) {
+        char sp[PATH_MAX_LEN];
+        path_child(sp, path, "strategy");
+        size_t k = 0;
+        while (STRATEGIES[k] && strcmp(STRATEGIES[k], strategy) != 0)
+            k++;
+        if (!STRATEGIES[k] && strcmp(strategy, "lowest_cost") == 0)
+            return cfg_err(err, sp, "\"lowest_cost\" needs the price table, which this build "
+                                    "does not have yet; use ordered, weighted, round_robin, "
+                                    "least_latency or least_busy");
+        if (!STRATEGIES[k])
+            return cfg_err(err, sp, "unknown strategy \"%.40s\" (expected one of: ordered, "
+                                    "weighted, round_robin, least_latency, least_busy)", strategy);
+        a->strategy = (lx_strategy)k;
+    }
     char tp[PATH_MAX_LEN];
     path_child(tp, path, "targets");
     const cJSON *targets = cJSON_GetObjectItemCaseSensitive(obj, "targets");
@@ -488,6 +508,10 @@ static int parse_alias(lx_config *cfg, lx_alias *a, const cJSON *obj, const char
         if (!p)
             return cfg_err(err, pp, "no provider named \"%.80s\" in \"providers\"", prov);
         a->targets[i].provider = p;
+        a->targets[i].weight = 1;
+        if ((rc = get_long(t, "weight", ip, 0, 1000000, &a->targets[i].weight, err)))
+            return rc;
+        a->targets[i].index = cfg->n_targets_total++;
         if (!(a->targets[i].model = dupstr(model)))
             return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
         a->n_targets++;
@@ -540,10 +564,76 @@ lx_provider_cfg *llmux__config_find_provider(const lx_config *cfg, const char *n
 /* --------------------------------------------------------------- top level */
 
 static const char *const TOP_KEYS[] = {"providers", "models", "defaults", "routing", "transport",
-                                       "ledger", "strict", NULL};
+                                       "ledger", "strict", "rules", NULL};
 static const char *const LEDGER_KEYS[] = {"max_rows", NULL};
 static const char *const DEFAULTS_KEYS[] = {"timeout_ms", "connect_timeout_ms", NULL};
-static const char *const ROUTING_KEYS[] = {"allow_direct", NULL};
+static const char *const ROUTING_KEYS[] = {"allow_direct", "requested_model_wins", "cooldown",
+                                            NULL};
+static const char *const COOLDOWN_KEYS[] = {"after_failures", "ms", "max_ms", NULL};
+static const char *const RULE_KEYS[] = {"when", "use", NULL};
+static const char *const WHEN_KEYS[] = {"task", "workflow", "key", "team", "has_tools",
+                                        "has_images", "json_schema", "stream",
+                                        "min_prompt_tokens", "max_prompt_tokens", NULL};
+
+/* One condition of a rule: a boolean given or not (-1). */
+static int when_bool(const cJSON *w, const char *key, const char *path, int *out, lx_err *err)
+{
+    *out = -1;
+    int v = 0, rc = LLMUX_OK;
+    if (cJSON_GetObjectItemCaseSensitive(w, key) && !(rc = get_bool(w, key, path, &v, err)))
+        *out = v;
+    return rc;
+}
+
+static int dup_opt(const char *s, char **out)
+{
+    *out = NULL;
+    return s && !(*out = dupstr(s)) ? -1 : 0;
+}
+
+static int parse_rule(lx_config *cfg, lx_rule *r, const cJSON *obj, const char *path,
+                      lx_err *err)
+{
+    int rc = check_object(obj, path, RULE_KEYS, err);
+    if (rc)
+        return rc;
+    char wp[PATH_MAX_LEN], up[PATH_MAX_LEN];
+    path_child(wp, path, "when");
+    path_child(up, path, "use");
+    const cJSON *w = cJSON_GetObjectItemCaseSensitive(obj, "when");
+    if (!w)
+        return cfg_err(err, wp, "required (an empty object matches every call)");
+    if ((rc = check_object(w, wp, WHEN_KEYS, err)))
+        return rc;
+    if (cJSON_GetObjectItemCaseSensitive(w, "team")) {
+        char tp[PATH_MAX_LEN];
+        path_child(tp, wp, "team");
+        return cfg_err(err, tp, "teams come with gateway keys, which this build does not have "
+                                "yet; match on \"key\" (a key id) instead");
+    }
+    const char *task, *workflow, *key, *use;
+    if ((rc = get_string(w, "task", wp, 0, &task, err)) ||
+        (rc = get_string(w, "workflow", wp, 0, &workflow, err)) ||
+        (rc = get_string(w, "key", wp, 0, &key, err)) ||
+        (rc = when_bool(w, "has_tools", wp, &r->has_tools, err)) ||
+        (rc = when_bool(w, "has_images", wp, &r->has_images, err)) ||
+        (rc = when_bool(w, "json_schema", wp, &r->json_schema, err)) ||
+        (rc = when_bool(w, "stream", wp, &r->stream, err)))
+        return rc;
+    r->min_prompt_tokens = r->max_prompt_tokens = -1;
+    if ((rc = get_long(w, "min_prompt_tokens", wp, 0, 100000000L, &r->min_prompt_tokens, err)) ||
+        (rc = get_long(w, "max_prompt_tokens", wp, 0, 100000000L, &r->max_prompt_tokens, err)))
+        return rc;
+    r->needs_features = r->has_tools >= 0 || r->has_images >= 0 || r->json_schema >= 0 ||
+                        r->min_prompt_tokens >= 0 || r->max_prompt_tokens >= 0;
+    if ((rc = get_string(obj, "use", path, 1, &use, err)))
+        return rc;
+    if (!(r->use = llmux__config_find_alias(cfg, use)))
+        return cfg_err(err, up, "no alias named \"%.80s\" in \"models\"", use);
+    if (dup_opt(task, &r->task) || dup_opt(workflow, &r->workflow) || dup_opt(key, &r->key))
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    return LLMUX_OK;
+}
 static const char *const TRANSPORT_KEYS[] = {"max_connections", "http2", "compression",
                                              "max_response_bytes", NULL};
 
@@ -582,8 +672,20 @@ static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
     const cJSON *r = cJSON_GetObjectItemCaseSensitive(root, "routing");
     if (r) {
         if ((rc = check_object(r, "routing", ROUTING_KEYS, err)) ||
-            (rc = get_bool(r, "allow_direct", "routing", &cfg->allow_direct, err)))
+            (rc = get_bool(r, "allow_direct", "routing", &cfg->allow_direct, err)) ||
+            (rc = get_bool(r, "requested_model_wins", "routing", &cfg->model_wins, err)))
             return rc;
+        const cJSON *cd = cJSON_GetObjectItemCaseSensitive(r, "cooldown");
+        if (cd && ((rc = check_object(cd, "routing.cooldown", COOLDOWN_KEYS, err)) ||
+                   (rc = get_long(cd, "after_failures", "routing.cooldown", 1, 1000,
+                                  &cfg->cooldown_after, err)) ||
+                   (rc = get_long(cd, "ms", "routing.cooldown", 1, MAX_TIMEOUT_MS,
+                                  &cfg->cooldown_ms, err)) ||
+                   (rc = get_long(cd, "max_ms", "routing.cooldown", 1, MAX_TIMEOUT_MS,
+                                  &cfg->cooldown_max_ms, err))))
+            return rc;
+        if (cd && !cfg->cooldown_after)
+            cfg->cooldown_after = 3; /* an object means: on, with the defaults */
     }
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "transport");
     if (t) {
@@ -647,7 +749,8 @@ static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
         path_child(p, "models", it->string);
         if ((rc = check_name(it->string, p, "alias", err)))
             return rc;
-        lx_alias *a = &cfg->aliases[cfg->n_aliases++];
+        lx_alias *a = &cfg->aliases[cfg->n_aliases];
+        a->index = cfg->n_aliases++;
         if (!(a->name = dupstr(it->string)))
             return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
         if ((rc = parse_alias(cfg, a, it, p, err)))
@@ -655,6 +758,25 @@ static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
     }
     if (build_alias_index(cfg))
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    const cJSON *rules = cJSON_GetObjectItemCaseSensitive(root, "rules");
+    if (rules) {
+        if (!cJSON_IsArray(rules))
+            return cfg_err(err, "rules", "expected an array, got %s", json_kind(rules));
+        int nr = cJSON_GetArraySize(rules);
+        if (nr > 1000)
+            return cfg_err(err, "rules", "at most 1000 rules");
+        cfg->rules = calloc((size_t)nr + 1, sizeof *cfg->rules);
+        if (!cfg->rules)
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        int i = 0;
+        for (const cJSON *it = rules->child; it; it = it->next, i++) {
+            char rp[PATH_MAX_LEN];
+            path_index(rp, "rules", i);
+            lx_rule *rule = &cfg->rules[cfg->n_rules++];
+            if ((rc = parse_rule(cfg, rule, it, rp, err)))
+                return rc;
+        }
+    }
     if (cfg->strict && cfg->n_warnings)
         return llmux__err(err, LLMUX_ERR_CONFIG, "%s (refused: \"strict\" is true)",
                           cfg->warnings[0]);
@@ -668,6 +790,12 @@ static void config_free(lx_config *cfg)
     for (size_t i = 0; i < cfg->n_warnings; i++)
         free(cfg->warnings[i]);
     free(cfg->warnings);
+    for (size_t i = 0; i < cfg->n_rules; i++) {
+        free(cfg->rules[i].task);
+        free(cfg->rules[i].workflow);
+        free(cfg->rules[i].key);
+    }
+    free(cfg->rules);
     for (size_t i = 0; i < cfg->n_providers; i++) {
         lx_provider_cfg *p = &cfg->providers[i];
         if (p->ops && p->ops->release)
@@ -740,6 +868,8 @@ int llmux__config_parse(lx_config **out, const char *json, size_t len, lx_err *e
     cfg->http2 = 1;
     cfg->max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES;
     cfg->ledger_max_rows = 1000000L;
+    cfg->cooldown_ms = 5000;
+    cfg->cooldown_max_ms = 300000;
     int rc = parse_root(cfg, root, err);
     cJSON_Delete(root);
     if (rc) {

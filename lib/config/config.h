@@ -15,14 +15,35 @@
 
 typedef struct lx_target {
     lx_provider_cfg *provider;
-    char *model; /* the provider's model id */
+    char *model;  /* the provider's model id */
+    long weight;  /* for the weighted strategy; 1 by default */
+    size_t index; /* unique over every alias's targets: the health table's slot */
 } lx_target;
+
+typedef enum lx_strategy {
+    LX_STRATEGY_ORDERED,
+    LX_STRATEGY_WEIGHTED,
+    LX_STRATEGY_ROUND_ROBIN,
+    LX_STRATEGY_LEAST_LATENCY,
+    LX_STRATEGY_LEAST_BUSY
+} lx_strategy;
 
 typedef struct lx_alias {
     char *name;
     lx_target *targets;
     size_t n_targets;
+    lx_strategy strategy;
+    size_t index; /* position in cfg->aliases */
 } lx_alias;
+
+/* A route rule: every condition given must match; -1 = not given. */
+typedef struct lx_rule {
+    char *task, *workflow, *key; /* NULL = any */
+    int has_tools, has_images, json_schema, stream;
+    long min_prompt_tokens, max_prompt_tokens;
+    int needs_features; /* a condition reads the request's features */
+    const lx_alias *use;
+} lx_rule;
 
 typedef struct lx_config {
     atomic_int refs;
@@ -36,6 +57,12 @@ typedef struct lx_config {
     long timeout_ms;         /* whole-call default */
     long connect_timeout_ms; /* default per provider */
     int allow_direct;        /* accept "provider/model" as a model name */
+    int model_wins;          /* routing.requested_model_wins: a requested alias beats the rules */
+    lx_rule *rules;
+    size_t n_rules;
+    size_t n_targets_total;  /* over every alias */
+    long cooldown_after;     /* consecutive failures that rest a target; 0 = never */
+    long cooldown_ms, cooldown_max_ms;
     long max_connections;    /* idle connections kept for reuse */
     int http2;
     int compression;         /* ask for gzip/brotli/zstd responses */

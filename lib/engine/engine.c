@@ -324,9 +324,12 @@ static int run(call *c, const char *request_json, lx_route *route)
     }
 
     lx_route_input in = {res->requested_model, &c->request, res->task, res->workflow,
-                         c->info.key_id, c->on_chunk != NULL, c->start, NULL};
+                         c->info.key_id, c->on_chunk != NULL, c->start, c->gw->health};
     status = llmux__route(c->cfg, &in, route, &err);
     copy_skips(res, route);
+    res->rule = route->rule;
+    res->strategy = route->strategy;
+    res->alias = route->alias;
     if (status)
         return llmux__result_fail(res, status, err.http_status, err.msg);
     res->route = route->kind;
@@ -335,6 +338,7 @@ static int run(call *c, const char *request_json, lx_route *route)
     route->direct_model = NULL;
 
     int last = LLMUX_OK;
+    size_t tried = 0;
     for (size_t i = 0; i < route->n_candidates; i++) {
         const lx_candidate *t = &route->candidates[i];
         lx_attempt *a = llmux__result_add_attempt(res);
@@ -343,8 +347,14 @@ static int run(call *c, const char *request_json, lx_route *route)
         a->provider = t->provider;
         a->model = t->model;
         double t0 = now_ms();
+        if (t->index >= 0)
+            llmux__health_begin(c->gw->health, (size_t)t->index);
         last = attempt(c, t, a);
         a->latency_ms = now_ms() - t0;
+        if (t->index >= 0)
+            llmux__health_end(c->gw->health, (size_t)t->index, last, a->latency_ms,
+                              a->retry_after_ms, now_ms());
+        tried = i + 1;
         res->provider = t->provider->name;
         res->model = t->model;
         res->http_status = a->http_status;
@@ -362,6 +372,7 @@ static int run(call *c, const char *request_json, lx_route *route)
         if (!more)
             break;
     }
+    llmux__route_release(route, c->gw->health, tried);
     if (last == LLMUX_OK)
         res->status = LLMUX_OK;
     else if (finish_failure(c, last) == LLMUX_ERR_NO_MEMORY && !res->json)

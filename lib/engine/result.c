@@ -22,6 +22,8 @@ llmux_result *llmux__result_new(lx_config *cfg)
     r->usage = unknown;
     r->cost_usd = -1.0;
     r->cost_nusd = -1;
+    r->rule = -1;
+    r->strategy = "ordered";
     r->route = "none";
     return r;
 }
@@ -118,6 +120,10 @@ char *llmux__trace_build(const llmux_result *r)
     int bad = llmux__buf_puts(&b, "{\"model\":") ||
               json_str_or_null(&b, r->requested_model) ||
               llmux__buf_puts(&b, ",\"route\":") || llmux__buf_json_string(&b, r->route) ||
+              llmux__buf_puts(&b, ",\"alias\":") || json_str_or_null(&b, r->alias) ||
+              (r->rule >= 0 ? llmux__buf_printf(&b, ",\"rule\":%ld", r->rule)
+                            : llmux__buf_puts(&b, ",\"rule\":null")) ||
+              llmux__buf_puts(&b, ",\"strategy\":") || llmux__buf_json_string(&b, r->strategy) ||
               llmux__buf_printf(&b, ",\"targets\":%zu,\"reason\":", r->n_targets) ||
               llmux__buf_json_string(&b, reason) ||
               llmux__buf_puts(&b, ",\"workflow\":") || json_str_or_null(&b, r->workflow) ||

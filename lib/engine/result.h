@@ -42,6 +42,9 @@ struct llmux_result {
     double cost_usd;
     int64_t cost_nusd;  /* -1 = unpriced */
     size_t error_attempt; /* the attempt whose error names the call (failures) */
+    long rule;            /* the route rule that matched, or -1 */
+    const char *strategy; /* the alias's strategy (static string) */
+    const char *alias;    /* the alias routed to (config-owned), or NULL */
     lx_skipped *skipped;  /* targets the router passed over */
     size_t n_skipped;
     char *requested_model;

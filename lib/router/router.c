@@ -13,6 +13,13 @@ static char *dupstr(const char *s)
     return p;
 }
 
+const char *llmux__strategy_name(lx_strategy s)
+{
+    static const char *const names[] = {"ordered", "weighted", "round_robin", "least_latency",
+                                        "least_busy"};
+    return (size_t)s < sizeof names / sizeof names[0] ? names[s] : "ordered";
+}
+
 static int unknown_model(const lx_config *cfg, const char *model, lx_err *err)
 {
     /* name what is configured, so a typo is easy to spot */
@@ -34,37 +41,152 @@ static int unknown_model(const lx_config *cfg, const char *model, lx_err *err)
                       cfg->allow_direct ? "; direct routes are written provider/model" : "");
 }
 
+static int flag_ok(int want, int have)
+{
+    return want < 0 || (want != 0) == (have != 0);
+}
+
+static int str_ok(const char *want, const char *have)
+{
+    return !want || (have && strcmp(want, have) == 0);
+}
+
+static int rule_matches(const lx_rule *r, const lx_route_input *in)
+{
+    if (!str_ok(r->task, in->task) || !str_ok(r->workflow, in->workflow) ||
+        !str_ok(r->key, in->key_id) || !flag_ok(r->stream, in->stream))
+        return 0;
+    if (!r->needs_features)
+        return 1;
+    const lx_request_features *f = llmux__request_features(in->request);
+    return flag_ok(r->has_tools, f->tools) && flag_ok(r->has_images, f->images) &&
+           flag_ok(r->json_schema, f->json_schema) &&
+           (r->min_prompt_tokens < 0 || f->est_prompt_tokens >= r->min_prompt_tokens) &&
+           (r->max_prompt_tokens < 0 || f->est_prompt_tokens <= r->max_prompt_tokens);
+}
+
 /* Add a target: a candidate, or a skip with the health check's reason. */
 static int consider(lx_route *r, const lx_route_input *in, const lx_provider_cfg *p,
-                    const char *model, size_t cap)
+                    const char *model, long index)
 {
     char why[160];
-    if (in->health && !in->health->usable(in->health, p, model, in->now_ms, why, sizeof why)) {
+    if (index >= 0 && in->health &&
+        !llmux__health_usable(in->health, (size_t)index, in->now_ms, why, sizeof why)) {
         lx_skip *s = &r->skipped[r->n_skipped];
         s->target.provider = p;
         s->target.model = model;
+        s->target.index = index;
+        s->target.probe = 0;
         if (!(s->reason = dupstr(why)))
             return -1;
         r->n_skipped++;
         return 0;
     }
-    if (r->n_candidates == cap)
-        return -1;
-    r->candidates[r->n_candidates].provider = p;
-    r->candidates[r->n_candidates].model = model;
-    r->n_candidates++;
+    lx_candidate *c = &r->candidates[r->n_candidates++];
+    c->provider = p;
+    c->model = model;
+    c->index = index;
+    /* a target whose cooldown ended was handed to this call as its probe */
+    c->probe = index >= 0 && in->health &&
+               atomic_load(&in->health->t[index].cooldown_until) != 0;
     return 0;
+}
+
+static void move_to_front(lx_candidate *c, size_t k)
+{
+    lx_candidate pick = c[k];
+    memmove(c + 1, c, k * sizeof *c);
+    c[0] = pick;
+}
+
+/* Order the candidates by the alias's strategy. Stable: ties keep config order. */
+static void apply_strategy(const lx_alias *a, lx_route *r, lx_health *h)
+{
+    lx_candidate *c = r->candidates;
+    size_t n = r->n_candidates;
+    if (n < 2 || !h)
+        return;
+    switch (a->strategy) {
+    case LX_STRATEGY_ORDERED:
+        return;
+    case LX_STRATEGY_WEIGHTED: {
+        /* the first target drawn by weight; the others keep their order as fallbacks */
+        uint64_t total = 0;
+        long w[LX_ROUTE_INLINE * 4];
+        for (size_t i = 0; i < n; i++) {
+            w[i] = 1;
+            for (size_t t = 0; t < a->n_targets; t++)
+                if ((long)a->targets[t].index == c[i].index)
+                    w[i] = a->targets[t].weight;
+            total += (uint64_t)w[i];
+        }
+        if (!total)
+            return;
+        uint64_t x = llmux__health_random(h, total);
+        size_t k = 0;
+        while (k + 1 < n && x >= (uint64_t)w[k]) {
+            x -= (uint64_t)w[k];
+            k++;
+        }
+        move_to_front(c, k);
+        return;
+    }
+    case LX_STRATEGY_ROUND_ROBIN: {
+        size_t k = atomic_fetch_add_explicit(&h->rr[a->index], 1, memory_order_relaxed) % n;
+        lx_candidate tmp[LX_ROUTE_INLINE * 4];
+        for (size_t i = 0; i < n; i++)
+            tmp[i] = c[(k + i) % n];
+        memcpy(c, tmp, n * sizeof *c);
+        return;
+    }
+    case LX_STRATEGY_LEAST_LATENCY:
+    case LX_STRATEGY_LEAST_BUSY: {
+        /* insertion sort on a key read once: a target never measured goes first,
+         * so every target gets measured */
+        long long key[LX_ROUTE_INLINE * 4];
+        for (size_t i = 0; i < n; i++)
+            key[i] = a->strategy == LX_STRATEGY_LEAST_BUSY
+                         ? atomic_load_explicit(&h->t[c[i].index].in_flight, memory_order_relaxed)
+                         : atomic_load_explicit(&h->t[c[i].index].ewma_us, memory_order_relaxed);
+        for (size_t i = 1; i < n; i++) {
+            lx_candidate ci = c[i];
+            long long ki = key[i];
+            size_t j = i;
+            while (j > 0 && key[j - 1] > ki) {
+                c[j] = c[j - 1];
+                key[j] = key[j - 1];
+                j--;
+            }
+            c[j] = ci;
+            key[j] = ki;
+        }
+        return;
+    }
+    }
 }
 
 int llmux__route(const lx_config *cfg, const lx_route_input *in, lx_route *out, lx_err *err)
 {
     /* field by field: the inline candidate array needs no zeroing */
     out->kind = NULL;
+    out->alias = NULL;
+    out->rule = -1;
+    out->strategy = "ordered";
     out->n_listed = out->n_candidates = out->n_skipped = 0;
     out->candidates = out->inline_candidates;
     out->skipped = NULL;
     out->direct_model = NULL;
-    const lx_alias *a = llmux__config_find_alias(cfg, in->model);
+
+    const lx_alias *a = NULL;
+    if (cfg->model_wins)
+        a = llmux__config_find_alias(cfg, in->model);
+    for (size_t i = 0; !a && i < cfg->n_rules; i++)
+        if (rule_matches(&cfg->rules[i], in)) {
+            a = cfg->rules[i].use;
+            out->rule = (long)i;
+        }
+    if (!a)
+        a = llmux__config_find_alias(cfg, in->model);
     const lx_provider_cfg *direct = NULL;
     const char *slash = strchr(in->model, '/');
     if (!a) {
@@ -74,18 +196,22 @@ int llmux__route(const lx_config *cfg, const lx_route_input *in, lx_route *out, 
     }
     size_t n = a ? a->n_targets : 1;
     out->kind = a ? "alias" : "direct";
+    out->alias = a ? a->name : NULL;
+    out->strategy = a ? llmux__strategy_name(a->strategy) : "ordered";
     out->n_listed = n;
     if (n > LX_ROUTE_INLINE && !(out->candidates = malloc(n * sizeof *out->candidates)))
         goto oom;
-    if (in->health && !(out->skipped = calloc(n, sizeof *out->skipped)))
+    if (in->health && a && !(out->skipped = calloc(n, sizeof *out->skipped)))
         goto oom;
     if (a) {
         for (size_t i = 0; i < n; i++)
-            if (consider(out, in, a->targets[i].provider, a->targets[i].model, n))
+            if (consider(out, in, a->targets[i].provider, a->targets[i].model,
+                         (long)a->targets[i].index))
                 goto oom;
+        apply_strategy(a, out, in->health);
     } else {
         if (!(out->direct_model = dupstr(slash + 1)) ||
-            consider(out, in, direct, out->direct_model, 1))
+            consider(out, in, direct, out->direct_model, -1))
             goto oom;
     }
     if (out->n_candidates == 0) {
@@ -100,12 +226,22 @@ int llmux__route(const lx_config *cfg, const lx_route_input *in, lx_route *out, 
             used += (size_t)k < sizeof why - used ? (size_t)k : sizeof why - used - 1;
         }
         err->http_status = 503;
-        return llmux__err(err, LLMUX_ERR_UNSUPPORTED, "no target of \"%.100s\" can be tried now (%s)",
-                          in->model, why);
+        return llmux__err(err, LLMUX_ERR_UNSUPPORTED,
+                          "no target of \"%.100s\" can be tried now (%s)",
+                          a ? a->name : in->model, why);
     }
     return LLMUX_OK;
 oom:
     return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+}
+
+void llmux__route_release(lx_route *r, lx_health *h, size_t tried)
+{
+    if (!h)
+        return;
+    for (size_t i = tried; i < r->n_candidates; i++)
+        if (r->candidates[i].probe)
+            llmux__health_unprobe(h, (size_t)r->candidates[i].index);
 }
 
 void llmux__route_free(lx_route *r)

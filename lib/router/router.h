@@ -2,10 +2,14 @@
  * The router: from the call (the requested model, the request's features,
  * the call options) to an owned, ordered list of candidate targets, each
  * target it passed over with the reason, and the reason for the route.
- * Today: aliases with targets in config order, and "provider/model" when
- * routing.allow_direct is set. Rules, strategies, capability filters and health plug in here: the
- * router already sees everything they need, and a strategy may reorder the
- * candidates freely.
+ *
+ * 1. Rules (config "rules", first match wins) choose an alias from the task,
+ *    workflow, key id and the request's features; the requested model is
+ *    used when none matches (or first, with routing.requested_model_wins).
+ *    A requested "provider/model" is a direct route (routing.allow_direct).
+ * 2. Health: a target in cooldown is passed over, with the reason.
+ * 3. The alias's strategy orders the rest: ordered, weighted, round_robin,
+ *    least_latency, least_busy.
  */
 #ifndef LLMUX_ROUTER_H
 #define LLMUX_ROUTER_H
@@ -13,29 +17,24 @@
 #include "config/config.h"
 #include "core/error.h"
 #include "request/request.h"
-
-/* Per-target health (cooldowns after failures): a place kept for it. NULL =
- * every target is healthy; otherwise usable() says whether a target may be
- * tried now, and why not. */
-typedef struct lx_health {
-    int (*usable)(const struct lx_health *h, const lx_provider_cfg *provider, const char *model,
-                  double now_ms, char *why, size_t why_cap);
-} lx_health;
+#include "router/health.h"
 
 typedef struct lx_route_input {
     const char *model;          /* the request's "model" */
     const lx_request *request;  /* read-only; llmux__request_features(request) on demand */
     const char *task;           /* call options; NULL when not given */
     const char *workflow;
-    const char *key_id;         /* the caller's gateway key id, once keys land; NULL = anonymous */
+    const char *key_id;         /* the caller's gateway key id, or NULL = anonymous */
     int stream;
     double now_ms;              /* monotonic clock of the call's start */
-    const lx_health *health;
+    lx_health *health;          /* NULL: every target is healthy */
 } lx_route_input;
 
 typedef struct lx_candidate {
     const lx_provider_cfg *provider;
     const char *model;          /* the provider's model id (config or the route's own copy) */
+    long index;                 /* the target's health slot; -1 for a direct route */
+    int probe;                  /* health handed this call the half-open probe */
 } lx_candidate;
 
 typedef struct lx_skip {
@@ -47,6 +46,9 @@ typedef struct lx_skip {
 
 typedef struct lx_route {
     const char *kind;           /* "alias" or "direct" */
+    const char *alias;          /* the alias routed to (config-owned); NULL for direct */
+    long rule;                  /* index of the matching rule, or -1 */
+    const char *strategy;       /* "ordered", "weighted", ... */
     size_t n_listed;            /* targets the alias lists (1 for a direct route) */
     lx_candidate inline_candidates[LX_ROUTE_INLINE];
     lx_candidate *candidates;   /* in the order to try; owned */
@@ -57,10 +59,13 @@ typedef struct lx_route {
 } lx_route;
 
 /* Resolve the call. LLMUX_OK with at least one candidate; UNKNOWN_MODEL
- * (404) for a name that is no alias; UNSUPPORTED when every target was passed
- * over (the message gives each reason); NO_MEMORY. The route is owned: free
- * it with llmux__route_free, also on failure. */
+ * (404) for a name that is no alias; UNSUPPORTED (503) when every target was
+ * passed over (the message gives each reason); NO_MEMORY. The route is owned:
+ * free it with llmux__route_free, also on failure. */
 int llmux__route(const lx_config *cfg, const lx_route_input *in, lx_route *out, lx_err *err);
+/* Hand back the half-open probes of candidates the call did not try. */
+void llmux__route_release(lx_route *r, lx_health *h, size_t tried);
 void llmux__route_free(lx_route *r);
+const char *llmux__strategy_name(lx_strategy s);
 
 #endif
