@@ -83,6 +83,65 @@ static int op_route(void)
     return rc;
 }
 
+/* Routing at scale: 20 rules (none matching until the last, which asks for a
+ * feature) and 32 targets per alias, one alias per strategy. */
+static lx_config *g_route_cfg;
+static lx_health *g_health;
+static const char *const STRATEGY_NAMES[] = {"ordered", "weighted", "round_robin",
+                                             "least_latency", "least_busy"};
+
+static int route_setup(void)
+{
+    if (g_route_cfg)
+        return 0;
+    lx_buf b = LX_BUF_INIT;
+    llmux__buf_puts(&b, "{\"providers\":{\"p\":{\"type\":\"openai\",\"base_url\":"
+                        "\"http://127.0.0.1:9/v1\"}},\"models\":{");
+    for (int s = 0; s < 5; s++) {
+        llmux__buf_printf(&b, "%s\"%s\":{\"strategy\":\"%s\",\"targets\":[", s ? "," : "",
+                          STRATEGY_NAMES[s], STRATEGY_NAMES[s]);
+        for (int t = 0; t < 32; t++)
+            llmux__buf_printf(&b, "%s{\"provider\":\"p\",\"model\":\"m%d\",\"weight\":%d}",
+                              t ? "," : "", t, t + 1);
+        llmux__buf_puts(&b, "]}");
+    }
+    llmux__buf_puts(&b, "},\"rules\":[");
+    for (int r = 0; r < 19; r++)
+        llmux__buf_printf(&b, "{\"when\":{\"task\":\"t%d\",\"workflow\":\"w\"},\"use\":\"ordered\"},", r);
+    llmux__buf_puts(&b, "{\"when\":{\"json_schema\":true},\"use\":\"ordered\"}]}");
+    lx_err err;
+    int rc = llmux__config_parse(&g_route_cfg, b.data, b.len, &err);
+    llmux__buf_free(&b);
+    if (rc || llmux__health_new(&g_health, g_route_cfg->n_targets_total, g_route_cfg->n_aliases))
+        return -1;
+    for (size_t i = 0; i < g_route_cfg->n_targets_total; i++) /* every target measured */
+        atomic_store(&g_health->t[i].ewma_us, (long long)(1000 + (i * 7919) % 5000));
+    return 0;
+}
+
+static int route_with(const char *alias)
+{
+    static lx_request req;
+    static int ready;
+    lx_err err;
+    if (route_setup())
+        return -1;
+    if (!ready && llmux__request_init(&req, REQUEST, sizeof REQUEST - 1, &err) == LLMUX_OK)
+        ready = 1; /* the features are computed once and cached, as in a call */
+    lx_route_input in = {alias, &req, "draft", "w", NULL, 0, 1.0, g_health};
+    lx_route r;
+    int rc = llmux__route(g_route_cfg, &in, &r, &err);
+    g_sink += (long)r.n_candidates;
+    llmux__route_free(&r);
+    return rc;
+}
+
+static int op_route_ordered(void) { return route_with("ordered"); }
+static int op_route_weighted(void) { return route_with("weighted"); }
+static int op_route_round_robin(void) { return route_with("round_robin"); }
+static int op_route_least_latency(void) { return route_with("least_latency"); }
+static int op_route_least_busy(void) { return route_with("least_busy"); }
+
 /* Request validation as a call does it: on the text, no cJSON tree. */
 static int op_request_parse(void)
 {
@@ -259,6 +318,15 @@ typedef struct micro {
 
 static const micro BENCHES[] = {
     {"alias_lookup", "llmux__config_find_alias of fb among 8 aliases", op_alias_lookup},
+    {"route_32_ordered", "20 rules checked, 32 targets with health, ordered", op_route_ordered},
+    {"route_32_weighted", "20 rules checked, 32 targets with health, weighted draw",
+     op_route_weighted},
+    {"route_32_round_robin", "20 rules checked, 32 targets with health, rotated",
+     op_route_round_robin},
+    {"route_32_least_latency", "20 rules checked, 32 targets with health, sorted by latency",
+     op_route_least_latency},
+    {"route_32_least_busy", "20 rules checked, 32 targets with health, sorted by in-flight",
+     op_route_least_busy},
     {"route", "llmux__route: alias to its ordered targets", op_route},
     {"request_parse", "llmux__request_parse: cJSON parse + validation of the caller's request",
      op_request_parse},

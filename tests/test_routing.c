@@ -204,9 +204,15 @@ static void test_least_busy_orders_by_in_flight(void **state)
     lx_route_input in = {"m", &req, NULL, NULL, NULL, 0, 0.0, h};
     lx_route r;
     assert_int_equal(llmux__route(cfg, &in, &r, &err), LLMUX_OK);
-    assert_string_equal(r.candidates[0].model, "c"); /* idle */
-    assert_string_equal(r.candidates[1].model, "b"); /* one in flight */
-    assert_string_equal(r.candidates[2].model, "a"); /* two */
+    assert_string_equal(r.candidates[0].model, "c"); /* idle: first */
+    assert_string_equal(r.candidates[1].model, "a"); /* the others in config order */
+    assert_string_equal(r.candidates[2].model, "b");
+    llmux__route_free(&r);
+    llmux__health_begin(h, 2);
+    llmux__health_begin(h, 2);
+    llmux__health_begin(h, 2);
+    assert_int_equal(llmux__route(cfg, &in, &r, &err), LLMUX_OK);
+    assert_string_equal(r.candidates[0].model, "b"); /* now the least busy */
     assert_string_equal(r.strategy, "least_busy");
     llmux__route_free(&r);
     llmux__health_free(h);

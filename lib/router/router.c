@@ -67,15 +67,18 @@ static int rule_matches(const lx_rule *r, const lx_route_input *in)
 
 /* Add a target: a candidate, or a skip with the health check's reason. */
 static int consider(lx_route *r, const lx_route_input *in, const lx_provider_cfg *p,
-                    const char *model, long index)
+                    const char *model, long index, long weight)
 {
     char why[160];
     if (index >= 0 && in->health &&
         !llmux__health_usable(in->health, (size_t)index, in->now_ms, why, sizeof why)) {
+        if (!r->skipped && !(r->skipped = calloc(r->n_listed, sizeof *r->skipped)))
+            return -1; /* made on the first skip: most calls skip nothing */
         lx_skip *s = &r->skipped[r->n_skipped];
         s->target.provider = p;
         s->target.model = model;
         s->target.index = index;
+        s->target.weight = weight;
         s->target.probe = 0;
         if (!(s->reason = dupstr(why)))
             return -1;
@@ -86,6 +89,7 @@ static int consider(lx_route *r, const lx_route_input *in, const lx_provider_cfg
     c->provider = p;
     c->model = model;
     c->index = index;
+    c->weight = weight;
     /* a target whose cooldown ended was handed to this call as its probe */
     c->probe = index >= 0 && in->health &&
                atomic_load(&in->health->t[index].cooldown_until) != 0;
@@ -112,20 +116,14 @@ static void apply_strategy(const lx_alias *a, lx_route *r, lx_health *h)
     case LX_STRATEGY_WEIGHTED: {
         /* the first target drawn by weight; the others keep their order as fallbacks */
         uint64_t total = 0;
-        long w[LX_ROUTE_INLINE * 4];
-        for (size_t i = 0; i < n; i++) {
-            w[i] = 1;
-            for (size_t t = 0; t < a->n_targets; t++)
-                if ((long)a->targets[t].index == c[i].index)
-                    w[i] = a->targets[t].weight;
-            total += (uint64_t)w[i];
-        }
+        for (size_t i = 0; i < n; i++)
+            total += (uint64_t)c[i].weight;
         if (!total)
             return;
         uint64_t x = llmux__health_random(h, total);
         size_t k = 0;
-        while (k + 1 < n && x >= (uint64_t)w[k]) {
-            x -= (uint64_t)w[k];
+        while (k + 1 < n && x >= (uint64_t)c[k].weight) {
+            x -= (uint64_t)c[k].weight;
             k++;
         }
         move_to_front(c, k);
@@ -133,7 +131,7 @@ static void apply_strategy(const lx_alias *a, lx_route *r, lx_health *h)
     }
     case LX_STRATEGY_ROUND_ROBIN: {
         size_t k = atomic_fetch_add_explicit(&h->rr[a->index], 1, memory_order_relaxed) % n;
-        lx_candidate tmp[LX_ROUTE_INLINE * 4];
+        lx_candidate tmp[LX_ROUTE_INLINE];
         for (size_t i = 0; i < n; i++)
             tmp[i] = c[(k + i) % n];
         memcpy(c, tmp, n * sizeof *c);
@@ -141,25 +139,21 @@ static void apply_strategy(const lx_alias *a, lx_route *r, lx_health *h)
     }
     case LX_STRATEGY_LEAST_LATENCY:
     case LX_STRATEGY_LEAST_BUSY: {
-        /* insertion sort on a key read once: a target never measured goes first,
-         * so every target gets measured */
-        long long key[LX_ROUTE_INLINE * 4];
-        for (size_t i = 0; i < n; i++)
-            key[i] = a->strategy == LX_STRATEGY_LEAST_BUSY
-                         ? atomic_load_explicit(&h->t[c[i].index].in_flight, memory_order_relaxed)
-                         : atomic_load_explicit(&h->t[c[i].index].ewma_us, memory_order_relaxed);
-        for (size_t i = 1; i < n; i++) {
-            lx_candidate ci = c[i];
-            long long ki = key[i];
-            size_t j = i;
-            while (j > 0 && key[j - 1] > ki) {
-                c[j] = c[j - 1];
-                key[j] = key[j - 1];
-                j--;
+        /* the best target first, the others in config order as fallbacks: one pass.
+         * A target never measured counts as fastest, so every target gets measured. */
+        size_t best = 0;
+        long long best_key = 0;
+        for (size_t i = 0; i < n; i++) {
+            const lx_target_health *th = &h->t[c[i].index];
+            long long k = a->strategy == LX_STRATEGY_LEAST_BUSY
+                              ? atomic_load_explicit(&th->in_flight, memory_order_relaxed)
+                              : atomic_load_explicit(&th->ewma_us, memory_order_relaxed);
+            if (i == 0 || k < best_key) {
+                best = i;
+                best_key = k;
             }
-            c[j] = ci;
-            key[j] = ki;
         }
+        move_to_front(c, best);
         return;
     }
     }
@@ -201,17 +195,15 @@ int llmux__route(const lx_config *cfg, const lx_route_input *in, lx_route *out, 
     out->n_listed = n;
     if (n > LX_ROUTE_INLINE && !(out->candidates = malloc(n * sizeof *out->candidates)))
         goto oom;
-    if (in->health && a && !(out->skipped = calloc(n, sizeof *out->skipped)))
-        goto oom;
     if (a) {
         for (size_t i = 0; i < n; i++)
             if (consider(out, in, a->targets[i].provider, a->targets[i].model,
-                         (long)a->targets[i].index))
+                         (long)a->targets[i].index, a->targets[i].weight))
                 goto oom;
         apply_strategy(a, out, in->health);
     } else {
         if (!(out->direct_model = dupstr(slash + 1)) ||
-            consider(out, in, direct, out->direct_model, -1))
+            consider(out, in, direct, out->direct_model, -1, 1))
             goto oom;
     }
     if (out->n_candidates == 0) {

@@ -34,6 +34,7 @@ typedef struct lx_candidate {
     const lx_provider_cfg *provider;
     const char *model;          /* the provider's model id (config or the route's own copy) */
     long index;                 /* the target's health slot; -1 for a direct route */
+    long weight;                /* the target's weight (weighted strategy) */
     int probe;                  /* health handed this call the half-open probe */
 } lx_candidate;
 
@@ -42,7 +43,7 @@ typedef struct lx_skip {
     char *reason;               /* owned */
 } lx_skip;
 
-#define LX_ROUTE_INLINE 8
+#define LX_ROUTE_INLINE 32 /* an alias's maximum: no allocation per call */
 
 typedef struct lx_route {
     const char *kind;           /* "alias" or "direct" */
