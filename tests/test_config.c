@@ -251,7 +251,8 @@ static const struct bad_case BAD[] = {
      "\"params\":{}}]}}}",
      "models.m.targets[0].params: unknown key (expected one of: provider, model, weight)"},
     {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"fallbacks\":[]}}}",
-     "models.m.fallbacks: unknown key (expected one of: targets, strategy)"},
+     "models.m.fallbacks: unknown key (expected one of: targets, strategy, on_context_window, "
+     "on_content_filter)"},
     {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"defaults\":{\"timeout_ms\":0}}",
      "defaults.timeout_ms: out of range (expected 1 to 86400000)"},
     {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"defaults\":{\"retries\":2}}",

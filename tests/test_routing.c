@@ -11,6 +11,7 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <pthread.h>
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
@@ -201,7 +202,7 @@ static void test_least_busy_orders_by_in_flight(void **state)
     llmux__health_begin(h, 0);
     llmux__health_begin(h, 1);
     lx_request req = {0};
-    lx_route_input in = {"m", &req, NULL, NULL, NULL, 0, 0.0, h};
+    lx_route_input in = {"m", &req, NULL, NULL, NULL, 0, 0.0, h, 0};
     lx_route r;
     assert_int_equal(llmux__route(cfg, &in, &r, &err), LLMUX_OK);
     assert_string_equal(r.candidates[0].model, "c"); /* idle: first */
@@ -323,6 +324,15 @@ static void test_routing_config_errors(void **state)
         {"\"rules\":{}", NULL, "rules: expected an array, got an object"},
         {"\"routing\":{\"cooldown\":{\"after_failures\":0}}", NULL,
          "routing.cooldown.after_failures: out of range (expected 1 to 1000)"},
+        {"\"routing\":{\"retry\":{\"on\":[\"bad_request\"]}}", NULL,
+         "routing.retry.on[0]: not a class a retry can help (expected one of: rate_limit, "
+         "provider, timeout, connect, bad_response)"},
+        {"\"routing\":{\"retry\":{\"max_retries\":11}}", NULL,
+         "routing.retry.max_retries: out of range (expected 0 to 10)"},
+        {NULL, "{\"m\":{\"on_context_window\":\"zz\",\"targets\":[{\"provider\":\"p\",\"model\":\"x\"}]}}",
+         "models.m.on_context_window: no alias named \"zz\" in \"models\""},
+        {NULL, "{\"m\":{\"on_content_filter\":\"m\",\"targets\":[{\"provider\":\"p\",\"model\":\"x\"}]}}",
+         "models.m.on_content_filter: names the alias itself"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         char cfg[1024], err[512];
@@ -338,6 +348,136 @@ static void test_routing_config_errors(void **state)
             fail_msg("case %zu: got %d \"%s\"\nwant \"%s\"", i, rc, err, cases[i].message);
         assert_null(gw);
     }
+}
+
+static double mono_ms(void)
+{
+    struct timespec ts;
+    clock_gettime(CLOCK_MONOTONIC, &ts);
+    return (double)ts.tv_sec * 1e3 + (double)ts.tv_nsec / 1e6;
+}
+
+static const char *action_of(cJSON *t, int i)
+{
+    return cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(t, "attempts"), i), "action")
+        ->valuestring;
+}
+
+static void *cancel_later(void *c)
+{
+    sleep_ms(150);
+    llmux_cancel_trigger(c);
+    return NULL;
+}
+
+static void test_retries_and_alias_fallback(void **state)
+{
+    char a[32], b[32], l[32];
+    name(a, "ta");
+    name(b, "tb");
+    name(l, "tl");
+    const char *deps[] = {a, b, l, NULL};
+    char models[768];
+    snprintf(models, sizeof models,
+             "{\"m\":{\"on_context_window\":\"long\",\"targets\":[{\"provider\":\"%s\",\"model\":\"x\"},"
+             "{\"provider\":\"%s\",\"model\":\"y\"}]},"
+             "\"long\":{\"targets\":[{\"provider\":\"%s\",\"model\":\"big\"}]}}",
+             a, b, l);
+    llmux *gw = open_cfg(deps, models,
+                         "\"routing\":{\"retry\":{\"max_retries\":2,\"backoff_ms\":10,"
+                         "\"retry_after_cap_ms\":1500}}");
+    /* two 503s, then the same target answers */
+    sim_set(&SIM, a, "{\"faults\":[{\"type\":\"status\",\"status\":503,\"count\":2}]}");
+    llmux_result *r = call(gw, "m", NULL, NULL);
+    assert_string_equal(llmux_result_model(r), "x");
+    cJSON *t = trace_of(r);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(t, "attempts")), 3);
+    assert_string_equal(action_of(t, 0), "retry");
+    assert_string_equal(action_of(t, 1), "retry");
+    assert_string_equal(action_of(t, 2), "answered");
+    cJSON_Delete(t);
+    llmux_result_free(r);
+    /* three 503s: retries used up, the next target answers */
+    sim_set(&SIM, a, "{\"faults\":[{\"type\":\"status\",\"status\":503,\"count\":3}]}");
+    r = call(gw, "m", NULL, NULL);
+    assert_string_equal(llmux_result_model(r), "y");
+    t = trace_of(r);
+    assert_string_equal(action_of(t, 2), "fallback");
+    cJSON_Delete(t);
+    llmux_result_free(r);
+    /* Retry-After is honoured */
+    sim_set(&SIM, a, "{\"faults\":[{\"type\":\"status\",\"status\":429,\"retry_after\":\"1\",\"count\":1}]}");
+    double t0 = mono_ms();
+    r = call(gw, "m", NULL, NULL);
+    double took = mono_ms() - t0;
+    assert_string_equal(llmux_result_model(r), "x");
+    assert_true(took >= 990);
+    t = trace_of(r);
+    assert_int_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(t, "attempts"), 0),
+                                         "backoff_ms")->valueint, 1000);
+    cJSON_Delete(t);
+    llmux_result_free(r);
+    /* a Retry-After over the cap moves on instead of waiting */
+    sim_set(&SIM, a, "{\"faults\":[{\"type\":\"status\",\"status\":429,\"retry_after\":\"5\",\"count\":1}]}");
+    t0 = mono_ms();
+    r = call(gw, "m", NULL, NULL);
+    assert_true(mono_ms() - t0 < 900);
+    assert_string_equal(llmux_result_model(r), "y");
+    llmux_result_free(r);
+    /* a bad request is never retried */
+    sim_set(&SIM, a, "{\"faults\":[{\"type\":\"status\",\"status\":400,\"count\":1}]}");
+    r = call(gw, "m", NULL, NULL);
+    assert_int_equal(llmux_result_status(r), LLMUX_ERR_BAD_REQUEST);
+    t = trace_of(r);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(t, "attempts")), 1);
+    cJSON_Delete(t);
+    llmux_result_free(r);
+    /* the deadline bounds the wait: a 1 s Retry-After in a 400 ms call moves on */
+    sim_set(&SIM, a, "{\"faults\":[{\"type\":\"status\",\"status\":429,\"retry_after\":\"1\",\"count\":1}]}");
+    char req[256];
+    snprintf(req, sizeof req, "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}");
+    llmux_call_options o;
+    llmux_call_options_init(&o, LLMUX_CALL_OPTIONS_VERSION);
+    o.timeout_ms = 400;
+    t0 = mono_ms();
+    assert_int_equal(llmux_chat(gw, req, &o, &r), LLMUX_OK);
+    assert_true(mono_ms() - t0 < 400);
+    assert_string_equal(llmux_result_model(r), "y");
+    llmux_result_free(r);
+    /* a cancel ends the wait at once */
+    sim_set(&SIM, a, "{\"faults\":[{\"type\":\"status\",\"status\":429,\"retry_after\":\"1\",\"count\":1}]}");
+    llmux_cancel *cn;
+    llmux_cancel_new(&cn);
+    llmux_call_options_init(&o, LLMUX_CALL_OPTIONS_VERSION);
+    o.cancel = cn;
+    pthread_t th;
+    pthread_create(&th, NULL, cancel_later, cn); /* fires 150 ms in, during the 1 s wait */
+    t0 = mono_ms();
+    assert_int_equal(llmux_chat(gw, req, &o, &r), LLMUX_ERR_CANCELLED);
+    assert_true(mono_ms() - t0 < 600);
+    pthread_join(th, NULL);
+    t = trace_of(r);
+    assert_string_equal(action_of(t, 0), "retry");
+    assert_string_equal(action_of(t, 1), "stop");
+    cJSON_Delete(t);
+    llmux_result_free(r);
+    llmux_cancel_free(cn);
+    sim_set(&SIM, a, "{}");
+    /* the prompt is too long for every target of m: the longer-context alias takes it */
+    sim_set(&SIM, a, "{\"faults\":[{\"type\":\"status\",\"status\":400,\"count\":1,\"body\":"
+                     "{\"error\":{\"message\":\"This model's maximum context length is 8 tokens\","
+                     "\"code\":\"context_length_exceeded\"}}}]}");
+    r = call(gw, "m", NULL, NULL);
+    assert_int_equal(llmux_result_status(r), LLMUX_OK);
+    assert_string_equal(llmux_result_model(r), "big");
+    t = trace_of(r);
+    assert_string_equal(cJSON_GetObjectItem(t, "alias_fallback")->valuestring, "long");
+    assert_string_equal(action_of(t, 0), "alias_fallback");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(t, "attempts"), 0),
+                                            "outcome")->valuestring, "context_window");
+    cJSON_Delete(t);
+    llmux_result_free(r);
+    llmux_close(gw);
 }
 
 static int setup(void **state)
@@ -360,6 +500,7 @@ int main(void)
         cmocka_unit_test(test_least_busy_orders_by_in_flight),
         cmocka_unit_test(test_cooldown_probe_and_retry_after),
         cmocka_unit_test(test_routing_config_errors),
+        cmocka_unit_test(test_retries_and_alias_fallback),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -449,7 +449,8 @@ static int parse_provider(lx_config *cfg, lx_provider_cfg *p, const cJSON *obj,
 
 /* ------------------------------------------------------------------- models */
 
-static const char *const ALIAS_KEYS[] = {"targets", "strategy", NULL};
+static const char *const ALIAS_KEYS[] = {"targets", "strategy", "on_context_window",
+                                         "on_content_filter", NULL};
 static const char *const TARGET_KEYS[] = {"provider", "model", "weight", NULL};
 static const char *const STRATEGIES[] = {"ordered", "weighted", "round_robin", "least_latency",
                                          "least_busy", NULL};
@@ -568,8 +569,81 @@ static const char *const TOP_KEYS[] = {"providers", "models", "defaults", "routi
 static const char *const LEDGER_KEYS[] = {"max_rows", NULL};
 static const char *const DEFAULTS_KEYS[] = {"timeout_ms", "connect_timeout_ms", NULL};
 static const char *const ROUTING_KEYS[] = {"allow_direct", "requested_model_wins", "cooldown",
-                                            NULL};
+                                            "retry", NULL};
 static const char *const COOLDOWN_KEYS[] = {"after_failures", "ms", "max_ms", NULL};
+static const char *const RETRY_KEYS[] = {"max_retries", "backoff_ms", "max_backoff_ms",
+                                         "retry_after_cap_ms", "on", NULL};
+/* the classes a retry of the same target may help; never bad_request, auth and the like */
+static const struct {
+    const char *name;
+    int status;
+} RETRYABLE[] = {{"rate_limit", LLMUX_ERR_RATE_LIMIT}, {"provider", LLMUX_ERR_PROVIDER},
+                 {"timeout", LLMUX_ERR_TIMEOUT},       {"connect", LLMUX_ERR_CONNECT},
+                 {"bad_response", LLMUX_ERR_BAD_RESPONSE}};
+
+static int parse_retry(lx_config *cfg, const cJSON *r, lx_err *err)
+{
+    const char *path = "routing.retry";
+    int rc = check_object(r, path, RETRY_KEYS, err);
+    if (rc || (rc = get_long(r, "max_retries", path, 0, 10, &cfg->retry.max_retries, err)) ||
+        (rc = get_long(r, "backoff_ms", path, 1, MAX_TIMEOUT_MS, &cfg->retry.backoff_ms, err)) ||
+        (rc = get_long(r, "max_backoff_ms", path, 1, MAX_TIMEOUT_MS, &cfg->retry.max_backoff_ms,
+                       err)) ||
+        (rc = get_long(r, "retry_after_cap_ms", path, 0, MAX_TIMEOUT_MS,
+                       &cfg->retry.retry_after_cap_ms, err)))
+        return rc;
+    const cJSON *on = cJSON_GetObjectItemCaseSensitive(r, "on");
+    if (!on)
+        return LLMUX_OK;
+    char op[PATH_MAX_LEN];
+    path_child(op, path, "on");
+    if (!cJSON_IsArray(on))
+        return cfg_err(err, op, "expected an array of error classes, got %s", json_kind(on));
+    cfg->retry.on = 0;
+    int i = 0;
+    for (const cJSON *it = on->child; it; it = it->next, i++) {
+        char ip[PATH_MAX_LEN];
+        path_index(ip, op, i);
+        size_t k = 0, n = sizeof RETRYABLE / sizeof RETRYABLE[0];
+        while (k < n && !(cJSON_IsString(it) && strcmp(it->valuestring, RETRYABLE[k].name) == 0))
+            k++;
+        if (k == n)
+            return cfg_err(err, ip, "not a class a retry can help (expected one of: rate_limit, "
+                                    "provider, timeout, connect, bad_response)");
+        cfg->retry.on |= 1u << -RETRYABLE[k].status;
+    }
+    return LLMUX_OK;
+}
+
+/* on_context_window / on_content_filter: resolved once every alias exists. */
+static int alias_fallbacks(lx_config *cfg, const cJSON *models, lx_err *err)
+{
+    size_t i = 0;
+    for (const cJSON *it = models->child; it; it = it->next, i++) {
+        static const char *const keys[] = {"on_context_window", "on_content_filter"};
+        for (int k = 0; k < 2; k++) {
+            char ap[PATH_MAX_LEN], kp[PATH_MAX_LEN];
+            path_child(ap, "models", it->string);
+            const char *name;
+            int rc = get_string(it, keys[k], ap, 0, &name, err);
+            if (rc)
+                return rc;
+            if (!name)
+                continue;
+            path_child(kp, ap, keys[k]);
+            const lx_alias *to = llmux__config_find_alias(cfg, name);
+            if (!to)
+                return cfg_err(err, kp, "no alias named \"%.80s\" in \"models\"", name);
+            if (to == &cfg->aliases[i])
+                return cfg_err(err, kp, "names the alias itself");
+            if (k == 0)
+                cfg->aliases[i].on_context_window = to;
+            else
+                cfg->aliases[i].on_content_filter = to;
+        }
+    }
+    return LLMUX_OK;
+}
 static const char *const RULE_KEYS[] = {"when", "use", NULL};
 static const char *const WHEN_KEYS[] = {"task", "workflow", "key", "team", "has_tools",
                                         "has_images", "json_schema", "stream",
@@ -686,6 +760,9 @@ static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
             return rc;
         if (cd && !cfg->cooldown_after)
             cfg->cooldown_after = 3; /* an object means: on, with the defaults */
+        const cJSON *rt = cJSON_GetObjectItemCaseSensitive(r, "retry");
+        if (rt && (rc = parse_retry(cfg, rt, err)))
+            return rc;
     }
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "transport");
     if (t) {
@@ -758,6 +835,8 @@ static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
     }
     if (build_alias_index(cfg))
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    if ((rc = alias_fallbacks(cfg, models, err)))
+        return rc;
     const cJSON *rules = cJSON_GetObjectItemCaseSensitive(root, "rules");
     if (rules) {
         if (!cJSON_IsArray(rules))
@@ -869,6 +948,11 @@ int llmux__config_parse(lx_config **out, const char *json, size_t len, lx_err *e
     cfg->max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES;
     cfg->ledger_max_rows = 1000000L;
     cfg->cooldown_ms = 5000;
+    cfg->retry.backoff_ms = 200;
+    cfg->retry.max_backoff_ms = 5000;
+    cfg->retry.retry_after_cap_ms = 10000;
+    cfg->retry.on = 1u << -LLMUX_ERR_RATE_LIMIT | 1u << -LLMUX_ERR_PROVIDER |
+                    1u << -LLMUX_ERR_TIMEOUT | 1u << -LLMUX_ERR_CONNECT;
     cfg->cooldown_max_ms = 300000;
     int rc = parse_root(cfg, root, err);
     cJSON_Delete(root);

@@ -34,7 +34,17 @@ typedef struct lx_alias {
     size_t n_targets;
     lx_strategy strategy;
     size_t index; /* position in cfg->aliases */
+    const struct lx_alias *on_context_window; /* where a prompt too long for every target goes */
+    const struct lx_alias *on_content_filter; /* where a refused prompt goes */
 } lx_alias;
+
+/* Retries of the same target (routing.retry); max_retries 0 = none. */
+typedef struct lx_retry {
+    long max_retries;
+    long backoff_ms, max_backoff_ms; /* exponential, with full jitter */
+    long retry_after_cap_ms;          /* a longer Retry-After moves on instead */
+    unsigned on;                      /* bit (-status) for each class retried */
+} lx_retry;
 
 /* A route rule: every condition given must match; -1 = not given. */
 typedef struct lx_rule {
@@ -61,6 +71,7 @@ typedef struct lx_config {
     lx_rule *rules;
     size_t n_rules;
     size_t n_targets_total;  /* over every alias */
+    lx_retry retry;
     long cooldown_after;     /* consecutive failures that rest a target; 0 = never */
     long cooldown_ms, cooldown_max_ms;
     long max_connections;    /* idle connections kept for reuse */

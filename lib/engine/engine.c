@@ -104,6 +104,7 @@ typedef struct call {
     int forward_usage;
     size_t delivered;
     int deadline_hit; /* an attempt ran out of the call's own time */
+    int oom;          /* an attempt record could not be allocated */
     lx_call_info info;
     char key_id[21];
 } call;
@@ -300,6 +301,120 @@ static void copy_skips(llmux_result *res, const lx_route *route)
     }
 }
 
+/* Wait ms before retrying, in small steps, so a cancel or the deadline ends
+ * the wait at once. 0 when the wait ran to its end. */
+static int backoff_wait(call *c, long ms)
+{
+    double until = now_ms() + (double)ms;
+    for (;;) {
+        if (llmux__cancel_fired(c->cancel))
+            return -1;
+        double left = until - now_ms();
+        if (left <= 0)
+            return 0;
+        long step = left < 5 ? (long)left + 1 : 5;
+        struct timespec ts = {0, step * 1000000L};
+        nanosleep(&ts, NULL);
+    }
+}
+
+/* How long to wait before retrying after attempt a (failed with status, the
+ * retry-th retry); -1 when the same target is not to be tried again. */
+static long retry_delay(const call *c, const lx_attempt *a, int status, long retry)
+{
+    const lx_retry *rt = &c->cfg->retry;
+    if (retry >= rt->max_retries || status >= 0 || status < -31 ||
+        !(rt->on & (1u << -status)) || c->delivered || c->deadline_hit)
+        return -1;
+    long wait;
+    if (a->retry_after_ms >= 0) {
+        if (a->retry_after_ms > rt->retry_after_cap_ms)
+            return -1; /* longer than we wait: another target, or the caller, later */
+        wait = a->retry_after_ms;
+    } else {
+        long cap = rt->backoff_ms;
+        for (long k = 0; k < retry && cap < rt->max_backoff_ms; k++)
+            cap *= 2;
+        if (cap > rt->max_backoff_ms)
+            cap = rt->max_backoff_ms;
+        /* full jitter: spread retries of many calls over the whole window */
+        wait = c->gw->health ? (long)llmux__health_random(c->gw->health, (uint64_t)cap + 1) : cap;
+    }
+    if ((double)wait >= c->deadline - now_ms())
+        return -1; /* the call's own time would run out waiting */
+    return wait;
+}
+
+/* Try a route's candidates in order, retrying one as routing.retry says.
+ * The status of the last attempt. */
+static int try_route(call *c, lx_route *route)
+{
+    llmux_result *res = c->res;
+    int last = LLMUX_OK;
+    size_t tried = 0;
+    long retry = 0;
+    for (size_t i = 0; i < route->n_candidates;) {
+        const lx_candidate *t = &route->candidates[i];
+        lx_attempt *a = llmux__result_add_attempt(res);
+        if (!a) {
+            c->oom = 1;
+            last = LLMUX_ERR_NO_MEMORY;
+            break;
+        }
+        a->provider = t->provider;
+        a->model = t->model;
+        double t0 = now_ms();
+        if (t->index >= 0)
+            llmux__health_begin(c->gw->health, (size_t)t->index);
+        last = attempt(c, t, a);
+        a->latency_ms = now_ms() - t0;
+        if (t->index >= 0)
+            llmux__health_end(c->gw->health, (size_t)t->index, last, a->latency_ms,
+                              a->retry_after_ms, now_ms());
+        tried = i + 1;
+        res->provider = t->provider->name;
+        res->model = t->model;
+        res->http_status = a->http_status;
+        if (last == LLMUX_OK) {
+            a->action = "answered";
+            notify_attempt(c, a);
+            break;
+        }
+        long wait = retry_delay(c, a, last, retry);
+        if (wait >= 0) {
+            a->action = "retry";
+            a->backoff_ms = wait;
+            notify_attempt(c, a);
+            if (backoff_wait(c, wait)) {
+                last = LLMUX_ERR_CANCELLED;
+                lx_attempt *b = llmux__result_add_attempt(res);
+                if (b) { /* the cancel, in the trace where it happened */
+                    b->provider = t->provider;
+                    b->model = t->model;
+                    b->status = LLMUX_ERR_CANCELLED;
+                    b->error = strdup("the call was cancelled while waiting to retry");
+                    b->action = "stop";
+                }
+                break;
+            }
+            retry++;
+            continue; /* the same target again */
+        }
+        /* once the caller has seen chunks, another target would repeat them;
+         * once the call's own time is up, no other target can answer */
+        int more = i + 1 < route->n_candidates && llmux__status_falls_back(last) &&
+                   c->delivered == 0 && !c->deadline_hit;
+        a->action = more ? "fallback" : "stop";
+        notify_attempt(c, a);
+        if (!more)
+            break;
+        i++;
+        retry = 0;
+    }
+    llmux__route_release(route, c->gw->health, tried);
+    return last;
+}
+
 static int run(call *c, const char *request_json, lx_route *route)
 {
     llmux_result *res = c->res;
@@ -324,7 +439,7 @@ static int run(call *c, const char *request_json, lx_route *route)
     }
 
     lx_route_input in = {res->requested_model, &c->request, res->task, res->workflow,
-                         c->info.key_id, c->on_chunk != NULL, c->start, c->gw->health};
+                         c->info.key_id, c->on_chunk != NULL, c->start, c->gw->health, 0};
     status = llmux__route(c->cfg, &in, route, &err);
     copy_skips(res, route);
     res->rule = route->rule;
@@ -337,42 +452,35 @@ static int run(call *c, const char *request_json, lx_route *route)
     res->direct_model = route->direct_model; /* the result keeps the name its attempts borrow */
     route->direct_model = NULL;
 
-    int last = LLMUX_OK;
-    size_t tried = 0;
-    for (size_t i = 0; i < route->n_candidates; i++) {
-        const lx_candidate *t = &route->candidates[i];
-        lx_attempt *a = llmux__result_add_attempt(res);
-        if (!a)
-            return llmux__result_fail(res, LLMUX_ERR_NO_MEMORY, 0, "out of memory");
-        a->provider = t->provider;
-        a->model = t->model;
-        double t0 = now_ms();
-        if (t->index >= 0)
-            llmux__health_begin(c->gw->health, (size_t)t->index);
-        last = attempt(c, t, a);
-        a->latency_ms = now_ms() - t0;
-        if (t->index >= 0)
-            llmux__health_end(c->gw->health, (size_t)t->index, last, a->latency_ms,
-                              a->retry_after_ms, now_ms());
-        tried = i + 1;
-        res->provider = t->provider->name;
-        res->model = t->model;
-        res->http_status = a->http_status;
-        if (last == LLMUX_OK) {
-            a->action = "answered";
-            notify_attempt(c, a);
-            break;
+    int last = try_route(c, route);
+    if (c->oom)
+        return llmux__result_fail(res, LLMUX_ERR_NO_MEMORY, 0, "out of memory");
+    /* a stop another alias is configured to take: once, no loops */
+    const lx_alias *from = llmux__config_find_alias(c->cfg, route->alias ? route->alias : "");
+    const lx_alias *to = !from ? NULL
+                         : last == LLMUX_ERR_CONTEXT_WINDOW ? from->on_context_window
+                         : last == LLMUX_ERR_CONTENT_FILTER ? from->on_content_filter
+                                                             : NULL;
+    if (to && c->delivered == 0 && !c->deadline_hit && !llmux__cancel_fired(c->cancel)) {
+        lx_route second;
+        lx_route_input in2 = in;
+        in2.model = to->name;
+        in2.skip_rules = 1;
+        res->alias_fallback = to->name;
+        res->attempts[res->n_attempts - 1].action = "alias_fallback";
+        status = llmux__route(c->cfg, &in2, &second, &err);
+        if (status == LLMUX_OK) {
+            res->n_targets += second.n_listed;
+            last = try_route(c, &second);
         }
-        /* once the caller has seen chunks, another target would repeat them;
-         * once the call's own time is up, no other target can answer */
-        int more = i + 1 < route->n_candidates && llmux__status_falls_back(last) &&
-                   c->delivered == 0 && !c->deadline_hit;
-        a->action = more ? "fallback" : "stop";
-        notify_attempt(c, a);
-        if (!more)
-            break;
+        if (c->oom) {
+            llmux__route_free(&second);
+            return llmux__result_fail(res, LLMUX_ERR_NO_MEMORY, 0, "out of memory");
+        }
+        llmux__route_free(&second);
+        if (status)
+            return llmux__result_fail(res, status, err.http_status, err.msg);
     }
-    llmux__route_release(route, c->gw->health, tried);
     if (last == LLMUX_OK)
         res->status = LLMUX_OK;
     else if (finish_failure(c, last) == LLMUX_ERR_NO_MEMORY && !res->json)
@@ -427,6 +535,7 @@ int llmux__engine_call(llmux *gw, const char *request_json, const llmux_call_opt
     c.forward_usage = 0;
     c.delivered = 0;
     c.deadline_hit = 0;
+    c.oom = 0;
     c.request.has_features = 0;
     c.request.tree = NULL; /* freed at the end even when the call stops before validation */
     c.info.res = res;

@@ -124,6 +124,8 @@ char *llmux__trace_build(const llmux_result *r)
               (r->rule >= 0 ? llmux__buf_printf(&b, ",\"rule\":%ld", r->rule)
                             : llmux__buf_puts(&b, ",\"rule\":null")) ||
               llmux__buf_puts(&b, ",\"strategy\":") || llmux__buf_json_string(&b, r->strategy) ||
+              (r->alias_fallback && (llmux__buf_puts(&b, ",\"alias_fallback\":") ||
+                                     llmux__buf_json_string(&b, r->alias_fallback))) ||
               llmux__buf_printf(&b, ",\"targets\":%zu,\"reason\":", r->n_targets) ||
               llmux__buf_json_string(&b, reason) ||
               llmux__buf_puts(&b, ",\"workflow\":") || json_str_or_null(&b, r->workflow) ||
@@ -141,6 +143,7 @@ char *llmux__trace_build(const llmux_result *r)
                                 a->status, a->http_status, a->latency_ms) ||
               (a->retry_after_ms >= 0 &&
                llmux__buf_printf(&b, ",\"retry_after_ms\":%ld", a->retry_after_ms)) ||
+              (a->backoff_ms > 0 && llmux__buf_printf(&b, ",\"backoff_ms\":%ld", a->backoff_ms)) ||
               llmux__buf_puts(&b, ",\"error\":") || json_str_or_null(&b, a->error) ||
               (a->provider_code && (llmux__buf_puts(&b, ",\"provider_code\":") ||
                                     llmux__buf_json_string(&b, a->provider_code))) ||

@@ -18,6 +18,7 @@ typedef struct lx_attempt {
     int http_status;
     long retry_after_ms;                /* -1 = none */
     double latency_ms;
+    long backoff_ms;                    /* waited after this attempt before retrying; 0 = none */
     char *error;                        /* NULL on success */
     char *detail;                       /* the transport's own wording (libcurl), or NULL */
     char *provider_code;                /* the provider's error code or type, or NULL */
@@ -45,6 +46,7 @@ struct llmux_result {
     long rule;            /* the route rule that matched, or -1 */
     const char *strategy; /* the alias's strategy (static string) */
     const char *alias;    /* the alias routed to (config-owned), or NULL */
+    const char *alias_fallback; /* the alias a context-window or content-filter stop moved to */
     lx_skipped *skipped;  /* targets the router passed over */
     size_t n_skipped;
     char *requested_model;

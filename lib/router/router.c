@@ -172,9 +172,9 @@ int llmux__route(const lx_config *cfg, const lx_route_input *in, lx_route *out, 
     out->direct_model = NULL;
 
     const lx_alias *a = NULL;
-    if (cfg->model_wins)
+    if (cfg->model_wins || in->skip_rules)
         a = llmux__config_find_alias(cfg, in->model);
-    for (size_t i = 0; !a && i < cfg->n_rules; i++)
+    for (size_t i = 0; !a && !in->skip_rules && i < cfg->n_rules; i++)
         if (rule_matches(&cfg->rules[i], in)) {
             a = cfg->rules[i].use;
             out->rule = (long)i;

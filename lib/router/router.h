@@ -28,6 +28,7 @@ typedef struct lx_route_input {
     int stream;
     double now_ms;              /* monotonic clock of the call's start */
     lx_health *health;          /* NULL: every target is healthy */
+    int skip_rules;             /* route `model` as named (an alias fallback) */
 } lx_route_input;
 
 typedef struct lx_candidate {
