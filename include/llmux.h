@@ -308,6 +308,29 @@ LLMUX_API int llmux_spend_json(llmux *gw, const char *group_by, char **out);
  */
 LLMUX_API int llmux_warnings_json(llmux *gw, char **out);
 
+/*
+ * A dry run: what the router would decide for this request and these call
+ * options, without calling any provider (docs/routing.md). *out receives
+ *   {"model":..,"route":"alias"|"direct","alias":..,"rule":N|null,
+ *    "strategy":..,"candidates":[{"provider","model"}...],
+ *    "skipped":[{"provider","model","reason"}...]}
+ * or, when the request cannot be routed, an error object
+ * {"error":{"message","code","llmux_status"}} and that status is returned.
+ * A weighted or round-robin choice is drawn as a call would draw it. *out is
+ * released with llmux_free. Thread-safe.
+ */
+LLMUX_API int llmux_route_json(llmux *gw, const char *request_json,
+                               const llmux_call_options *opts, char **out);
+
+/*
+ * The health of every target, as a JSON array (one entry per alias target):
+ *   {"alias","provider","model","state":"ok"|"cooldown"|"half_open"|"probing",
+ *    "in_flight":N,"failures":N,"cooldown_ms_left":N,"latency_ms":X|null}
+ * (see routing.cooldown in docs/config.md). *out is released with
+ * llmux_free. Thread-safe.
+ */
+LLMUX_API int llmux_health_json(llmux *gw, char **out);
+
 /* Release memory llmux handed to the caller (e.g. from llmux_spend_json).
  * NULL is a no-op. */
 LLMUX_API void llmux_free(void *p);

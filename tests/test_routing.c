@@ -480,6 +480,81 @@ static void test_retries_and_alias_fallback(void **state)
     llmux_close(gw);
 }
 
+static void test_dry_run_and_health(void **state)
+{
+    char a[32], b[32];
+    name(a, "da");
+    name(b, "db");
+    const char *deps[] = {a, b, NULL};
+    char models[512], want[1024];
+    snprintf(models, sizeof models,
+             "{\"m\":{\"targets\":[{\"provider\":\"%s\",\"model\":\"x\"},"
+             "{\"provider\":\"%s\",\"model\":\"y\"}]},\"c\":{\"targets\":[{\"provider\":\"%s\","
+             "\"model\":\"z\"}]}}",
+             a, b, b);
+    llmux *gw = open_cfg(deps, models,
+                         "\"rules\":[{\"when\":{\"task\":\"t\"},\"use\":\"c\"}],"
+                         "\"routing\":{\"cooldown\":{\"after_failures\":1,\"ms\":60000}}");
+    const char *req = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    llmux_call_options o;
+    llmux_call_options_init(&o, LLMUX_CALL_OPTIONS_VERSION);
+    o.task = "t";
+    char *out = NULL;
+    int before = 0;
+    {
+        char *st = sim_get(&SIM, b);
+        cJSON *j = cJSON_Parse(st);
+        before = cJSON_GetObjectItem(j, "requests")->valueint;
+        cJSON_Delete(j);
+        free(st);
+    }
+    assert_int_equal(llmux_route_json(gw, req, &o, &out), LLMUX_OK);
+    snprintf(want, sizeof want,
+             "{\"model\":\"m\",\"route\":\"alias\",\"alias\":\"c\",\"rule\":0,\"strategy\":\"ordered\","
+             "\"candidates\":[{\"provider\":\"%s\",\"model\":\"z\"}],\"skipped\":[]}",
+             b);
+    assert_string_equal(out, want);
+    llmux_free(out);
+    { /* nothing was called */
+        char *st = sim_get(&SIM, b);
+        cJSON *j = cJSON_Parse(st);
+        assert_int_equal(cJSON_GetObjectItem(j, "requests")->valueint, before);
+        cJSON_Delete(j);
+        free(st);
+    }
+    /* a failing target goes into cooldown; health and the dry run show it */
+    sim_set(&SIM, a, "{\"faults\":[{\"type\":\"status\",\"status\":503,\"count\":1}]}");
+    llmux_result_free(call(gw, "m", NULL, NULL));
+    assert_int_equal(llmux_route_json(gw, req, NULL, &out), LLMUX_OK);
+    assert_non_null(strstr(out, "\"candidates\":[{\"provider\":\""));
+    assert_non_null(strstr(out, "\"skipped\":[{\"provider\":\""));
+    assert_non_null(strstr(out, "\"reason\":\"cooling down for "));
+    llmux_free(out);
+    assert_int_equal(llmux_health_json(gw, &out), LLMUX_OK);
+    cJSON *h = cJSON_Parse(out);
+    llmux_free(out);
+    assert_int_equal(cJSON_GetArraySize(h), 3);
+    cJSON *first = cJSON_GetArrayItem(h, 0);
+    assert_string_equal(cJSON_GetObjectItem(first, "state")->valuestring, "cooldown");
+    assert_int_equal(cJSON_GetObjectItem(first, "failures")->valueint, 1);
+    assert_true(cJSON_GetObjectItem(first, "cooldown_ms_left")->valuedouble > 50000);
+    cJSON *second = cJSON_GetArrayItem(h, 1);
+    assert_string_equal(cJSON_GetObjectItem(second, "state")->valuestring, "ok");
+    assert_true(cJSON_GetObjectItem(second, "latency_ms")->valuedouble > 0);
+    cJSON_Delete(h);
+    /* errors: unknown model, bad request, bad arguments */
+    assert_int_equal(llmux_route_json(gw, "{\"model\":\"nope\",\"messages\":[{\"role\":\"user\","
+                                          "\"content\":\"x\"}]}", NULL, &out),
+                     LLMUX_ERR_UNKNOWN_MODEL);
+    assert_non_null(strstr(out, "\"code\":\"unknown_model\""));
+    llmux_free(out);
+    assert_int_equal(llmux_route_json(gw, "{", NULL, &out), LLMUX_ERR_BAD_REQUEST);
+    llmux_free(out);
+    assert_int_equal(llmux_route_json(gw, req, NULL, NULL), LLMUX_ERR_INVALID_ARGUMENT);
+    assert_int_equal(llmux_health_json(NULL, &out), LLMUX_ERR_INVALID_ARGUMENT);
+    llmux_close(gw);
+}
+
 static int setup(void **state)
 {
     return sim_start(&SIM);
@@ -501,6 +576,7 @@ int main(void)
         cmocka_unit_test(test_cooldown_probe_and_retry_after),
         cmocka_unit_test(test_routing_config_errors),
         cmocka_unit_test(test_retries_and_alias_fallback),
+        cmocka_unit_test(test_dry_run_and_health),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

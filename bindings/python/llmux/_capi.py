@@ -230,6 +230,15 @@ def _declare(lib):
     lib.llmux_spend_json.argtypes = [llmux_p, c_char_p, POINTER(c_void_p)]
     lib.llmux_spend_json.restype = c_int
 
+    # int llmux_route_json(llmux *gw, const char *request_json,
+    #                      const llmux_call_options *opts, char **out);
+    lib.llmux_route_json.argtypes = [llmux_p, c_char_p, c_void_p, POINTER(c_void_p)]
+    lib.llmux_route_json.restype = c_int
+
+    # int llmux_health_json(llmux *gw, char **out);
+    lib.llmux_health_json.argtypes = [llmux_p, POINTER(c_void_p)]
+    lib.llmux_health_json.restype = c_int
+
     # int llmux_warnings_json(llmux *gw, char **out);
     lib.llmux_warnings_json.argtypes = [llmux_p, POINTER(c_void_p)]
     lib.llmux_warnings_json.restype = c_int
@@ -288,6 +297,8 @@ FUNCTIONS = (
     "llmux_result_free",
     "llmux_spend_json",
     "llmux_warnings_json",
+    "llmux_route_json",
+    "llmux_health_json",
     "llmux_free",
 )
 

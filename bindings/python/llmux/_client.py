@@ -546,6 +546,42 @@ class Gateway:
         finally:
             _lib.llmux_free(out.value)
 
+    def _json_out(self, fn: Callable[..., int], what: str, *args: Any) -> Any:
+        import ctypes
+
+        out = ctypes.c_void_p()
+        core = self._core
+        handle = core._acquire()
+        try:
+            rc = fn(handle, *args, ctypes.byref(out))
+        finally:
+            core._release()
+        try:
+            doc = json.loads(ctypes.string_at(out.value)) if out.value else None
+            if rc != 0:
+                msg = (doc or {}).get("error", {}).get("message") if isinstance(doc, dict) else None
+                raise error_class(rc)(msg or "%s: %s" % (what, strerror(rc)), rc, 0)
+            return doc
+        finally:
+            _lib.llmux_free(out.value)
+
+    def route(self, model: str, messages: Any, *, key: Optional[str] = None,
+              workflow: Optional[str] = None, task: Optional[str] = None,
+              **body: Any) -> Dict[str, Any]:
+        """A dry run: the route llmux would take for this request (rule, alias,
+        strategy, candidates, skipped targets and why), calling no provider."""
+        request = dict(body, model=model, messages=messages)
+        import ctypes
+
+        opts = _options(key, workflow, task, None)
+        return self._json_out(_lib.llmux_route_json, "llmux_route_json",
+                              json.dumps(request).encode(), ctypes.byref(opts))
+
+    def health(self) -> List[Dict[str, Any]]:
+        """Every alias target's health: state (ok, cooldown, half_open, probing),
+        in-flight calls, consecutive failures, cooldown left, latency average."""
+        return list(self._json_out(_lib.llmux_health_json, "llmux_health_json") or [])
+
     def chat_raw(self, request_json: Union[str, bytes], key: Optional[str] = None,
                  workflow: Optional[str] = None, task: Optional[str] = None,
                  timeout: Timeout = None) -> Tuple[Optional[bytes], CallInfo]:

@@ -117,16 +117,8 @@ def test_lib_path_may_be_a_folder():
     assert r.stdout.strip() == llmux.lib_version()
 
 
-def test_import_is_cheap_and_lazy():
-    best = None
-    for _ in range(3):
-        r = _run("import sys, llmux; print('ctypes' in sys.modules, 'llmux._capi' in sys.modules)"
-                 )
-        assert r.stdout.split() == ["False", "False"], r.stdout + r.stderr
-        r = subprocess.run([sys.executable, "-X", "importtime", "-c", "import llmux"],
-                           capture_output=True, text=True,
-                           cwd=os.path.dirname(os.path.dirname(__file__)))
-        line = [l for l in r.stderr.splitlines() if l.rstrip().endswith("| llmux")][-1]
-        us = int(line.split("|")[1])
-        best = us if best is None else min(best, us)
-    assert best < 50000, "import llmux took %d us" % best
+def test_import_is_lazy():
+    # How long the import takes is measured by the benchmarks (bench/python), not
+    # asserted here: a timed bound fails on a loaded machine and proves nothing.
+    r = _run("import sys, llmux; print('ctypes' in sys.modules, 'llmux._capi' in sys.modules)")
+    assert r.stdout.split() == ["False", "False"], r.stdout + r.stderr
