@@ -555,6 +555,68 @@ static void test_dry_run_and_health(void **state)
     llmux_close(gw);
 }
 
+static int requests_of(const char *dep)
+{
+    char *st = sim_get(&SIM, dep);
+    cJSON *j = cJSON_Parse(st);
+    int n = cJSON_GetObjectItem(j, "requests")->valueint;
+    cJSON_Delete(j);
+    free(st);
+    return n;
+}
+
+static void test_hedged_requests(void **state)
+{
+    char a[32], b[32];
+    name(a, "ha");
+    name(b, "hb");
+    const char *deps[] = {a, b, NULL};
+    char models[512];
+    snprintf(models, sizeof models,
+             "{\"m\":{\"hedge_after_ms\":100,\"targets\":[{\"provider\":\"%s\",\"model\":\"x\"},"
+             "{\"provider\":\"%s\",\"model\":\"y\"}]}}",
+             a, b);
+    llmux *gw = open_cfg(deps, models, NULL);
+    /* the first target is silent: the hedge answers, the first is ended */
+    sim_set(&SIM, a, "{\"faults\":[{\"type\":\"latency\",\"ms\":2000,\"count\":1}]}");
+    double t0 = mono_ms();
+    llmux_result *r = call(gw, "m", NULL, NULL);
+    double took = mono_ms() - t0;
+    assert_int_equal(llmux_result_status(r), LLMUX_OK);
+    assert_string_equal(llmux_result_model(r), "y");
+    assert_true(took >= 100 && took < 1000);
+    cJSON *t = trace_of(r);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(t, "attempts")), 2);
+    assert_string_equal(action_of(t, 0), "hedged");
+    assert_string_equal(action_of(t, 1), "answered");
+    assert_string_equal(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(t, "attempts"), 0),
+                                            "outcome")->valuestring, "cancelled");
+    cJSON_Delete(t);
+    llmux_result_free(r);
+    /* a quick answer: the hedge is never sent */
+    int before = requests_of(b);
+    r = call(gw, "m", NULL, NULL);
+    assert_string_equal(llmux_result_model(r), "x");
+    t = trace_of(r);
+    assert_string_equal(action_of(t, 0), "answered");
+    assert_string_equal(action_of(t, 1), "hedged");
+    assert_non_null(strstr(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(t, "attempts"), 1),
+                                               "error")->valuestring, "never sent"));
+    cJSON_Delete(t);
+    llmux_result_free(r);
+    sleep_ms(150); /* past the hedge's time: still nothing sent */
+    assert_int_equal(requests_of(b), before);
+    /* a quick 503: the hedge goes at once instead of waiting its 100 ms */
+    sim_set(&SIM, a, "{\"faults\":[{\"type\":\"status\",\"status\":503,\"count\":1}]}");
+    t0 = mono_ms();
+    r = call(gw, "m", NULL, NULL);
+    assert_string_equal(llmux_result_model(r), "y");
+    if (mono_ms() - t0 >= 90)
+        fail_msg("the hedge waited: %.1f ms\n%s", mono_ms() - t0, llmux_result_trace_json(r));
+    llmux_result_free(r);
+    llmux_close(gw);
+}
+
 static int setup(void **state)
 {
     return sim_start(&SIM);
@@ -577,6 +639,7 @@ int main(void)
         cmocka_unit_test(test_routing_config_errors),
         cmocka_unit_test(test_retries_and_alias_fallback),
         cmocka_unit_test(test_dry_run_and_health),
+        cmocka_unit_test(test_hedged_requests),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

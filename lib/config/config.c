@@ -450,7 +450,7 @@ static int parse_provider(lx_config *cfg, lx_provider_cfg *p, const cJSON *obj,
 /* ------------------------------------------------------------------- models */
 
 static const char *const ALIAS_KEYS[] = {"targets", "strategy", "on_context_window",
-                                         "on_content_filter", NULL};
+                                         "on_content_filter", "hedge_after_ms", NULL};
 static const char *const TARGET_KEYS[] = {"provider", "model", "weight", NULL};
 static const char *const STRATEGIES[] = {"ordered", "weighted", "round_robin", "least_latency",
                                          "least_busy", NULL};
@@ -462,7 +462,8 @@ static int parse_alias(lx_config *cfg, lx_alias *a, const cJSON *obj, const char
     if (rc)
         return rc;
     const char *strategy;
-    if ((rc = get_string(obj, "strategy", path, 0, &strategy, err)))
+    if ((rc = get_string(obj, "strategy", path, 0, &strategy, err)) ||
+        (rc = get_long(obj, "hedge_after_ms", path, 1, MAX_TIMEOUT_MS, &a->hedge_after_ms, err)))
         return rc;
     if (strategy) {
         char sp[PATH_MAX_LEN];

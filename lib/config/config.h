@@ -36,6 +36,7 @@ typedef struct lx_alias {
     size_t index; /* position in cfg->aliases */
     const struct lx_alias *on_context_window; /* where a prompt too long for every target goes */
     const struct lx_alias *on_content_filter; /* where a refused prompt goes */
+    long hedge_after_ms; /* plain calls: a second target if the first is silent this long; 0 = off */
 } lx_alias;
 
 /* Retries of the same target (routing.retry); max_retries 0 = none. */

@@ -114,6 +114,69 @@ static char *dup_or_null(const char *s)
     return s && *s ? strdup(s) : NULL;
 }
 
+/* Everything an attempt needs before the exchange: the call still wanted,
+ * the key, time left, and the provider's request. LLMUX_OK, or the attempt's
+ * failure with err set. */
+static int prepare(call *c, const lx_candidate *t, lx_http_request *hreq, lx_exchange *x,
+                   int *bounded_by_call, lx_err *err)
+{
+    const lx_provider_cfg *p = t->provider;
+    llmux__http_request_init(hreq);
+    llmux__exchange_init(x, hreq);
+    if (llmux__cancel_fired(c->cancel))
+        return llmux__err(err, LLMUX_ERR_CANCELLED, "the call was cancelled");
+    if (p->api_key_env && !p->api_key)
+        return llmux__err(err, LLMUX_ERR_AUTH,
+                          "the environment variable %s (providers.%s.api_key_env) is not set",
+                          p->api_key_env, p->name);
+    double left = c->deadline - now_ms();
+    if (left < 1) {
+        c->deadline_hit = 1;
+        return llmux__err(err, LLMUX_ERR_TIMEOUT,
+                          "the call's deadline passed before this target was tried");
+    }
+    long timeout = (long)left;
+    *bounded_by_call = 1; /* a timeout now means the call's time is up */
+    if (p->timeout_ms > 0 && p->timeout_ms < timeout) {
+        timeout = p->timeout_ms;
+        *bounded_by_call = 0;
+    }
+    x->timeout_ms = timeout;
+    x->connect_timeout_ms = p->connect_timeout_ms;
+    x->max_body = c->cfg->max_response_bytes;
+    return p->ops->build_request(p, t->model, &c->request, c->on_chunk != NULL, hreq, err);
+}
+
+/* What the exchange says about the attempt, before its body is read. */
+static void note_exchange(call *c, const lx_exchange *x, lx_attempt *a, int status,
+                          int bounded_by_call)
+{
+    a->http_status = (int)x->resp.status;
+    a->retry_after_ms = x->resp.retry_after_ms;
+    if (x->detail[0])
+        a->detail = strdup(x->detail);
+    if (status == LLMUX_ERR_TIMEOUT && bounded_by_call)
+        c->deadline_hit = 1;
+}
+
+/* The attempt's end: its status and, on failure, its words in the trace. */
+static int settle_attempt(const lx_candidate *t, lx_attempt *a, int status, const lx_err *err)
+{
+    const lx_provider_cfg *p = t->provider;
+    a->status = status;
+    if (status) {
+        char msg[LLMUX_ERRMSG_MAX + 160];
+        snprintf(msg, sizeof msg, "provider \"%s\" (model %s): %s", p->name, t->model, err->msg);
+        redact(msg, p->api_key);
+        a->error = strdup(msg);
+        a->provider_code = dup_or_null(err->provider_code);
+        redact(a->provider_code, p->api_key);
+        if (!a->http_status)
+            a->http_status = err->http_status;
+    }
+    return status;
+}
+
 /* One attempt against one target. Returns the attempt's status; on success
  * the result holds the answer. */
 static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
@@ -123,38 +186,10 @@ static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
     lx_http_request hreq;
     lx_exchange x;
     stream_ctx *sc = NULL;
-    int status;
-
-    llmux__http_request_init(&hreq);
-    llmux__exchange_init(&x, &hreq);
-    if (llmux__cancel_fired(c->cancel)) {
-        status = llmux__err(&err, LLMUX_ERR_CANCELLED, "the call was cancelled");
-        goto done;
-    }
-    if (p->api_key_env && !p->api_key) {
-        status = llmux__err(&err, LLMUX_ERR_AUTH,
-                            "the environment variable %s (providers.%s.api_key_env) is not set",
-                            p->api_key_env, p->name);
-        goto done;
-    }
-    double left = c->deadline - now_ms();
-    if (left < 1) {
-        c->deadline_hit = 1;
-        status = llmux__err(&err, LLMUX_ERR_TIMEOUT,
-                            "the call's deadline passed before this target was tried");
-        goto done;
-    }
-    long timeout = (long)left;
-    int bounded_by_call = 1; /* a timeout now means the call's time is up */
-    if (p->timeout_ms > 0 && p->timeout_ms < timeout) {
-        timeout = p->timeout_ms;
-        bounded_by_call = 0;
-    }
-
-    status = p->ops->build_request(p, t->model, &c->request, c->on_chunk != NULL, &hreq, &err);
+    int bounded_by_call = 0;
+    int status = prepare(c, t, &hreq, &x, &bounded_by_call, &err);
     if (status)
         goto done;
-
     if (c->on_chunk) {
         sc = calloc(1, sizeof *sc);
         if (!sc || !(sc->decoder = p->ops->stream_new(p))) {
@@ -167,20 +202,12 @@ static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
         sc->forward_usage = c->forward_usage;
         llmux__assembler_init(&sc->assembler, c->cfg->max_response_bytes);
     }
-    x.timeout_ms = timeout;
-    x.connect_timeout_ms = p->connect_timeout_ms;
-    x.max_body = c->cfg->max_response_bytes;
     x.on_body = sc ? on_stream_body : NULL;
     x.ctx = sc;
     status = llmux__transport_run(c->gw->transport, &x, 1, 0, c->cancel);
     if (status)
         err = x.err;
-    a->http_status = (int)x.resp.status;
-    a->retry_after_ms = x.resp.retry_after_ms;
-    if (x.detail[0])
-        a->detail = strdup(x.detail);
-    if (status == LLMUX_ERR_TIMEOUT && bounded_by_call)
-        c->deadline_hit = 1;
+    note_exchange(c, &x, a, status, bounded_by_call);
     if (sc) {
         c->delivered += sc->delivered;
         c->res->chunks += sc->delivered;
@@ -214,17 +241,7 @@ static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
         c->res->usage = u;
     }
 done:
-    a->status = status;
-    if (status) {
-        char msg[LLMUX_ERRMSG_MAX + 160];
-        snprintf(msg, sizeof msg, "provider \"%s\" (model %s): %s", p->name, t->model, err.msg);
-        redact(msg, p->api_key);
-        a->error = strdup(msg);
-        a->provider_code = dup_or_null(err.provider_code);
-        redact(a->provider_code, p->api_key);
-        if (!a->http_status)
-            a->http_status = err.http_status;
-    }
+    settle_attempt(t, a, status, &err);
     if (sc) {
         p->ops->stream_free(sc->decoder);
         llmux__assembler_free(&sc->assembler);
@@ -233,6 +250,56 @@ done:
     llmux__exchange_free(&x);
     llmux__http_request_free(&hreq);
     return status;
+}
+
+/*
+ * A hedged pair (plain calls): t[0] at once, t[1] if t[0] has not answered
+ * after hedge_ms; the first 2xx answer wins and ends the other. Each is an
+ * attempt in the trace. Returns the index of the answer (0 or 1), or -1 when
+ * neither answered; st[] holds each attempt's status.
+ */
+static int attempt_hedged(call *c, const lx_candidate *t, lx_attempt *a[2], long hedge_ms,
+                          int st[2])
+{
+    lx_err err[2] = {{0, 0, "", ""}, {0, 0, "", ""}};
+    lx_http_request hreq[2];
+    lx_exchange x[2];
+    int bounded[2] = {0, 0};
+    int winner = -1;
+    for (int k = 0; k < 2; k++)
+        st[k] = prepare(c, &t[k], &hreq[k], &x[k], &bounded[k], &err[k]);
+    x[1].start_after_ms = hedge_ms;
+    if (!st[0] && !st[1]) {
+        llmux__transport_run(c->gw->transport, x, 2, 1, c->cancel);
+    } else if (!st[0] || !st[1]) { /* one could not even be sent: the other alone */
+        int k = st[0] ? 1 : 0;
+        x[k].start_after_ms = 0;
+        llmux__transport_run(c->gw->transport, &x[k], 1, 0, c->cancel);
+    }
+    for (int k = 0; k < 2; k++) {
+        if (st[k])
+            continue; /* prepare failed: err[k] says why */
+        st[k] = x[k].status;
+        if (st[k])
+            err[k] = x[k].err;
+        note_exchange(c, &x[k], a[k], st[k], bounded[k]);
+        const lx_provider_cfg *p = t[k].provider;
+        if (!st[k] && (x[k].resp.status < 200 || x[k].resp.status > 299))
+            st[k] = p->ops->classify_error(p, &x[k].resp, &err[k]);
+        else if (!st[k] && winner < 0) {
+            lx_usage u = LX_USAGE_UNKNOWN;
+            st[k] = p->ops->parse_response(p, &x[k].resp.body, &c->res->json, &u, &err[k]);
+            c->res->usage = u;
+            if (!st[k])
+                winner = k;
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        settle_attempt(&t[k], a[k], st[k], &err[k]);
+        llmux__exchange_free(&x[k]);
+        llmux__http_request_free(&hreq[k]);
+    }
+    return winner;
 }
 
 /*
@@ -353,8 +420,62 @@ static int try_route(call *c, lx_route *route)
     int last = LLMUX_OK;
     size_t tried = 0;
     long retry = 0;
+    const lx_alias *al = route->alias ? llmux__config_find_alias(c->cfg, route->alias) : NULL;
+    long hedge = al && !c->on_chunk ? al->hedge_after_ms : 0;
     for (size_t i = 0; i < route->n_candidates;) {
         const lx_candidate *t = &route->candidates[i];
+        if (hedge > 0 && retry == 0 && i + 1 < route->n_candidates) {
+            size_t k0 = res->n_attempts;
+            if (!llmux__result_add_attempt(res) || !llmux__result_add_attempt(res)) {
+                c->oom = 1;
+                last = LLMUX_ERR_NO_MEMORY;
+                break;
+            }
+            lx_attempt *pair[2] = {&res->attempts[k0], &res->attempts[k0 + 1]};
+            int st[2];
+            for (int k = 0; k < 2; k++) {
+                pair[k]->provider = t[k].provider;
+                pair[k]->model = t[k].model;
+                if (t[k].index >= 0)
+                    llmux__health_begin(c->gw->health, (size_t)t[k].index);
+            }
+            double t0 = now_ms();
+            int won = attempt_hedged(c, t, pair, hedge, st);
+            double took = now_ms() - t0;
+            tried = i + 2;
+            for (int k = 0; k < 2; k++) {
+                pair[k]->latency_ms = took; /* the pair ran together: wall time of both */
+                if (t[k].index >= 0)
+                    llmux__health_end(c->gw->health, (size_t)t[k].index, st[k],
+                                      pair[k]->latency_ms, pair[k]->retry_after_ms, now_ms());
+            }
+            if (won >= 0) {
+                pair[won]->action = "answered";
+                /* the other: ended or never sent because of the answer, or failed first */
+                pair[1 - won]->action = st[1 - won] == LLMUX_ERR_CANCELLED ? "hedged" : "fallback";
+                res->provider = t[won].provider->name;
+                res->model = t[won].model;
+                res->http_status = pair[won]->http_status;
+                notify_attempt(c, pair[0]);
+                notify_attempt(c, pair[1]);
+                last = LLMUX_OK;
+                break;
+            }
+            last = st[1] != LLMUX_ERR_CANCELLED ? st[1] : st[0];
+            res->provider = t[1].provider->name;
+            res->model = t[1].model;
+            res->http_status = pair[1]->http_status;
+            int more = i + 2 < route->n_candidates && llmux__status_falls_back(st[0]) &&
+                       llmux__status_falls_back(st[1]) && !c->deadline_hit;
+            pair[0]->action = llmux__status_falls_back(st[0]) ? "fallback" : "stop";
+            pair[1]->action = more ? "fallback" : "stop";
+            notify_attempt(c, pair[0]);
+            notify_attempt(c, pair[1]);
+            if (!more)
+                break;
+            i += 2;
+            continue;
+        }
         lx_attempt *a = llmux__result_add_attempt(res);
         if (!a) {
             c->oom = 1;

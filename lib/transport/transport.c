@@ -511,24 +511,54 @@ int llmux__transport_run(lx_transport *t, lx_exchange *xs, size_t n, int first_w
         return xs[0].status;
     }
     xfer xf[LX_MAX_PARALLEL];
-    size_t active = 0;
+    int pending[LX_MAX_PARALLEL]; /* set up, waiting for its start_after_ms */
+    size_t active = 0, n_pending = 0;
+    double started = mono_ms();
     for (size_t i = 0; i < n; i++) {
         xf[i].active = 0;
+        pending[i] = 0;
         if (llmux__cancel_fired(cancel)) {
             xs[i].status = llmux__err(&xs[i].err, LLMUX_ERR_CANCELLED, "the call was cancelled");
             continue;
         }
         if (xfer_setup(&xf[i], &xs[i], s->easy[i], s->errbuf[i]) ||
-            curl_multi_add_handle(s->multi, s->easy[i]) != CURLM_OK) {
+            (xs[i].start_after_ms <= 0 && curl_multi_add_handle(s->multi, s->easy[i]) != CURLM_OK)) {
             xs[i].status = llmux__err(&xs[i].err, LLMUX_ERR_INTERNAL,
                                       "libcurl refused the request's options");
+            continue;
+        }
+        if (xs[i].start_after_ms > 0) {
+            pending[i] = 1;
+            n_pending++;
             continue;
         }
         xf[i].active = 1;
         active++;
     }
     int watching = cancel && llmux__cancel_watch(cancel, wake, s->multi) == 0;
-    while (active) {
+    int hurry = 0;
+    while (active || n_pending) {
+        /* start the hedges whose time has come */
+        long until_next = -1;
+        for (size_t i = 0; i < n; i++) {
+            if (!pending[i])
+                continue;
+            double due = started + (double)xs[i].start_after_ms - mono_ms();
+            if (due > 0) {
+                if (until_next < 0 || (long)due + 1 < until_next)
+                    until_next = (long)due + 1;
+                continue;
+            }
+            pending[i] = 0;
+            n_pending--;
+            if (curl_multi_add_handle(s->multi, xf[i].h) != CURLM_OK) {
+                xs[i].status = llmux__err(&xs[i].err, LLMUX_ERR_INTERNAL,
+                                          "libcurl refused the request's options");
+                continue;
+            }
+            xf[i].active = 1;
+            active++;
+        }
         int running = 0;
         if (curl_multi_perform(s->multi, &running) != CURLM_OK)
             break;
@@ -545,16 +575,29 @@ int llmux__transport_run(lx_transport *t, lx_exchange *xs, size_t n, int first_w
             end_xfer(done, msg->data.result);
             curl_multi_remove_handle(s->multi, done->h);
             active--;
+            long hs = done->x->resp.status;
+            if (first_wins && (done->x->status != LLMUX_OK || hs >= 500 || hs == 429 || hs == 408))
+                for (size_t i = 0; i < n; i++) /* it failed as another target may not: a waiting hedge goes now */
+                    if (pending[i]) {
+                        xs[i].start_after_ms = (long)(mono_ms() - started);
+                        hurry = 1;
+                    }
             if (first_wins && done->x->status == LLMUX_OK && done->x->resp.status >= 200 &&
                 done->x->resp.status <= 299) {
-                for (size_t i = 0; i < n; i++)
+                for (size_t i = 0; i < n; i++) {
                     if (xf[i].active) {
                         curl_multi_remove_handle(s->multi, xf[i].h);
                         xf[i].active = 0;
                         xs[i].status = llmux__err(&xs[i].err, LLMUX_ERR_CANCELLED,
                                                   "another attempt answered first");
                         active--;
+                    } else if (pending[i]) {
+                        pending[i] = 0;
+                        n_pending--;
+                        xs[i].status = llmux__err(&xs[i].err, LLMUX_ERR_CANCELLED,
+                                                  "another attempt answered first (never sent)");
                     }
+                }
             }
         }
         /* a stream that ended while its server keeps the body open: done */
@@ -570,15 +613,25 @@ int llmux__transport_run(lx_transport *t, lx_exchange *xs, size_t n, int first_w
                 wait = END_GRACE_MS;
             }
         }
-        if (!active)
+        if (!active && !n_pending)
             break;
         if (llmux__cancel_fired(cancel))
             break;
+        if (hurry) { /* a hedge was brought forward: start it before waiting */
+            hurry = 0;
+            continue;
+        }
+        if (until_next >= 0 && until_next < wait)
+            wait = (int)until_next;
         /* wake-ups come from the sockets, libcurl's own timers, or the cancel */
         if (curl_multi_poll(s->multi, NULL, 0, wait, NULL) != CURLM_OK)
             break;
     }
     for (size_t i = 0; i < n; i++) {
+        if (pending[i]) { /* cancelled before its start */
+            pending[i] = 0;
+            xs[i].status = llmux__err(&xs[i].err, LLMUX_ERR_CANCELLED, "the call was cancelled");
+        }
         if (xf[i].active) {
             curl_multi_remove_handle(s->multi, xf[i].h);
             xf[i].active = 0;

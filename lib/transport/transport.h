@@ -45,6 +45,9 @@ typedef struct lx_exchange {
     size_t max_body;         /* cap on a buffered body; 0 = none */
     lx_body_cb on_body;      /* NULL: buffer the body in resp.body */
     void *ctx;
+    long start_after_ms;     /* hedging: start this exchange only after so long (0 = at once);
+                                with first_wins, one never started when another answered
+                                first is never sent */
     /* results */
     lx_http_response resp;
     int status;         /* LLMUX_OK when an HTTP answer arrived, whatever its status */
