@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "providers/classify.h"
+#include "providers/openai.h"
 #include "providers/provider.h"
 #include "wire/json_check.h"
 #include "wire/json_members.h"
@@ -66,7 +67,7 @@ static int openai_configure(lx_provider_cfg *p, const cJSON *obj, const char *pa
 
 /* The request headers: prepared lines, borrowed (they live as long as the
  * config snapshot the call holds). */
-static int add_headers(const lx_provider_cfg *p, const openai_state *st, int stream,
+static int add_headers(const lx_provider_cfg *p, const char *auth, int stream,
                        lx_http_request *out)
 {
     int bad = llmux__http_header_add_static(out, "Content-Type: application/json");
@@ -74,8 +75,8 @@ static int add_headers(const lx_provider_cfg *p, const openai_state *st, int str
         bad |= llmux__http_header_add_static(out, "Accept: text/event-stream");
     if (out->body_len > EXPECT_THRESHOLD)
         bad |= llmux__http_header_add_static(out, "Expect:");
-    if (st->auth)
-        bad |= llmux__http_header_add_static(out, st->auth);
+    if (auth)
+        bad |= llmux__http_header_add_static(out, auth);
     for (size_t i = 0; i < p->n_extra_headers; i++)
         bad |= llmux__http_header_add_static(out, p->extra_headers[i]);
     return bad;
@@ -163,20 +164,27 @@ static char *splice(const lx_request *req, const char *model, int stream, size_t
     return llmux__buf_steal(&b);
 }
 
-static int openai_build_request(const lx_provider_cfg *p, const char *model,
-                                const lx_request *req, int stream, lx_http_request *out,
-                                lx_err *err)
+int llmux__openai_request(const lx_provider_cfg *p, const char *url, const char *auth,
+                          const char *model, const lx_request *req, int stream,
+                          lx_http_request *out, lx_err *err)
 {
-    const openai_state *st = p->adapter_state;
     size_t len = 0;
     char *body = splice(req, model, stream, &len);
     if (!body)
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     out->body = body;
     out->body_len = len;
-    if (llmux__http_request_set_url(out, st->url) || add_headers(p, st, stream, out))
+    if (llmux__http_request_set_url(out, url) || add_headers(p, auth, stream, out))
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     return LLMUX_OK;
+}
+
+static int openai_build_request(const lx_provider_cfg *p, const char *model,
+                                const lx_request *req, int stream, lx_http_request *out,
+                                lx_err *err)
+{
+    const openai_state *st = p->adapter_state;
+    return llmux__openai_request(p, st->url, st->auth, model, req, stream, out, err);
 }
 
 static long get_long_member(const cJSON *obj, const char *key)
@@ -194,6 +202,8 @@ static void read_usage(const cJSON *usage, lx_usage *u)
     u->completion_tokens = get_long_member(usage, "completion_tokens");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
     u->cached_tokens = cJSON_IsObject(d) ? get_long_member(d, "cached_tokens") : -1;
+    d = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens_details");
+    u->reasoning_tokens = cJSON_IsObject(d) ? get_long_member(d, "reasoning_tokens") : -1;
 }
 
 /* The message, type and code of an OpenAI-style error body, in whatever of the
@@ -292,6 +302,20 @@ static const lx_json_member *find_member(const lx_json_member *m, int n, const c
     return NULL;
 }
 
+/* A count inside a *_tokens_details object, into *out; 0 when it is not a
+ * plain integer (the tree path decides then). */
+static int scan_detail(const char *s, const lx_json_member *det, lx_json_member *d,
+                       const char *key, size_t key_len, int64_t *out)
+{
+    if (!det || s[det->value] != '{')
+        return 1;
+    int nd = llmux__json_members(s + det->value, det->end - det->value, d, 16);
+    if (nd < 0)
+        return 0;
+    const lx_json_member *v = find_member(d, nd, key, key_len);
+    return !v || (*out = int_value(s + det->value, v)) >= 0;
+}
+
 /* Usage read from the text of a usage object; 0 when it holds anything but
  * plain integers where tokens are counted (the tree path decides then). */
 static int scan_usage(const char *s, size_t start, size_t end, lx_usage *u)
@@ -304,20 +328,15 @@ static int scan_usage(const char *s, size_t start, size_t end, lx_usage *u)
     const lx_json_member *pt = find_member(m, n, "prompt_tokens", 13);
     const lx_json_member *ct = find_member(m, n, "completion_tokens", 17);
     const lx_json_member *det = find_member(m, n, "prompt_tokens_details", 21);
+    const lx_json_member *cdet = find_member(m, n, "completion_tokens_details", 25);
     u->prompt_tokens = pt ? int_value(s, pt) : -1;
     u->completion_tokens = ct ? int_value(s, ct) : -1;
     u->cached_tokens = -1;
+    u->reasoning_tokens = -1;
     if ((pt && u->prompt_tokens < 0) || (ct && u->completion_tokens < 0))
         return 0;
-    if (det && s[det->value] == '{') {
-        int nd = llmux__json_members(s + det->value, det->end - det->value, d, 16);
-        if (nd < 0)
-            return 0;
-        const lx_json_member *cached = find_member(d, nd, "cached_tokens", 13);
-        if (cached && (u->cached_tokens = int_value(s + det->value, cached)) < 0)
-            return 0;
-    }
-    return 1;
+    return scan_detail(s, det, d, "cached_tokens", 13, &u->cached_tokens) &&
+           scan_detail(s, cdet, d, "reasoning_tokens", 16, &u->reasoning_tokens);
 }
 
 /* The common answer, checked on its text: valid JSON, an object with a
