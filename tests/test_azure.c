@@ -12,6 +12,7 @@
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
+#include <curl/curl.h>
 
 #include "config/config.h"
 #include "core/buf.h"
@@ -660,6 +661,130 @@ static void test_sim_errors(void **state)
     llmux_close(gw);
 }
 
+/* ------------------------------------- the simulator's Azure routes, raw */
+
+static size_t grow(char *p, size_t sz, size_t n, void *ud)
+{
+    return llmux__buf_append(ud, p, sz * n) ? 0 : sz * n;
+}
+
+/* POST body to SIM.url + path with one extra header line (may be NULL);
+ * the status, and the answer in *out. */
+static long sim_post(const char *path, const char *header, const char *body, lx_buf *out)
+{
+    char url[512];
+    snprintf(url, sizeof url, "%s%s", SIM.url, path);
+    CURL *h = curl_easy_init();
+    struct curl_slist *hs = curl_slist_append(NULL, "Content-Type: application/json");
+    if (header)
+        hs = curl_slist_append(hs, header);
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hs);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, grow);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, out);
+    long status = 0;
+    assert_int_equal(curl_easy_perform(h), CURLE_OK);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(hs);
+    curl_easy_cleanup(h);
+    llmux__buf_append(out, "", 1);
+    return status;
+}
+
+static const char *const SIM_REQ =
+    "{\"model\":\"d\",\"messages\":[{\"role\":\"user\",\"content\":\"a b\"}]}";
+
+static void expect_sim(const char *path, const char *header, const char *body, long status,
+                       const char *answer)
+{
+    lx_buf out = LX_BUF_INIT;
+    long got = sim_post(path, header, body, &out);
+    if (got != status)
+        fail_msg("%s: %ld %s", path, got, out.data);
+    if (answer)
+        assert_string_equal(out.data, answer);
+    llmux__buf_free(&out);
+}
+
+static void test_simulator_azure_routes(void **state)
+{
+    assert_int_equal(sim_set(&SIM, "azraw", "{\"require_key\":\"k-raw\"}"), 200);
+    const char *dep = "/azraw/openai/deployments/d/chat/completions";
+    expect_sim(dep, "api-key: k-raw", SIM_REQ, 404,
+               "{\"error\":{\"code\":\"404\",\"message\":\"Resource not found\"}}");
+    expect_sim("/azraw/openai/deployments/d/chat/completions?x=1&api-version=", "api-key: k-raw",
+               SIM_REQ, 404, NULL);
+    expect_sim("/azraw/openai/v1/chat/completions?api-version=2024-10-21", "api-key: k-raw",
+               SIM_REQ, 400,
+               "{\"error\":{\"code\":\"BadRequest\",\"message\":\"api-version query "
+               "parameter is not allowed when using /v1 path\"}}");
+    expect_sim("/azraw/openai/v1/chat/completions?api-version=preview", "api-key: k-raw", SIM_REQ,
+               200, NULL);
+    expect_sim("/azraw/openai/deployments/d/chat/completions?api-version=2024-10-21",
+               "api-key: k-wrong", SIM_REQ, 401,
+               "{\"error\":{\"code\":\"401\",\"message\":\"Access denied due to invalid "
+               "subscription key or wrong API endpoint. Make sure to provide a valid key for an "
+               "active subscription and use a correct regional API endpoint for your "
+               "resource.\"}}");
+    expect_sim("/azraw/openai/deployments/d/chat/completions?api-version=2024-10-21",
+               "Authorization: Bearer k-raw", SIM_REQ, 200, NULL);
+    /* counted: the v1 preview call, the wrong key and the bearer one */
+    char *st = sim_get(&SIM, "azraw");
+    assert_non_null(strstr(st, "\"requests\":3,"));
+    assert_non_null(strstr(st, "\"path\":\"/azraw/openai/deployments/d/chat/completions"
+                               "?api-version=2024-10-21\",\"authorization\":\"Bearer k-raw\""));
+    free(st);
+    /* an unknown Azure path falls through to the OpenAI routing's 404 */
+    expect_sim("/azraw/openai/engines/d/chat/completions", NULL, SIM_REQ, 404, NULL);
+    assert_int_equal(sim_set(&SIM, "azraw", "{}"), 200);
+}
+
+static void test_simulator_azure_stream_shape(void **state)
+{
+    const char *path = "/openai/deployments/d/chat/completions?api-version=2024-10-21";
+    const char *req = "{\"model\":\"d\",\"stream\":true,\"messages\":[{\"role\":\"user\","
+                      "\"content\":\"a b\"}]}";
+    lx_buf out = LX_BUF_INIT;
+    assert_int_equal(sim_post(path, NULL, req, &out), 200);
+    /* prompt filter, role, "[default] ", "a ", "b", annotation, finish, [DONE] */
+    int events = 0, bare = 0;
+    for (const char *e = out.data; (e = strstr(e, "data: ")); e += 6) {
+        events++;
+        if (events == 1)
+            assert_true(strncmp(e, "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":"
+                                   "\"\",\"object\":\"\",\"prompt_filter_results\":",
+                                   80) == 0);
+        const char *end = strstr(e, "\n\n");
+        char ev[2048];
+        snprintf(ev, sizeof ev, "%.*s", (int)(end - e), e);
+        bare += strstr(ev, "\"index\":0,\"finish_reason\":null,\"content_filter_results\"") !=
+                NULL;
+    }
+    assert_int_equal(events, 8);
+    assert_int_equal(bare, 1);
+    llmux__buf_free(&out);
+    /* stream_drop: the prompt-filter and role chunks, then the connection closes */
+    assert_int_equal(sim_set(&SIM, "default", "{\"faults\":[{\"type\":\"stream_drop\"}]}"), 200);
+    char url[256];
+    snprintf(url, sizeof url, "%s%s", SIM.url, path);
+    CURL *h = curl_easy_init();
+    lx_buf got = LX_BUF_INIT;
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, req);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, grow);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &got);
+    assert_int_equal(curl_easy_perform(h), CURLE_PARTIAL_FILE);
+    curl_easy_cleanup(h);
+    llmux__buf_append(&got, "", 1);
+    int n = 0;
+    for (const char *e = got.data; (e = strstr(e, "data: ")); e += 6)
+        n++;
+    assert_int_equal(n, 2);
+    llmux__buf_free(&got);
+    assert_int_equal(sim_set(&SIM, "default", "{}"), 200);
+}
+
 static int setup(void **state)
 {
     return sim_start(&SIM);
@@ -685,6 +810,8 @@ int main(void)
         cmocka_unit_test(test_sim_routes_and_auth),
         cmocka_unit_test(test_sim_stream_agrees),
         cmocka_unit_test(test_sim_errors),
+        cmocka_unit_test(test_simulator_azure_routes),
+        cmocka_unit_test(test_simulator_azure_stream_shape),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -46,20 +46,14 @@ static int answer(sim_conn *c, int status, int keep, const char *body)
 int sim_azure_route(sim_conn *c, const sim_request *r, sim_request *az, char *auth_buf,
                     const char **dep, size_t *dep_len, int *keep)
 {
-    const char *p = r->path, *at;
+    const char *p = r->path, *at = p;
     size_t n = r->path_len;
     /* "/openai/..." is the deployment "default"; "/{dep}/openai/..." names one */
-    if (starts(p, n, "/openai/")) {
-        *dep = "default";
-        *dep_len = 7;
-        at = p;
-    } else {
+    if (!starts(p, n, "/openai/")) {
         at = n > 1 ? memchr(p + 1, '/', n - 1) : NULL;
         if (!at || !sim_name_valid(p + 1, (size_t)(at - p - 1)) ||
             !starts(at, n - (size_t)(at - p), "/openai/"))
             return 0;
-        *dep = p + 1;
-        *dep_len = (size_t)(at - p - 1);
     }
     const char *rest = at + 8;
     size_t rn = n - (size_t)(rest - p);
@@ -85,6 +79,8 @@ int sim_azure_route(sim_conn *c, const sim_request *r, sim_request *az, char *au
                        "parameter is not allowed when using /v1 path\"}}");
         return 2;
     }
+    *dep = at == p ? "default" : p + 1;
+    *dep_len = at == p ? 7 : (size_t)(at - p - 1);
     *az = *r;
     if (r->query_len) /* the deployment records the path with its query */
         az->path_len = (size_t)(r->query + r->query_len - r->path);

@@ -15,7 +15,8 @@ enum { SIM_AZURE_AUTH_MAX = 8192 };
  * in *dep and, in *az, the request as the deployment records it (the path
  * with its query; "api-key: K" as its authorization when the api-key header
  * came, written into auth_buf); or 2 when the route was answered already
- * (a missing or wrong api-version). *keep is the connection's fate then. */
+ * (a missing or wrong api-version). *keep is the connection's fate then;
+ * *dep is set only with 1. */
 int sim_azure_route(sim_conn *c, const sim_request *r, sim_request *az, char *auth_buf,
                     const char **dep, size_t *dep_len, int *keep);
 
