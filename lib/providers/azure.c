@@ -94,7 +94,7 @@ static int read_bearer(lx_provider_cfg *p, const char *env, const char *path,
                          "with a digit)");
     const char *val = getenv(env);
     if (!val || !*val)
-        return LLMUX_OK; /* like an unset api_key_env: sent without credentials */
+        return LLMUX_OK; /* like an unset api_key_env: build_request answers LLMUX_ERR_AUTH */
     for (const char *c = val; *c; c++)
         if ((unsigned char)*c < 0x20 || *c == 0x7f)
             return rd->error(err, path, "bearer_token_env",
@@ -142,13 +142,10 @@ static int azure_configure(lx_provider_cfg *p, const cJSON *obj, const char *pat
     int failed = 0;
     if (v1) {
         /* an api_version on the v1 route (e.g. "preview") goes in the query */
-        failed = !(st->url = concat3(p->base_url, "/openai/v1/chat/completions",
-                                     version ? "?api-version=" : ""));
-        if (!failed && version) {
-            char *u = concat3(st->url, version, "");
-            free(st->url);
-            failed = !(st->url = u);
-        }
+        failed = !(st->url = concat3(p->base_url,
+                                     version ? "/openai/v1/chat/completions?api-version="
+                                             : "/openai/v1/chat/completions",
+                                     version ? version : ""));
     } else {
         failed = !(st->url = concat3(p->base_url, "/openai/deployments/", "")) ||
                  !(st->url_tail = concat3("/chat/completions?api-version=", version, ""));
