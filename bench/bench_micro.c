@@ -36,6 +36,16 @@ static const char RESPONSE[] =
     "\"content\":\"[a] " BENCH_USER "\"},\"finish_reason\":\"stop\"}],"
     "\"usage\":{\"prompt_tokens\":43,\"completion_tokens\":20,\"total_tokens\":63}}";
 
+/* The same answer as Azure OpenAI gives it (llmux-sim's Azure route). */
+static const char AZURE_RESPONSE[] =
+    "{\"id\":\"chatcmpl-sim-a-1\",\"object\":\"chat.completion\",\"created\":1764000000,"
+    "\"model\":\"m\",\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\","
+    "\"content\":\"[a] " BENCH_USER "\"},\"finish_reason\":\"stop\",\"content_filter_results\":"
+    "{\"hate\":{\"filtered\":false,\"severity\":\"safe\"},\"violence\":{\"filtered\":false,"
+    "\"severity\":\"safe\"}}}],\"usage\":{\"prompt_tokens\":43,\"completion_tokens\":20,"
+    "\"total_tokens\":63},\"prompt_filter_results\":[{\"prompt_index\":0,"
+    "\"content_filter_results\":{}}]}";
+
 static const char ERROR_BODY[] =
     "{\"error\":{\"message\":\"The server is overloaded.\",\"type\":\"server_error\","
     "\"param\":null,\"code\":null}}";
@@ -44,7 +54,9 @@ static const char ERROR_BODY[] =
 static const char CONFIG[] =
     "{\"providers\":{"
     "\"a\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/a/v1\"},"
-    "\"bad\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/bad/v1\"}},"
+    "\"bad\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/bad/v1\"},"
+    "\"az\":{\"type\":\"azure\",\"base_url\":\"http://127.0.0.1:9/az\","
+    "\"api_version\":\"2024-10-21\"}},"
     "\"models\":{"
     "\"one\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m\"}]},"
     "\"fb\":{\"targets\":[{\"provider\":\"bad\",\"model\":\"m\"},{\"provider\":\"a\",\"model\":\"m\"}]},"
@@ -58,6 +70,7 @@ static const char CONFIG[] =
 
 static lx_config *g_cfg;
 static lx_provider_cfg *g_prov; /* provider "a" */
+static lx_provider_cfg *g_az;   /* provider "az": Azure's deployments route */
 static lx_ledger *g_ledger;
 static cJSON *g_req;
 static volatile long g_sink; /* keeps results observable */
@@ -154,7 +167,7 @@ static int op_request_parse(void)
 }
 
 /* The provider body from an already validated request (the model spliced in). */
-static int op_request_build(void)
+static int build_on(lx_provider_cfg *p, const char *model)
 {
     static lx_request req;
     static int ready;
@@ -163,10 +176,20 @@ static int op_request_build(void)
         ready = 1;
     lx_http_request out;
     llmux__http_request_init(&out);
-    int rc = g_prov->ops->build_request(g_prov, "m", &req, 0, &out, &err);
+    int rc = p->ops->build_request(p, model, &req, 0, &out, &err);
     g_sink += (long)out.body_len;
     llmux__http_request_free(&out);
     return rc;
+}
+
+static int op_request_build(void)
+{
+    return build_on(g_prov, "m");
+}
+
+static int op_azure_request_build(void)
+{
+    return build_on(g_az, "gpt4o-prod");
 }
 
 static int op_parse_and_build(void)
@@ -186,19 +209,59 @@ static int op_parse_and_build(void)
 
 /* Includes filling a buffer with the body, as the transport's write callback
  * does, since parse_response may take the buffer over. */
-static int op_response_parse(void)
+static int parse_on(lx_provider_cfg *p, const char *text, size_t len)
 {
     lx_buf body = LX_BUF_INIT;
-    if (llmux__buf_append(&body, RESPONSE, sizeof RESPONSE - 1) != 0)
+    if (llmux__buf_append(&body, text, len) != 0)
         return -1;
     char *json = NULL;
     lx_usage usage = LX_USAGE_UNKNOWN;
     lx_err err;
-    int rc = g_prov->ops->parse_response(g_prov, &body, &json, &usage, &err);
+    int rc = p->ops->parse_response(p, &body, &json, &usage, &err);
     g_sink += usage.prompt_tokens;
     free(json);
     llmux__buf_free(&body);
     return rc;
+}
+
+static int op_response_parse(void)
+{
+    return parse_on(g_prov, RESPONSE, sizeof RESPONSE - 1);
+}
+
+static int op_azure_response_parse(void)
+{
+    return parse_on(g_az, AZURE_RESPONSE, sizeof AZURE_RESPONSE - 1);
+}
+
+static int count_chunk(void *ctx, const char *json, size_t len, cJSON *parsed)
+{
+    g_sink += (long)len;
+    return 0;
+}
+
+/* An Azure stream (prompt-filter chunk, annotation chunk without a delta)
+ * decoded into OpenAI chunks. */
+static int op_azure_stream_decode(void)
+{
+    static const char stream[] =
+        "data: {\"choices\":[],\"created\":0,\"id\":\"\",\"model\":\"\",\"object\":\"\","
+        "\"prompt_filter_results\":[{\"prompt_index\":0,\"content_filter_results\":{}}]}\n\n"
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"role\":\"assistant\","
+        "\"content\":\"\"},\"content_filter_results\":{}}]}\n\n"
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{\"content\":\"[a] hello\"},"
+        "\"content_filter_results\":{\"hate\":{\"filtered\":false}}}]}\n\n"
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"finish_reason\":null,"
+        "\"content_filter_results\":{},\"content_filter_offsets\":{\"end_offset\":9}}]}\n\n"
+        "data: {\"id\":\"c\",\"choices\":[{\"index\":0,\"delta\":{},\"finish_reason\":\"stop\"}]}"
+        "\n\ndata: {\"id\":\"c\",\"choices\":[],\"usage\":{\"prompt_tokens\":43,"
+        "\"completion_tokens\":20,\"total_tokens\":63}}\n\ndata: [DONE]\n\n";
+    void *st = g_az->ops->stream_new(g_az);
+    lx_err err;
+    int rc = st ? g_az->ops->stream_feed(st, stream, sizeof stream - 1, count_chunk, NULL, &err)
+                : -1;
+    g_az->ops->stream_free(st);
+    return rc == LX_STREAM_END ? 0 : -1;
 }
 
 static int op_classify_error(void)
@@ -336,6 +399,12 @@ static const micro BENCHES[] = {
     {"response_parse", "openai parse_response: body buffer filled, validated, usage read",
      op_response_parse},
     {"classify_error", "openai classify_error: a 503 with an OpenAI error body", op_classify_error},
+    {"azure_request_build", "azure build_request: deployments route URL + the spliced body",
+     op_azure_request_build},
+    {"azure_response_parse", "azure parse_response: an answer with Azure's filter results",
+     op_azure_response_parse},
+    {"azure_stream_decode", "azure stream: 7 events (prompt filter, annotation) to OpenAI chunks",
+     op_azure_stream_decode},
     {"trace_build", "a two-attempt result built, its trace JSON built, freed", op_trace_build},
     {"result_lifecycle", "the same result built and freed, no trace (subtract from trace_build)",
      op_result_lifecycle},
@@ -365,8 +434,9 @@ int main(int argc, char **argv)
         return 1;
     }
     g_prov = llmux__config_find_provider(g_cfg, "a", 1);
+    g_az = llmux__config_find_provider(g_cfg, "az", 2);
     const char *model;
-    if (!g_prov || llmux__request_parse(REQUEST, sizeof REQUEST - 1, &g_req, &model, &err) != 0 ||
+    if (!g_prov || !g_az || llmux__request_parse(REQUEST, sizeof REQUEST - 1, &g_req, &model, &err) != 0 ||
         llmux__ledger_new(&g_ledger, 0) != 0) {
         fprintf(stderr, "bench_micro: setup failed\n");
         return 1;

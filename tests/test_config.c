@@ -177,7 +177,7 @@ static const struct bad_case BAD[] = {
      "anthropic, gemini, bedrock)"},
     {"{\"providers\":{\"p\":{\"type\":\"anthropic\"}},\"models\":{" M_OK "}}",
      "providers.p.type: provider type \"anthropic\" is not supported by this build yet "
-     "(supported: openai)"},
+     "(supported: openai, azure)"},
     {"{\"providers\":{\"p\":{\"type\":7}},\"models\":{" M_OK "}}",
      "providers.p.type: expected a string, got a number"},
     {"{\"providers\":{\"p\":{\"type\":\"openai\",\"base_url\":\"ftp://x\"}},\"models\":{" M_OK "}}",
@@ -252,7 +252,7 @@ static const struct bad_case BAD[] = {
      "models.m.targets[0].params: unknown key (expected one of: provider, model, weight)"},
     {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"fallbacks\":[]}}}",
      "models.m.fallbacks: unknown key (expected one of: targets, strategy, on_context_window, "
-     "on_content_filter)"},
+     "on_content_filter, hedge_after_ms)"},
     {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"defaults\":{\"timeout_ms\":0}}",
      "defaults.timeout_ms: out of range (expected 1 to 86400000)"},
     {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"defaults\":{\"retries\":2}}",

@@ -21,7 +21,7 @@ static int llmuxgo_chunk_trampoline(const char *chunk, size_t len, void *payload
 }
 
 static int llmuxgo_fill_options(llmux_call_options *o, const char *key, const char *workflow,
-                                const char *task, long timeout_ms) {
+                                const char *task, long timeout_ms, llmux_cancel *cancel) {
 	int rc = llmux_call_options_init(o, LLMUX_CALL_OPTIONS_VERSION);
 	if (rc != LLMUX_OK)
 		return rc;
@@ -29,7 +29,13 @@ static int llmuxgo_fill_options(llmux_call_options *o, const char *key, const ch
 	o->workflow = workflow;
 	o->task = task;
 	o->timeout_ms = timeout_ms;
+	o->cancel = cancel;
 	return LLMUX_OK;
+}
+
+static llmux_cancel *llmuxgo_cancel_new(void) {
+	llmux_cancel *c = NULL;
+	return llmux_cancel_new(&c) == LLMUX_OK ? c : NULL;
 }
 
 // A call and everything its result holds, returned by value from one cgo
@@ -78,10 +84,10 @@ static void llmuxgo_view_result(llmuxgo_view *v, int want_trace) {
 
 static llmuxgo_view llmuxgo_chat(llmux *gw, const char *request_json, const char *key,
                                  const char *workflow, const char *task, long timeout_ms,
-                                 int want_trace) {
+                                 llmux_cancel *cancel, int want_trace) {
 	llmuxgo_view v = {0};
 	llmux_call_options o;
-	v.rc = llmuxgo_fill_options(&o, key, workflow, task, timeout_ms);
+	v.rc = llmuxgo_fill_options(&o, key, workflow, task, timeout_ms, cancel);
 	if (v.rc != LLMUX_OK)
 		return v;
 	v.rc = llmux_chat(gw, request_json, &o, &v.res);
@@ -92,10 +98,10 @@ static llmuxgo_view llmuxgo_chat(llmux *gw, const char *request_json, const char
 
 static llmuxgo_view llmuxgo_chat_stream(llmux *gw, const char *request_json, const char *key,
                                         const char *workflow, const char *task, long timeout_ms,
-                                        int want_trace, uintptr_t handle) {
+                                        llmux_cancel *cancel, int want_trace, uintptr_t handle) {
 	llmuxgo_view v = {0};
 	llmux_call_options o;
-	v.rc = llmuxgo_fill_options(&o, key, workflow, task, timeout_ms);
+	v.rc = llmuxgo_fill_options(&o, key, workflow, task, timeout_ms, cancel);
 	if (v.rc != LLMUX_OK)
 		return v;
 	v.rc = llmux_chat_stream(gw, request_json, &o, llmuxgo_chunk_trampoline, (void *)handle, &v.res);
@@ -110,6 +116,7 @@ import (
 	"bytes"
 	"runtime"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
 	"unsafe"
@@ -125,8 +132,57 @@ const errbufLen = 1024
 type callOpts struct {
 	key, workflow, task string
 	timeoutMS           int64
-	trace               bool      // read the trace of a successful call too
-	ctxDeadline         time.Time // set when timeoutMS comes from the context's deadline
+	trace               bool          // read the trace of a successful call too
+	ctxDeadline         time.Time     // set when timeoutMS comes from the context's deadline
+	cancel              *cancelHandle // nil: the C call cannot be cancelled
+}
+
+// cancelHandle is an llmux_cancel that any goroutine may trigger until the
+// call it was given to has returned and it is freed (then triggering does
+// nothing): the lock keeps a trigger from racing with the free.
+type cancelHandle struct {
+	mu sync.Mutex
+	c  *C.llmux_cancel
+}
+
+// newCancel returns a handle, or nil when libllmux cannot allocate one (the
+// call then cannot be cancelled, as without a context).
+func newCancel() *cancelHandle {
+	c := C.llmuxgo_cancel_new()
+	if c == nil {
+		return nil
+	}
+	return &cancelHandle{c: c}
+}
+
+// trigger stops the call within milliseconds, also while it waits on a
+// provider. nil-safe.
+func (h *cancelHandle) trigger() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	C.llmux_cancel_trigger(h.c) // NULL (freed) is a no-op
+	h.mu.Unlock()
+}
+
+// free releases the handle; the C call it was given to must have returned.
+func (h *cancelHandle) free() {
+	if h == nil {
+		return
+	}
+	h.mu.Lock()
+	C.llmux_cancel_free(h.c)
+	h.c = nil
+	h.mu.Unlock()
+}
+
+// ptr is the C handle for the call's options (NULL for nil).
+func (h *cancelHandle) ptr() *C.llmux_cancel {
+	if h == nil {
+		return nil
+	}
+	return h.c
 }
 
 // resultData is a copy of everything an llmux_result held, in Go memory.
@@ -215,7 +271,7 @@ func cClose(gw *cgw) { C.llmux_close(gw) }
 func cChat(gw *cgw, names *nameCache, request []byte, o *callOpts) resultData {
 	req := (*C.char)(unsafe.Pointer(&request[0]))
 	key, wf, task := cString(o.key), cString(o.workflow), cString(o.task)
-	v := C.llmuxgo_chat(gw, req, key, wf, task, C.long(o.timeoutMS), cBool(o.trace))
+	v := C.llmuxgo_chat(gw, req, key, wf, task, C.long(o.timeoutMS), o.cancel.ptr(), cBool(o.trace))
 	runtime.KeepAlive(request)
 	runtime.KeepAlive(key)
 	runtime.KeepAlive(wf)
@@ -228,8 +284,8 @@ func cChat(gw *cgw, names *nameCache, request []byte, o *callOpts) resultData {
 func cChatStream(gw *cgw, names *nameCache, request []byte, o *callOpts, handle uintptr) resultData {
 	req := (*C.char)(unsafe.Pointer(&request[0]))
 	key, wf, task := cString(o.key), cString(o.workflow), cString(o.task)
-	v := C.llmuxgo_chat_stream(gw, req, key, wf, task, C.long(o.timeoutMS), cBool(o.trace),
-		C.uintptr_t(handle))
+	v := C.llmuxgo_chat_stream(gw, req, key, wf, task, C.long(o.timeoutMS), o.cancel.ptr(),
+		cBool(o.trace), C.uintptr_t(handle))
 	runtime.KeepAlive(request)
 	runtime.KeepAlive(key)
 	runtime.KeepAlive(wf)

@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"context"
 	"encoding/json"
-	"errors"
 	"sync"
 	"time"
 )
@@ -91,11 +90,11 @@ func buildOpts(ctx context.Context, opts []CallOption) (callOpts, error) {
 // when asked for with WithTrace). A failed call returns an *Error, which
 // always carries the trace.
 //
-// The context's deadline becomes the call's timeout. libllmux cannot
-// interrupt a blocking call otherwise: when ctx is cancelled, Chat returns at
-// once with an error matching ErrCancelled and context.Canceled, while the C
-// call runs on in the background until it ends by itself (it still counts in
-// the spend report, and Close waits for it).
+// The context's deadline becomes the call's timeout, and cancelling ctx stops
+// the C call (through llmux_cancel) within milliseconds, also while it waits
+// on a provider: Chat then returns an error matching ErrCancelled and
+// context.Canceled, and the call has ended (its attempt is in the trace and
+// the spend report, and Close does not wait for it).
 func (g *Gateway) Chat(ctx context.Context, req *ChatRequest, opts ...CallOption) (*ChatResponse, error) {
 	body, err := encodeRequest(req)
 	if err != nil {
@@ -191,13 +190,18 @@ func (g *Gateway) chat(ctx context.Context, request *reqBuf, opts []CallOption) 
 }
 
 // chatAsync runs a call whose context can end: the C call runs on its own
-// goroutine, which outlives the context's end (libllmux cannot be
-// interrupted). A separate function, so that chat's o stays on the stack.
+// goroutine and the context's end triggers its llmux_cancel, which stops it
+// within milliseconds (its result, with the trace, then comes back). A
+// separate function, so that chat's o stays on the stack.
 func (g *Gateway) chatAsync(ctx context.Context, ptr *cgw, request *reqBuf, o callOpts) (*ChatResponse, error) {
+	o.cancel = newCancel()
+	stop := context.AfterFunc(ctx, o.cancel.trigger)
 	done := make(chan resultData, 1)
 	go func() {
 		defer g.release()
 		d := cChat(ptr, &g.names, request.b, &o)
+		stop()
+		o.cancel.free()
 		request.free()
 		done <- d
 	}()
@@ -206,14 +210,14 @@ func (g *Gateway) chatAsync(ctx context.Context, ptr *cgw, request *reqBuf, o ca
 		return buildResponse(&d, ctx, &o)
 	case <-ctx.Done():
 	}
-	if errors.Is(ctx.Err(), context.DeadlineExceeded) {
-		t := time.NewTimer(deadlineGrace)
-		defer t.Stop()
-		select {
-		case d := <-done:
-			return buildResponse(&d, ctx, &o)
-		case <-t.C:
-		}
+	// the C call was told to stop (or, for a deadline, was given the same
+	// one): wait briefly for its own result, which carries the trace
+	t := time.NewTimer(deadlineGrace)
+	defer t.Stop()
+	select {
+	case d := <-done:
+		return buildResponse(&d, ctx, &o)
+	case <-t.C:
 	}
 	return nil, contextError(ctx)
 }

@@ -42,7 +42,7 @@ func ExampleGateway_ChatStream() {
 	defer gw.Close()
 
 	ctx, cancel := context.WithCancel(context.Background())
-	defer cancel() // cancelling stops the transfer at the next chunk
+	defer cancel() // cancelling stops the transfer at once
 	s, err := gw.ChatStream(ctx, &llmux.ChatRequest{
 		Model:    "smart",
 		Messages: []llmux.Message{llmux.UserMessage("Tell me a story.")},

@@ -9,7 +9,7 @@ import (
 // number of goroutines; calls run in parallel inside libllmux.
 //
 // Close releases it. Close waits for the calls in flight to return (and stops
-// the streams in flight at their next chunk); calls made after Close has
+// the streams in flight within milliseconds); calls made after Close has
 // begun return ErrClosed. A finalizer closes a Gateway that becomes
 // unreachable without Close, but do not rely on it: the C gateway holds
 // connections and threads.
@@ -57,9 +57,10 @@ func newGateway(ptr *cgw) *Gateway {
 	return g
 }
 
-// Close stops the streams in flight (at their next chunk), waits for every
-// call in flight to return, and releases the gateway. A blocking Chat cannot
-// be interrupted, so Close may wait up to that call's timeout. Close is
+// Close stops the streams in flight (within milliseconds), waits for every
+// call in flight to return, and releases the gateway. A Chat whose context
+// cannot end (context.Background) is not interrupted, so Close may wait up to
+// that call's timeout. Close is
 // idempotent and safe to call from several goroutines; each call returns once
 // the gateway is released. It always returns nil.
 func (g *Gateway) Close() error {

@@ -23,11 +23,10 @@ const chunkBuffer = 16
 //	resp, err := s.Result() // the assembled chat.completion, with Meta
 //
 // or range over s.All(). The C call runs on its own goroutine and hands each
-// chunk over a channel. Cancelling the context, calling Close or breaking out
-// of All makes the chunk callback return non-zero, which stops the transfer
-// (the call then ends with ErrCancelled). libllmux only consults the callback
-// when a chunk arrives, so a stalled provider is abandoned at its next chunk
-// or at the call's timeout; Next and All return at once regardless.
+// chunk over a channel. Cancelling the context, calling Close (or
+// Gateway.Close) or breaking out of All triggers the call's llmux_cancel,
+// which stops the transfer within milliseconds, also while a stalled provider
+// sends nothing (the call then ends with ErrCancelled).
 //
 // A Stream is used by one goroutine at a time, except Close, which any
 // goroutine may call.
@@ -48,6 +47,7 @@ type stream struct {
 	stopOnce sync.Once
 	stopErr  error         // why it was stopped: nil for Stream.Close, ErrClosed for Gateway.Close
 	done     chan struct{} // closed once resp/err are set and chunks is closed
+	cancel   *cancelHandle // stops the C call at once (context end, Close, Gateway.Close)
 
 	resp     *ChatResponse
 	err      error
@@ -90,9 +90,12 @@ func (g *Gateway) stream(ctx context.Context, request *reqBuf, opts []CallOption
 		chunks: make(chan *ChatChunk, chunkBuffer),
 		stopCh: make(chan struct{}),
 		done:   make(chan struct{}),
+		cancel: newCancel(),
 	}
+	o.cancel = s.cancel
 	ptr, err := g.acquireStream(s)
 	if err != nil {
+		s.cancel.free()
 		request.free()
 		return nil, err
 	}
@@ -131,7 +134,10 @@ func (st *Stream) start() error {
 func (s *stream) run(g *Gateway, ptr *cgw, request *reqBuf, o *callOpts) {
 	defer g.releaseStream(s)
 	h := cgo.NewHandle(s)
+	stopAfter := context.AfterFunc(s.ctx, s.cancel.trigger)
 	d := cChatStream(ptr, &g.names, request.b, o, uintptr(h))
+	stopAfter()
+	s.cancel.free()
 	h.Delete()
 	request.free()
 	s.resp, s.err = buildResponse(&d, s.ctx, o)
@@ -148,6 +154,7 @@ func (s *stream) stop(reason error) {
 	s.stopOnce.Do(func() {
 		s.stopErr = reason
 		close(s.stopCh)
+		s.cancel.trigger()
 	})
 }
 

@@ -12,6 +12,7 @@
 #include <string.h>
 
 #include "providers/classify.h"
+#include "providers/openai.h"
 #include "providers/provider.h"
 #include "wire/json_check.h"
 #include "wire/json_members.h"
@@ -68,7 +69,7 @@ static int openai_configure(lx_provider_cfg *p, const cJSON *obj, const char *pa
 
 /* The request headers: prepared lines, borrowed (they live as long as the
  * config snapshot the call holds). */
-static int add_headers(const lx_provider_cfg *p, const openai_state *st, int stream,
+static int add_headers(const lx_provider_cfg *p, const char *auth, int stream,
                        lx_http_request *out)
 {
     int bad = llmux__http_header_add_static(out, "Content-Type: application/json");
@@ -76,8 +77,8 @@ static int add_headers(const lx_provider_cfg *p, const openai_state *st, int str
         bad |= llmux__http_header_add_static(out, "Accept: text/event-stream");
     if (out->body_len > EXPECT_THRESHOLD)
         bad |= llmux__http_header_add_static(out, "Expect:");
-    if (st->auth)
-        bad |= llmux__http_header_add_static(out, st->auth);
+    if (auth)
+        bad |= llmux__http_header_add_static(out, auth);
     for (size_t i = 0; i < p->n_extra_headers; i++)
         bad |= llmux__http_header_add_static(out, p->extra_headers[i]);
     return bad;
@@ -165,20 +166,27 @@ static char *splice(const lx_request *req, const char *model, int stream, size_t
     return llmux__buf_steal(&b);
 }
 
-static int openai_build_request(const lx_provider_cfg *p, const char *model,
-                                const lx_request *req, int stream, lx_http_request *out,
-                                lx_err *err)
+int llmux__openai_request(const lx_provider_cfg *p, const char *url, const char *auth,
+                          const char *model, const lx_request *req, int stream,
+                          lx_http_request *out, lx_err *err)
 {
-    const openai_state *st = p->adapter_state;
     size_t len = 0;
     char *body = splice(req, model, stream, &len);
     if (!body)
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     out->body = body;
     out->body_len = len;
-    if (llmux__http_request_set_url(out, st->url) || add_headers(p, st, stream, out))
+    if (llmux__http_request_set_url(out, url) || add_headers(p, auth, stream, out))
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     return LLMUX_OK;
+}
+
+static int openai_build_request(const lx_provider_cfg *p, const char *model,
+                                const lx_request *req, int stream, lx_http_request *out,
+                                lx_err *err)
+{
+    const openai_state *st = p->adapter_state;
+    return llmux__openai_request(p, st->url, st->auth, model, req, stream, out, err);
 }
 
 /* The message, type and code of an OpenAI-style error body, in whatever of the

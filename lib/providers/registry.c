@@ -13,7 +13,7 @@ typedef struct entry {
 
 static entry types[MAX_TYPES] = {
     {"openai", &llmux__openai_ops},
-    {"azure", NULL},
+    {"azure", &llmux__azure_ops},
     {"anthropic", NULL},
     {"gemini", NULL},
     {"bedrock", NULL},

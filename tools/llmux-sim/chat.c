@@ -266,8 +266,7 @@ void chat_render_json(sim_buf *out, const chat_answer *a)
     sim_buf_puts(out, "}");
 }
 
-/* Frames scratch[0..len) as one event into out. */
-static void frame_event(sim_buf *out, const char *data, size_t len, int chunked)
+void chat_frame_event(sim_buf *out, const char *data, size_t len, int chunked)
 {
     if (chunked) {
         static const char hex[] = "0123456789abcdef";
@@ -303,7 +302,7 @@ size_t chat_render_stream(sim_buf *out, sim_buf *scratch, const chat_answer *a, 
 #define EVENT_BEGIN() (scratch->len = prefix, (void)0)
 #define EVENT_END()                                                        \
     do {                                                                   \
-        frame_event(out, scratch->data, scratch->len, chunked);            \
+        chat_frame_event(out, scratch->data, scratch->len, chunked);            \
         if (nev < max_events)                                              \
             ends[nev++] = out->len;                                        \
     } while (0)
@@ -373,7 +372,7 @@ size_t chat_render_stream(sim_buf *out, sim_buf *scratch, const chat_answer *a, 
         EVENT_END();
     }
 
-    frame_event(out, "[DONE]", 6, chunked);
+    chat_frame_event(out, "[DONE]", 6, chunked);
     if (nev < max_events)
         ends[nev++] = out->len;
     if (chunked)

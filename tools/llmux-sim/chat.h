@@ -47,6 +47,10 @@ void chat_render_json(sim_buf *out, const chat_answer *a);
 size_t chat_render_stream(sim_buf *out, sim_buf *scratch, const chat_answer *a, int chunked,
                           size_t *ends, size_t max_events);
 
+/* Frames data[0..len) as one `data: ` event into out (as an HTTP chunk when
+ * `chunked`). */
+void chat_frame_event(sim_buf *out, const char *data, size_t len, int chunked);
+
 /* The body used by the `malformed` fault (truncated JSON), and its event-stream
  * variant. */
 #define CHAT_MALFORMED_BODY "{\"id\": \"chatcmpl-broken\", \"choices\": ["

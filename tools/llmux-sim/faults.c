@@ -507,8 +507,11 @@ int sim_registry_request(const char *name, size_t name_len, const char *path, si
     t->auth_ok = 1;
     if (d->s.require_key) {
         size_t kl = strlen(d->s.require_key);
-        t->auth_ok = has_auth && auth_len == kl + 7 && memcmp(auth, "Bearer ", 7) == 0 &&
-                     memcmp(auth + 7, d->s.require_key, kl) == 0;
+        /* "api-key: K" is how an Azure route records its api-key header */
+        size_t pl = auth_len > 9 && memcmp(auth, "api-key: ", 9) == 0 ? 9 : 7;
+        t->auth_ok = has_auth && auth_len == kl + pl &&
+                     (pl == 9 || memcmp(auth, "Bearer ", 7) == 0) &&
+                     memcmp(auth + pl, d->s.require_key, kl) == 0;
     }
     if (t->auth_ok) {
         while (d->first_fault < d->s.nfaults && d->s.faults[d->first_fault].count == 0)

@@ -210,6 +210,12 @@ long http_parse_head(const char *buf, size_t len, http_request *req)
                 req->expect_continue = 1;
             }
             break;
+        case 7:
+            if (span_ieq(buf, ns, nl, "api-key")) {
+                req->api_key = (http_span){vs, vl};
+                req->has_api_key = 1;
+            }
+            break;
         case 10:
             if (span_ieq(buf, ns, nl, "connection")) {
                 conn_close |= list_has(v, vl, "close");

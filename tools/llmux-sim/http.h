@@ -27,6 +27,8 @@ typedef struct http_request {
     http_span target;
     http_span authorization;
     int has_authorization;
+    http_span api_key;       /* Azure's api-key header */
+    int has_api_key;
     int minor_version;       /* HTTP/1.<minor> */
     int64_t content_length;  /* -1 when absent */
     int chunked;             /* Transfer-Encoding: chunked */

@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "azure.h"
 #include "chat.h"
 #include "faults.h"
 #include "hostile.h"
@@ -143,13 +144,14 @@ static int stream_head(char *buf, size_t n, int chunked)
 
 /* Streams the answer. mode: 0 normal, 1 stream_drop (two events, then close),
  * 2 slow_stream (ms between events). */
-static int send_stream(sim_conn *c, const chat_answer *a, int chunked, int mode, long ms)
+static int send_stream(sim_conn *c, const chat_answer *a, int chunked, int mode, long ms, int az)
 {
     size_t ends[CHAT_STREAM_EVENTS_MAX];
     char head[256];
     int hl = stream_head(head, sizeof head, chunked);
     sim_buf_reset(&c->out);
-    size_t nev = chat_render_stream(&c->out, &c->scratch, a, chunked, ends, CHAT_STREAM_EVENTS_MAX);
+    size_t nev = (az ? sim_azure_render_stream : chat_render_stream)(
+        &c->out, &c->scratch, a, chunked, ends, CHAT_STREAM_EVENTS_MAX);
     if (!sim_buf_ok(&c->out) || !sim_buf_ok(&c->scratch) || nev < 2) {
         /* e.g. a megabyte model name echoed in every event: past the output cap */
         respond_error(c, 500, "response too large", "server_error", NULL, NULL, 0, NULL);
@@ -171,7 +173,7 @@ static int send_stream(sim_conn *c, const chat_answer *a, int chunked, int mode,
     return 0;
 }
 
-static int handle_chat(sim_conn *c, const sim_request *r, const char *dep, size_t dep_len)
+static int handle_chat(sim_conn *c, const sim_request *r, const char *dep, size_t dep_len, int az)
 {
     int keep = r->keep_alive;
     cJSON *req = cJSON_ParseWithLength(r->body, r->body_len);
@@ -188,6 +190,12 @@ static int handle_chat(sim_conn *c, const sim_request *r, const char *dep, size_
     }
     if (t.latency_ms > 0 && sim_sleep_ms(t.latency_ms) < 0)
         goto done;
+    if (!t.auth_ok && az) {
+        sim_buf_reset(&c->out);
+        sim_azure_error_body(&c->out, 401);
+        action = respond_json(c, 401, &c->out, keep, NULL) == 0 && keep ? SIM_KEEP : SIM_CLOSE;
+        goto done;
+    }
     if (!t.auth_ok) {
         respond_error(c, 401, "Incorrect API key provided.", "invalid_request_error", NULL,
                       "invalid_api_key", keep, NULL);
@@ -215,7 +223,7 @@ static int handle_chat(sim_conn *c, const sim_request *r, const char *dep, size_
         if (t.has_body)
             sim_buf_append(&c->out, c->aux.data, c->aux.len);
         else
-            default_fault_body(&c->out, t.status);
+            (az ? sim_azure_error_body : default_fault_body)(&c->out, t.status);
         respond_json(c, t.status, &c->out, keep, extra[0] ? extra : NULL);
         action = keep ? SIM_KEEP : SIM_CLOSE;
         goto done;
@@ -267,9 +275,11 @@ static int handle_chat(sim_conn *c, const sim_request *r, const char *dep, size_
         status = 400;
     } else if (a.stream) {
         int mode = fault == SIM_FAULT_STREAM_DROP ? 1 : fault == SIM_FAULT_SLOW_STREAM ? 2 : 0;
-        int rc = send_stream(c, &a, chunked, mode, t.ms);
+        int rc = send_stream(c, &a, chunked, mode, t.ms, az);
         action = rc == 0 && chunked && keep ? SIM_KEEP : SIM_CLOSE;
         goto done;
+    } else if (az) {
+        sim_azure_render_json(&c->out, &c->scratch, &a);
     } else {
         chat_render_json(&c->out, &a);
     }
@@ -345,7 +355,14 @@ int sim_handle(sim_conn *c, const sim_request *r)
 
     if (n >= 6 && memcmp(p, "/_sim/", 6) == 0)
         return handle_control(c, r);
-    if (span_is(p, n, chat_suffix)) {
+    sim_request az;
+    char az_auth[SIM_AZURE_AUTH_MAX];
+    int keep = 0, azure = sim_azure_route(c, r, &az, az_auth, &dep, &dep_len, &keep);
+    if (azure == 2)
+        return keep ? SIM_KEEP : SIM_CLOSE;
+    if (azure)
+        r = &az;
+    else if (span_is(p, n, chat_suffix)) {
         dep = "default";
         dep_len = 7;
     } else if (n > sl + 1 && p[0] == '/' && memcmp(p + n - sl, chat_suffix, sl) == 0) {
@@ -364,5 +381,5 @@ int sim_handle(sim_conn *c, const sim_request *r)
                       r->keep_alive, "Allow: POST\r\n");
         return r->keep_alive ? SIM_KEEP : SIM_CLOSE;
     }
-    return handle_chat(c, r, dep, dep_len);
+    return handle_chat(c, r, dep, dep_len, azure);
 }

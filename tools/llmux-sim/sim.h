@@ -12,9 +12,14 @@ typedef struct sim_request {
     size_t method_len;
     const char *path;     /* request target without the query */
     size_t path_len;
+    const char *query;    /* after the '?', "" when none */
+    size_t query_len;
     const char *auth;     /* Authorization header value */
     size_t auth_len;
     int has_auth;
+    const char *api_key;  /* api-key header value (Azure) */
+    size_t api_key_len;
+    int has_api_key;
     const char *body;
     size_t body_len;
     int minor_version;    /* HTTP/1.x */
