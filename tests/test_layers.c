@@ -618,6 +618,43 @@ static void test_usage_details_and_absurd_counts(void **state)
     llmux_close(gw);
 }
 
+/* A target's own params reach that target only, merged into the caller's bytes. */
+static void test_target_params(void **state)
+{
+    capture_reply(&CAP, 503, "application/json", "{\"error\":{\"message\":\"down\"}}", 0);
+    capture_reply(&CAP2, 200, "application/json", OK_BODY, 0);
+    llmux *gw = open_cfg("{\"providers\":{\"a\":{\"type\":\"openai\",\"base_url\":\"%s/v1\"},"
+                         "\"b\":{\"type\":\"openai\",\"base_url\":\"%s/v1\"}},"
+                         "\"models\":{\"m\":{\"targets\":[{\"provider\":\"a\",\"model\":\"x\","
+                         "\"params\":{\"max_tokens\":77,\"temperature\":0.1,\"reasoning_effort\":\"low\"}},"
+                         "{\"provider\":\"b\",\"model\":\"y\"}]}}}",
+                         CAP.url, CAP2.url);
+    const char *req = "{\"model\":\"m\",\"temperature\":0.70,\"messages\":[{\"role\":\"user\","
+                      "\"content\":\"hi\"}],\"seed\":123456789012345678}";
+    llmux_result *r;
+    assert_int_equal(llmux_chat(gw, req, NULL, &r), LLMUX_OK);
+    char *body = capture_body(&CAP);
+    assert_string_equal(body, "{\"model\":\"x\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],"
+                              "\"seed\":123456789012345678,\"max_tokens\":77,\"temperature\":0.1,"
+                              "\"reasoning_effort\":\"low\"}");
+    free(body);
+    body = capture_body(&CAP2); /* the fallback target gets the caller's request as sent */
+    assert_string_equal(body, "{\"model\":\"y\",\"temperature\":0.70,\"messages\":[{\"role\":\"user\","
+                              "\"content\":\"hi\"}],\"seed\":123456789012345678}");
+    free(body);
+    llmux_result_free(r);
+    llmux_close(gw);
+    capture_reply(&CAP, 200, "application/json", OK_BODY, 0);
+    char err[512];
+    llmux *bad = NULL;
+    const char *cfg = "{\"providers\":{\"a\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"}},"
+                      "\"models\":{\"m\":{\"targets\":[{\"provider\":\"a\",\"model\":\"x\","
+                      "\"params\":{\"stream\":true}}]}}}";
+    assert_int_equal(llmux_open(&bad, cfg, err, sizeof err), LLMUX_ERR_CONFIG);
+    assert_string_equal(err, "models.m.targets[0].params.stream: a target's params cannot set "
+                             "\"stream\": the call decides it");
+}
+
 static int setup(void **state)
 {
     if (llmux__provider_register(&SIG_OPS))
@@ -645,6 +682,7 @@ int main(void)
         cmocka_unit_test(test_throttled_attempt_names_the_call),
         cmocka_unit_test(test_ledger_exact_for_100k_keys),
         cmocka_unit_test(test_usage_details_and_absurd_counts),
+        cmocka_unit_test(test_target_params),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -451,7 +451,30 @@ static int parse_provider(lx_config *cfg, lx_provider_cfg *p, const cJSON *obj,
 
 static const char *const ALIAS_KEYS[] = {"targets", "strategy", "on_context_window",
                                          "on_content_filter", "hedge_after_ms", NULL};
-static const char *const TARGET_KEYS[] = {"provider", "model", "weight", NULL};
+static const char *const TARGET_KEYS[] = {"provider", "model", "weight", "params", NULL};
+/* members a target's params may not set: the call itself decides them */
+static const char *const PARAMS_RESERVED[] = {"model", "messages", "stream", "stream_options",
+                                              NULL};
+
+static int parse_params(lx_target *t, const cJSON *params, const char *path, lx_err *err)
+{
+    int rc = check_object(params, path, NULL, err);
+    if (rc)
+        return rc;
+    for (const cJSON *it = params->child; it; it = it->next)
+        for (const char *const *r = PARAMS_RESERVED; *r; r++)
+            if (strcmp(it->string, *r) == 0) {
+                char kp[PATH_MAX_LEN];
+                path_child(kp, path, it->string);
+                return cfg_err(err, kp, "a target's params cannot set \"%s\": the call decides it",
+                               *r);
+            }
+    if (!params->child)
+        return LLMUX_OK;
+    if (!(t->params = cJSON_PrintUnformatted(params)))
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    return LLMUX_OK;
+}
 static const char *const STRATEGIES[] = {"ordered", "weighted", "round_robin", "least_latency",
                                          "least_busy", NULL};
 
@@ -510,13 +533,20 @@ static int parse_alias(lx_config *cfg, lx_alias *a, const cJSON *obj, const char
         if (!p)
             return cfg_err(err, pp, "no provider named \"%.80s\" in \"providers\"", prov);
         a->targets[i].provider = p;
+        a->n_targets++; /* from here on, whatever it holds is freed with the config */
         a->targets[i].weight = 1;
         if ((rc = get_long(t, "weight", ip, 0, 1000000, &a->targets[i].weight, err)))
             return rc;
         a->targets[i].index = cfg->n_targets_total++;
+        const cJSON *params = cJSON_GetObjectItemCaseSensitive(t, "params");
+        if (params) {
+            char pp2[PATH_MAX_LEN];
+            path_child(pp2, ip, "params");
+            if ((rc = parse_params(&a->targets[i], params, pp2, err)))
+                return rc;
+        }
         if (!(a->targets[i].model = dupstr(model)))
             return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
-        a->n_targets++;
     }
     return LLMUX_OK;
 }
@@ -897,8 +927,11 @@ static void config_free(lx_config *cfg)
     }
     free(cfg->providers);
     for (size_t i = 0; i < cfg->n_aliases; i++) {
-        for (size_t t = 0; t < cfg->aliases[i].n_targets; t++)
+        for (size_t t = 0; t < cfg->aliases[i].n_targets; t++) {
             free(cfg->aliases[i].targets[t].model);
+            if (cfg->aliases[i].targets[t].params)
+                cJSON_free(cfg->aliases[i].targets[t].params);
+        }
         free(cfg->aliases[i].targets);
         free(cfg->aliases[i].name);
     }

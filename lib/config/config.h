@@ -17,6 +17,7 @@ typedef struct lx_target {
     lx_provider_cfg *provider;
     char *model;  /* the provider's model id */
     long weight;  /* for the weighted strategy; 1 by default */
+    char *params; /* "params": request members for this target, as JSON object text; NULL = none */
     size_t index; /* unique over every alias's targets: the health table's slot */
 } lx_target;
 

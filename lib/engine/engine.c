@@ -9,6 +9,7 @@
 #include "engine/assemble.h"
 #include "engine/result.h"
 #include "gateway.h"
+#include "request/params.h"
 #include "request/validate.h"
 #include "router/router.h"
 
@@ -144,7 +145,22 @@ static int prepare(call *c, const lx_candidate *t, lx_http_request *hreq, lx_exc
     x->timeout_ms = timeout;
     x->connect_timeout_ms = p->connect_timeout_ms;
     x->max_body = c->cfg->max_response_bytes;
-    return p->ops->build_request(p, t->model, &c->request, c->on_chunk != NULL, hreq, err);
+    if (!t->params)
+        return p->ops->build_request(p, t->model, &c->request, c->on_chunk != NULL, hreq, err);
+    /* this target's own params: a request of its own, the caller's left as it was */
+    lx_request merged;
+    char *text = NULL;
+    int rc = llmux__request_with_params(&c->request, t->params, &merged, &text, err);
+    if (rc == LLMUX_OK) {
+        merged.features.stream = c->request.features.stream;
+        rc = p->ops->build_request(p, t->model, &merged, c->on_chunk != NULL, hreq, err);
+        llmux__request_free(&merged);
+        free(text);
+    } else if (rc == LLMUX_ERR_BAD_REQUEST) {
+        rc = llmux__err(err, LX_CANNOT_SERVE, "the target's params make the request invalid: %s",
+                        err->msg);
+    }
+    return rc;
 }
 
 /* What the exchange says about the attempt, before its body is read. */

@@ -67,7 +67,7 @@ static int rule_matches(const lx_rule *r, const lx_route_input *in)
 
 /* Add a target: a candidate, or a skip with the health check's reason. */
 static int consider(lx_route *r, const lx_route_input *in, const lx_provider_cfg *p,
-                    const char *model, long index, long weight)
+                    const char *model, long index, long weight, const char *params)
 {
     char why[160];
     if (index >= 0 && in->health &&
@@ -79,6 +79,7 @@ static int consider(lx_route *r, const lx_route_input *in, const lx_provider_cfg
         s->target.model = model;
         s->target.index = index;
         s->target.weight = weight;
+        s->target.params = params;
         s->target.probe = 0;
         if (!(s->reason = dupstr(why)))
             return -1;
@@ -90,6 +91,7 @@ static int consider(lx_route *r, const lx_route_input *in, const lx_provider_cfg
     c->model = model;
     c->index = index;
     c->weight = weight;
+    c->params = params;
     /* a target whose cooldown ended was handed to this call as its probe */
     c->probe = index >= 0 && in->health &&
                atomic_load(&in->health->t[index].cooldown_until) != 0;
@@ -198,12 +200,13 @@ int llmux__route(const lx_config *cfg, const lx_route_input *in, lx_route *out, 
     if (a) {
         for (size_t i = 0; i < n; i++)
             if (consider(out, in, a->targets[i].provider, a->targets[i].model,
-                         (long)a->targets[i].index, a->targets[i].weight))
+                         (long)a->targets[i].index, a->targets[i].weight,
+                         a->targets[i].params))
                 goto oom;
         apply_strategy(a, out, in->health);
     } else {
         if (!(out->direct_model = dupstr(slash + 1)) ||
-            consider(out, in, direct, out->direct_model, -1, 1))
+            consider(out, in, direct, out->direct_model, -1, 1, NULL))
             goto oom;
     }
     if (out->n_candidates == 0) {

@@ -36,6 +36,7 @@ typedef struct lx_candidate {
     const char *model;          /* the provider's model id (config or the route's own copy) */
     long index;                 /* the target's health slot; -1 for a direct route */
     long weight;                /* the target's weight (weighted strategy) */
+    const char *params;         /* the target's params (JSON object text, config-owned), or NULL */
     int probe;                  /* health handed this call the half-open probe */
 } lx_candidate;
 
