@@ -168,7 +168,8 @@ static const struct bad_case BAD[] = {
     {"{\"providers\":{" P_OK "},\"models\":{}}",
      "models: must define at least one alias (or set routing.allow_direct)"},
     {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"extra\":1}",
-     "extra: unknown key (expected one of: providers, models, defaults, routing, transport, ledger)"},
+     "extra: unknown key (expected one of: providers, models, defaults, routing, transport, ledger, "
+     "prices, price_file, require_prices)"},
     {"{\"providers\":{\"p\":{\"base_url\":\"http://x\"}},\"models\":{" M_OK "}}",
      "providers.p.type: required"},
     {"{\"providers\":{\"p\":{\"type\":\"cohere\"}},\"models\":{" M_OK "}}",

@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "core/error.h"
+#include "prices/prices.h"
 #include "providers/provider.h"
 
 typedef struct lx_target {
@@ -41,6 +42,9 @@ typedef struct lx_config {
     int compression;         /* ask for gzip/brotli/zstd responses */
     size_t max_response_bytes;
     long ledger_max_rows;    /* distinct values per ledger dimension */
+    lx_price_table *prices;  /* "prices" and "price_file" entries; NULL = none */
+    char *price_file_source; /* "price_file <path>", the source of its entries */
+    int require_prices;      /* refuse a target without a known price */
 } lx_config;
 
 /* Parse and validate. On error returns LLMUX_ERR_CONFIG (or NO_MEMORY) and a
