@@ -261,8 +261,9 @@ static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
     if (sc) {
         c->delivered += sc->delivered;
         c->res->chunks += sc->delivered;
-        /* a stream the provider began answering is billed, however it ends */
-        if (x.resp.status >= 200 && x.resp.status <= 299)
+        /* a stream the provider began answering is billed, however it ends (a
+         * cancel from another thread leaves no status: the chunks tell) */
+        if ((x.resp.status >= 200 && x.resp.status <= 299) || sc->delivered)
             charge_attempt(&c->request, a, &sc->assembler.u, &sc->assembler);
         /* what it saw is still accounted, however the stream ended */
         c->res->usage = a->billed ? a->usage : sc->assembler.u;
