@@ -514,7 +514,10 @@ static void test_price_file(void **state)
     int fd = mkstemp(path);
     assert_true(fd >= 0);
     const char *json =
-        "{\"sample_spec\":{\"max_tokens\":\"LEGACY\",\"input_cost_per_token\":0},"
+        "{\"sample_spec\":{\"max_input_tokens\":\"max input tokens, if the provider specifies it\","
+        "\"input_cost_per_token\":0.0,\"output_cost_per_token\":0.0},"
+        "\"odd\":{\"input_cost_per_token\":1e-06,\"output_cost_per_token\":1e-06,"
+        "\"max_input_tokens\":\"lots\",\"max_output_tokens\":1.5},"
         "\"dall-e-3\":{\"mode\":\"image_generation\",\"output_cost_per_image\":0.04},"
         "\"m-a\":{\"input_cost_per_token\":1e-06,\"output_cost_per_token\":2e-06,"
         "\"litellm_provider\":\"openai\",\"mode\":\"chat\",\"max_input_tokens\":8192,"

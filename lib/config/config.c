@@ -591,11 +591,20 @@ static int litellm_field(const cJSON *e, const char *key, const char *path, int6
     return LLMUX_OK;
 }
 
+static int64_t whole_tokens(const cJSON *v)
+{
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1e15))
+        return 0;
+    int64_t n = (int64_t)v->valuedouble;
+    return (double)n == v->valuedouble ? n : 0;
+}
+
 /* One LiteLLM entry. Entries without an input and an output price (images,
- * embeddings, LiteLLM's "sample_spec") are not chat prices: left out. */
+ * embeddings) are not chat prices, and "sample_spec" documents the format:
+ * left out. */
 static int parse_litellm_entry(lx_config *cfg, const cJSON *e, const char *path, lx_err *err)
 {
-    if (!cJSON_IsObject(e) || !cJSON_GetObjectItemCaseSensitive(e, "input_cost_per_token") ||
+    if (!cJSON_IsObject(e) || strcmp(e->string, "sample_spec") == 0 || !cJSON_GetObjectItemCaseSensitive(e, "input_cost_per_token") ||
         !cJSON_GetObjectItemCaseSensitive(e, "output_cost_per_token"))
         return LLMUX_OK;
     lx_price p = NO_PRICE;
@@ -633,14 +642,11 @@ static int parse_litellm_entry(lx_config *cfg, const cJSON *e, const char *path,
         }
         p.tier_tokens = tier * 1000;
     }
-    long n = 0;
-    if ((rc = get_long(e, "max_input_tokens", path, 0, LONG_MAX / 2, &n, err)))
-        return rc;
-    p.context_window = n;
-    n = 0;
-    if ((rc = get_long(e, "max_output_tokens", path, 0, LONG_MAX / 2, &n, err)))
-        return rc;
-    p.max_output = n;
+    /* informational: a value that is not a whole number of tokens counts as not given */
+    const cJSON *mi = cJSON_GetObjectItemCaseSensitive(e, "max_input_tokens");
+    const cJSON *mo = cJSON_GetObjectItemCaseSensitive(e, "max_output_tokens");
+    p.context_window = whole_tokens(mi);
+    p.max_output = whole_tokens(mo);
     static const struct { const char *key; unsigned cap; } caps[] = {
         {"supports_function_calling", LX_CAP_TOOLS}, {"supports_vision", LX_CAP_VISION},
         {"supports_response_schema", LX_CAP_JSON_SCHEMA}, {"supports_reasoning", LX_CAP_REASONING}};
