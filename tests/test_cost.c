@@ -16,6 +16,8 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
+#include "core/buf.h"
+#include "engine/assemble.h"
 #include "engine/result.h"
 #include "llmux.h"
 #include "prices/prices.h"
@@ -205,6 +207,68 @@ static void test_override_table(void **state)
     assert_ptr_equal(llmux__price_find(t, "br", "bedrock", "eu.amazon.nova-pro-v1:0"),
                      llmux__price_find(t, "br", "bedrock", "amazon.nova-pro-v1:0"));
     llmux__price_table_free(t);
+}
+
+/* ------------------------------------------------- usage into the record */
+
+/* The OpenAI adapter reads reasoning tokens on its text path and its tree
+ * path (an escaped key sends a body to the tree). */
+static void test_openai_usage_parts(void **state)
+{
+    static const char cfg_json[] =
+        "{\"providers\":{\"p\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"}},"
+        "\"models\":{\"m\":{\"targets\":[{\"provider\":\"p\",\"model\":\"x\"}]}}}";
+    lx_config *cfg = NULL;
+    lx_err err = {0};
+    assert_int_equal(llmux__config_parse(&cfg, cfg_json, sizeof cfg_json - 1, &err), LLMUX_OK);
+    const lx_provider_cfg *p = &cfg->providers[0];
+    static const char *const bodies[] = {
+        "{\"choices\":[],\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":40,"
+        "\"prompt_tokens_details\":{\"cached_tokens\":64},"
+        "\"completion_tokens_details\":{\"reasoning_tokens\":32}}}",
+        "{\"choices\":[],\"x\\u0041\":1,\"usage\":{\"prompt_tokens\":100,\"completion_tokens\":40,"
+        "\"prompt_tokens_details\":{\"cached_tokens\":64},"
+        "\"completion_tokens_details\":{\"reasoning_tokens\":32}}}",
+    };
+    for (size_t i = 0; i < 2; i++) {
+        lx_buf b = LX_BUF_INIT;
+        llmux__buf_puts(&b, bodies[i]);
+        char *json = NULL;
+        lx_usage u = LX_USAGE_UNKNOWN;
+        assert_int_equal(p->ops->parse_response(p, &b, &json, &u, &err), LLMUX_OK);
+        assert_int_equal(u.prompt_tokens, 100);
+        assert_int_equal(u.cached_tokens, 64);
+        assert_int_equal(u.completion_tokens, 40);
+        assert_int_equal(u.reasoning_tokens, 32);
+        assert_int_equal(u.cache_write_tokens, -1);
+        free(json);
+        llmux__buf_free(&b);
+    }
+    llmux__config_unref(cfg);
+}
+
+/* A stream's usage chunk fills the same record: OpenAI's fields, and the
+ * cache writes an adapter puts in prompt_tokens_details. */
+static void test_stream_usage_parts(void **state)
+{
+    lx_assembler a;
+    llmux__assembler_init(&a, 1 << 20);
+    assert_int_equal(a.u.cache_write_tokens, -1);
+    assert_int_equal(a.u.reasoning_tokens, -1);
+    cJSON *chunk = cJSON_Parse(
+        "{\"id\":\"c\",\"object\":\"chat.completion.chunk\",\"choices\":[],"
+        "\"usage\":{\"prompt_tokens\":10000,\"completion_tokens\":800,"
+        "\"prompt_tokens_details\":{\"cached_tokens\":2000,\"cache_write_tokens\":3000,"
+        "\"cache_write_1h_tokens\":1000},\"completion_tokens_details\":{\"reasoning_tokens\":300}}}");
+    lx_err err = {0};
+    assert_int_equal(llmux__assembler_add(&a, chunk, &err), LLMUX_OK);
+    lx_usage want = {10000, 800, 2000, 3000, 1000, 300};
+    assert_memory_equal(&a.u, &want, sizeof want);
+    /* priced like the same usage unstreamed (the Anthropic figure above) */
+    lx_price p = price(3, 15, 0.30, 3.75, 6);
+    assert_int_equal(cost(&p, a.u, NULL), 41100000);
+    cJSON_Delete(chunk);
+    llmux__assembler_free(&a);
 }
 
 /* ------------------------------------------------------------- the config */
@@ -631,6 +695,8 @@ int main(void)
         cmocka_unit_test(test_builtin_lookup),
         cmocka_unit_test(test_override_table),
         cmocka_unit_test(test_config_errors),
+        cmocka_unit_test(test_openai_usage_parts),
+        cmocka_unit_test(test_stream_usage_parts),
     };
     const struct CMUnitTest sim_tests[] = {
         cmocka_unit_test(test_call_cost_streamed_equals_plain),

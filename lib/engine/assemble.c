@@ -10,7 +10,8 @@ void llmux__assembler_init(lx_assembler *a, size_t limit)
 {
     memset(a, 0, sizeof *a);
     a->limit = limit;
-    a->u.prompt_tokens = a->u.completion_tokens = a->u.cached_tokens = -1;
+    lx_usage unknown = LX_USAGE_UNKNOWN;
+    a->u = unknown;
 }
 
 /* Take n more bytes out of the call's budget: 0, or -2 when it is spent. */
@@ -102,6 +103,23 @@ int llmux__chunk_is_usage_only(const cJSON *chunk)
     return cJSON_IsObject(usage) && (!choices || (cJSON_IsArray(choices) && !choices->child));
 }
 
+/* The usage record of a usage chunk. Besides OpenAI's own fields, an adapter
+ * whose provider bills cache writes puts them in prompt_tokens_details as
+ * cache_write_tokens (all lifetimes) and cache_write_1h_tokens, so a stream
+ * is priced exactly like the same call unstreamed (docs/cost.md). */
+static void read_usage(const cJSON *usage, lx_usage *u)
+{
+    u->prompt_tokens = member_long(usage, "prompt_tokens");
+    u->completion_tokens = member_long(usage, "completion_tokens");
+    const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
+    int has = cJSON_IsObject(d);
+    u->cached_tokens = has ? member_long(d, "cached_tokens") : -1;
+    u->cache_write_tokens = has ? member_long(d, "cache_write_tokens") : -1;
+    u->cache_write_1h_tokens = has ? member_long(d, "cache_write_1h_tokens") : -1;
+    d = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens_details");
+    u->reasoning_tokens = cJSON_IsObject(d) ? member_long(d, "reasoning_tokens") : -1;
+}
+
 int llmux__assembler_add(lx_assembler *a, const cJSON *chunk, lx_err *err)
 {
     int rc;
@@ -120,10 +138,7 @@ int llmux__assembler_add(lx_assembler *a, const cJSON *chunk, lx_err *err)
             return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
         cJSON_Delete(a->usage);
         a->usage = dup;
-        a->u.prompt_tokens = member_long(usage, "prompt_tokens");
-        a->u.completion_tokens = member_long(usage, "completion_tokens");
-        const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
-        a->u.cached_tokens = cJSON_IsObject(d) ? member_long(d, "cached_tokens") : -1;
+        read_usage(usage, &a->u);
     }
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
     if (choices && !cJSON_IsArray(choices) && !cJSON_IsNull(choices))

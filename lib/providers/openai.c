@@ -194,6 +194,8 @@ static void read_usage(const cJSON *usage, lx_usage *u)
     u->completion_tokens = get_long_member(usage, "completion_tokens");
     const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
     u->cached_tokens = cJSON_IsObject(d) ? get_long_member(d, "cached_tokens") : -1;
+    d = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens_details");
+    u->reasoning_tokens = cJSON_IsObject(d) ? get_long_member(d, "reasoning_tokens") : -1;
 }
 
 /* The message, type and code of an OpenAI-style error body, in whatever of the
@@ -292,32 +294,41 @@ static const lx_json_member *find_member(const lx_json_member *m, int n, const c
     return NULL;
 }
 
+/* A count inside a usage details object (prompt_tokens_details,
+ * completion_tokens_details) into *out: 0 when it is not a plain integer. */
+static int scan_detail(const char *s, const lx_json_member *det, const char *key, size_t len,
+                       int64_t *out)
+{
+    lx_json_member d[16];
+    *out = -1;
+    if (!det || s[det->value] != '{')
+        return 1;
+    int nd = llmux__json_members(s + det->value, det->end - det->value, d, 16);
+    if (nd < 0)
+        return 0;
+    const lx_json_member *v = find_member(d, nd, key, len);
+    return !v || (*out = int_value(s + det->value, v)) >= 0;
+}
+
 /* Usage read from the text of a usage object; 0 when it holds anything but
  * plain integers where tokens are counted (the tree path decides then). */
 static int scan_usage(const char *s, size_t start, size_t end, lx_usage *u)
 {
-    lx_json_member m[24], d[16];
+    lx_json_member m[24];
     int n = llmux__json_members(s + start, end - start, m, 24);
     if (n < 0)
         return 0;
     s += start;
     const lx_json_member *pt = find_member(m, n, "prompt_tokens", 13);
     const lx_json_member *ct = find_member(m, n, "completion_tokens", 17);
-    const lx_json_member *det = find_member(m, n, "prompt_tokens_details", 21);
     u->prompt_tokens = pt ? int_value(s, pt) : -1;
     u->completion_tokens = ct ? int_value(s, ct) : -1;
-    u->cached_tokens = -1;
     if ((pt && u->prompt_tokens < 0) || (ct && u->completion_tokens < 0))
         return 0;
-    if (det && s[det->value] == '{') {
-        int nd = llmux__json_members(s + det->value, det->end - det->value, d, 16);
-        if (nd < 0)
-            return 0;
-        const lx_json_member *cached = find_member(d, nd, "cached_tokens", 13);
-        if (cached && (u->cached_tokens = int_value(s + det->value, cached)) < 0)
-            return 0;
-    }
-    return 1;
+    return scan_detail(s, find_member(m, n, "prompt_tokens_details", 21), "cached_tokens", 13,
+                       &u->cached_tokens) &&
+           scan_detail(s, find_member(m, n, "completion_tokens_details", 25),
+                       "reasoning_tokens", 16, &u->reasoning_tokens);
 }
 
 /* The common answer, checked on its text: valid JSON, an object with a
