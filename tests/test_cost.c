@@ -512,6 +512,34 @@ static void test_cancelled_and_dropped_streams_are_estimated(void **state)
     llmux_close(gw);
 }
 
+/* A stream that fails before any chunk or usage (an error event in a 200
+ * stream) is not billed: the call costs the target that answered after it. */
+static void test_stream_failed_before_tokens_is_not_billed(void **state)
+{
+    char a[32], b[32];
+    names(a, b);
+    llmux *gw = open_two(a, b, "\"prices\":{\"m-a\":{\"input_mtok\":1,\"output_mtok\":1},"
+                               "\"m-b\":{\"input_mtok\":1.2345678,\"output_mtok\":3.0375}}");
+    sim_set(&SIM, a, "{\"faults\":[{\"type\":\"hostile\",\"kind\":\"error_200\"}]}");
+    const char *req = "{\"model\":\"two\",\"messages\":[{\"role\":\"user\",\"content\":"
+                      "\"hello there\"}]}";
+    stopper s = {0, 0};
+    llmux_result *r = NULL;
+    assert_int_equal(llmux_chat_stream(gw, req, NULL, on_chunk, &s, &r), LLMUX_OK);
+    assert_string_equal(llmux_result_provider(r), b);
+    assert_int_equal(r->n_attempts, 2);
+    assert_int_equal(r->attempts[0].billed, 0);
+    /* 3 in, 3 out ("[cbN] hello there") at m-b's price */
+    assert_int_equal(r->cost_nusd, expected_nusd(3, 3));
+    assert_int_equal(r->cost_estimated, 0);
+    cJSON *t = trace(r);
+    const cJSON *a0 = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "attempts"), 0);
+    assert_null(cJSON_GetObjectItem(a0, "cost_usd"));
+    cJSON_Delete(t);
+    llmux_result_free(r);
+    llmux_close(gw);
+}
+
 static void test_unpriced_is_unknown_everywhere(void **state)
 {
     char a[32], b[32];
@@ -701,6 +729,7 @@ int main(void)
     const struct CMUnitTest sim_tests[] = {
         cmocka_unit_test(test_call_cost_streamed_equals_plain),
         cmocka_unit_test(test_cancelled_and_dropped_streams_are_estimated),
+        cmocka_unit_test(test_stream_failed_before_tokens_is_not_billed),
         cmocka_unit_test(test_unpriced_is_unknown_everywhere),
         cmocka_unit_test(test_require_prices_refuses_before_calling),
         cmocka_unit_test(test_price_file),

@@ -127,7 +127,8 @@ static int64_t estimate_completion(const lx_assembler *a)
 }
 
 /* What a billed attempt cost: estimated tokens where the provider sent none. */
-static void charge_attempt(const lx_request *req, lx_attempt *a, const lx_usage *u, const lx_assembler *as)
+static void charge_attempt(const lx_request *req, lx_attempt *a, const lx_usage *u,
+                           const lx_assembler *as)
 {
     a->billed = 1;
     a->usage = *u;
@@ -261,9 +262,10 @@ static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
     if (sc) {
         c->delivered += sc->delivered;
         c->res->chunks += sc->delivered;
-        /* a stream the provider began answering is billed, however it ends (a
-         * cancel from another thread leaves no status: the chunks tell) */
-        if ((x.resp.status >= 200 && x.resp.status <= 299) || sc->delivered)
+        /* a stream that sent usage or chunks is billed, however it ended; one
+         * that failed before either (an error event, a cut) is not */
+        if (sc->delivered || sc->assembler.u.prompt_tokens >= 0 ||
+            sc->assembler.u.completion_tokens >= 0)
             charge_attempt(&c->request, a, &sc->assembler.u, &sc->assembler);
         /* what it saw is still accounted, however the stream ended */
         c->res->usage = a->billed ? a->usage : sc->assembler.u;
