@@ -21,6 +21,7 @@
 #include "engine/result.h"
 #include "request/validate.h"
 #include "ledger/ledger.h"
+#include "prices/prices.h"
 #include "providers/provider.h"
 #include "router/router.h"
 
@@ -66,7 +67,9 @@ static const char CONFIG[] =
     "\"review\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m3\"}]},"
     "\"classify\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m4\"}]},"
     "\"format\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m5\"}]}},"
-    "\"defaults\":{\"timeout_ms\":30000}}";
+    "\"defaults\":{\"timeout_ms\":30000},"
+    "\"prices\":{\"m\":{\"input_mtok\":0.5,\"output_mtok\":1.5},"
+    "\"a/m2\":{\"input_mtok\":0.0375,\"output_mtok\":0.15}}}";
 
 static lx_config *g_cfg;
 static lx_provider_cfg *g_prov; /* provider "a" */
@@ -154,6 +157,37 @@ static int op_route_weighted(void) { return route_with("weighted"); }
 static int op_route_round_robin(void) { return route_with("round_robin"); }
 static int op_route_least_latency(void) { return route_with("least_latency"); }
 static int op_route_least_busy(void) { return route_with("least_busy"); }
+/* The price of a built-in model, as a call looks it up: the config's entries
+ * ("a/gpt-4o-mini", then "gpt-4o-mini") miss, then the OpenAI table. */
+static int op_price_lookup(void)
+{
+    const lx_price *p = llmux__price_find(g_cfg->prices, "a", "openai", "gpt-4o-mini");
+    g_sink += (long)(p != NULL);
+    return p ? 0 : -1;
+}
+
+/* The cost of an Anthropic-shaped usage (reads, 5m and 1h writes, reasoning). */
+static int op_price_cost(void)
+{
+    static const lx_price price = {"m", 3000000000, 15000000000, 300000000, 3750000000,
+                                   6000000000, 0, -1, -1, -1, -1, -1, 0, 0, 0, "bench"};
+    static const lx_usage u = {10000, 800, 2000, 3000, 1000, 200};
+    unsigned flags;
+    int64_t c = llmux__price_cost(&price, &u, &flags);
+    g_sink += (long)c;
+    return c == 41100000 ? 0 : -1;
+}
+
+/* What the engine does per billed attempt: lookup + cost. */
+static int op_price_lookup_cost(void)
+{
+    static const lx_usage u = {1000, 500, 400, 0, -1, 200};
+    const lx_price *p = llmux__price_find(g_cfg->prices, "a", "openai", "gpt-4o-mini");
+    unsigned flags;
+    int64_t c = p ? llmux__price_cost(p, &u, &flags) : -1;
+    g_sink += (long)c;
+    return c == 420000 ? 0 : -1;
+}
 
 /* Request validation as a call does it: on the text, no cJSON tree. */
 static int op_request_parse(void)
@@ -333,7 +367,7 @@ static int op_result_lifecycle(void)
 
 static int op_ledger_record(void)
 {
-    lx_charge e = {NULL, "bench", "draft", "m", "a", 1, LX_USAGE_UNKNOWN, -1};
+    lx_charge e = {NULL, "bench", "draft", "m", "a", 1, LX_USAGE_UNKNOWN, -1, 0};
     e.usage.prompt_tokens = 43;
     e.usage.completion_tokens = 20;
     lx_reservation r;
@@ -409,6 +443,11 @@ static const micro BENCHES[] = {
     {"result_lifecycle", "the same result built and freed, no trace (subtract from trace_build)",
      op_result_lifecycle},
     {"ledger_record", "ledger reserve + settle of one call (in-memory store)", op_ledger_record},
+    {"price_lookup", "llmux__price_find of a built-in model past two config entries",
+     op_price_lookup},
+    {"price_cost", "llmux__price_cost of an Anthropic-shaped usage", op_price_cost},
+    {"price_lookup_cost", "price lookup + cost, as the engine does per billed attempt",
+     op_price_lookup_cost},
     {"floor_request_build", "for scale: the floor's cJSON request build and print", op_floor_build},
     {"floor_response_parse", "for scale: the floor's cJSON parse of the response", op_floor_parse},
 };

@@ -248,8 +248,10 @@ LLMUX_API const char *llmux_result_provider(const llmux_result *r);
 /* The provider's model id that answered (or failed last); "" if none. */
 LLMUX_API const char *llmux_result_model(const llmux_result *r);
 
-/* The cost of the call in US dollars. Negative when the price is unknown: in
- * this version no prices are configured, so it is always -1. */
+/* The cost of the call in US dollars: the exact integer nano-dollar cost of
+ * every attempt the provider billed, / 1e9 (docs/cost.md). Negative only when
+ * it is unknown: a model without a known price, or a call that never reached
+ * a target. */
 LLMUX_API double llmux_result_cost_usd(const llmux_result *r);
 
 /*
@@ -259,7 +261,8 @@ LLMUX_API double llmux_result_cost_usd(const llmux_result *r);
  *    "attempts":[{"provider","model","outcome","status","http_status",
  *                 "retry_after_ms"?,"latency_ms","error","action"}...],
  *    "status":"ok","provider":"...","provider_model":"...",
- *    "usage":{...},"cost_usd":null,"chunks":0,"total_ms":1.23}
+ *    "usage":{...},"cost_usd":0.000012345,"cost_nusd":12345,"cost_estimated":false,
+ *    "price":{"entry":..,"source":..,"long_context":false},"chunks":0,"total_ms":1.23}
  * Built on first call; see docs/trace.md for every field.
  */
 LLMUX_API const char *llmux_result_trace_json(const llmux_result *r);
@@ -285,9 +288,12 @@ LLMUX_API void llmux_result_free(llmux_result *r);
  * one of "key", "workflow", "task", "model", "provider" (NULL or "" = one
  * total row):
  *   {"group_by":"task","rows":[{"group":"draft","calls":3,"errors":0,
- *     "prompt_tokens":..,"completion_tokens":..,"cost_usd":..,
+ *     "prompt_tokens":..,"completion_tokens":..,"cached_tokens":..,
+ *     "cache_write_tokens":..,"reasoning_tokens":..,"cost_usd":..,"cost_nusd":..,
+ *     "priced_calls":..,"estimated_calls":..,
  *     "unpriced_calls":3}], "total":{...}}
- * cost_usd sums the calls whose price is known; unpriced_calls counts the
+ * cost_usd (an exact decimal) and cost_nusd (integer nano-dollars) sum the
+ * calls whose price is known, null when none was; unpriced_calls counts the
  * others. Calls without a workflow or task, and failed calls grouped by
  * model or provider, count under "(none)"; calls without a key under
  * "(anonymous)"; keys appear only as "key-" and a

@@ -169,7 +169,7 @@ static const struct bad_case BAD[] = {
      "models: must define at least one alias (or set routing.allow_direct)"},
     {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"extra\":1}",
      "extra: unknown key (expected one of: providers, models, defaults, routing, transport, ledger, "
-     "strict, rules)"},
+     "strict, rules, prices, price_file, require_prices)"},
     {"{\"providers\":{\"p\":{\"base_url\":\"http://x\"}},\"models\":{" M_OK "}}",
      "providers.p.type: required"},
     {"{\"providers\":{\"p\":{\"type\":\"cohere\"}},\"models\":{" M_OK "}}",
@@ -248,8 +248,9 @@ static const struct bad_case BAD[] = {
     {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"targets\":[\"p\"]}}}",
      "models.m.targets[0]: expected an object, got a string"},
     {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"targets\":[{\"provider\":\"p\",\"model\":\"x\","
-     "\"params\":{}}]}}}",
-     "models.m.targets[0].params: unknown key (expected one of: provider, model, weight)"},
+     "\"priority\":1}]}}}",
+     "models.m.targets[0].priority: unknown key (expected one of: provider, model, weight, "
+     "params)"},
     {"{\"providers\":{" P_OK "},\"models\":{\"m\":{\"fallbacks\":[]}}}",
      "models.m.fallbacks: unknown key (expected one of: targets, strategy, on_context_window, "
      "on_content_filter, hedge_after_ms)"},

@@ -510,7 +510,7 @@ static void test_ledger_exact_for_100k_keys(void **state)
         llmux__key_fingerprint(name, fp);
         int calls = i % 1000 == 0 ? 3 : 1;
         for (int k = 0; k < calls; k++) {
-            lx_charge c = {fp, "wf", NULL, "gpt", "oa", 1, LX_USAGE_UNKNOWN, 1500000};
+            lx_charge c = {fp, "wf", NULL, "gpt", "oa", 1, LX_USAGE_UNKNOWN, 1500000, 0};
             c.usage.prompt_tokens = i + 1;
             c.usage.completion_tokens = 2;
             lx_reservation r;
@@ -550,7 +550,7 @@ static void test_ledger_exact_for_100k_keys(void **state)
     assert_int_equal(llmux__ledger_new(&l, 2), LLMUX_OK);
     for (int k = 0; k < 3; k++) {
         snprintf(name, sizeof name, "key-%d", k);
-        lx_charge c = {name, NULL, NULL, NULL, NULL, 1, LX_USAGE_UNKNOWN, -1};
+        lx_charge c = {name, NULL, NULL, NULL, NULL, 1, LX_USAGE_UNKNOWN, -1, 0};
         lx_reservation r;
         int rc = llmux__ledger_reserve(l, &c, &r, &err);
         if (k < 2) {
@@ -564,7 +564,7 @@ static void test_ledger_exact_for_100k_keys(void **state)
     }
     /* sums saturate instead of wrapping; unpriced sums are unknown, not zero */
     for (int k = 0; k < 2; k++) {
-        lx_charge c = {"key-0", NULL, NULL, NULL, NULL, 1, LX_USAGE_UNKNOWN, -1};
+        lx_charge c = {"key-0", NULL, NULL, NULL, NULL, 1, LX_USAGE_UNKNOWN, -1, 0};
         c.usage.prompt_tokens = INT64_MAX / 2 + 10;
         lx_reservation r;
         llmux__ledger_reserve(l, &c, &r, &err);
@@ -572,7 +572,7 @@ static void test_ledger_exact_for_100k_keys(void **state)
     }
     assert_int_equal(llmux__ledger_report(l, NULL, &out, &err), LLMUX_OK);
     assert_non_null(strstr(out, "\"prompt_tokens\":9223372036854775807"));
-    assert_non_null(strstr(out, "\"cost_usd\":null,\"priced_calls\":0,\"unpriced_calls\":4"));
+    assert_non_null(strstr(out, "\"cost_usd\":null,\"cost_nusd\":null,\"priced_calls\":0,\"unpriced_calls\":4"));
     free(out);
     llmux__ledger_free(l);
 }
@@ -603,7 +603,8 @@ static void test_usage_details_and_absurd_counts(void **state)
         assert_int_equal(llmux_chat(gw, REQ, NULL, &r), LLMUX_OK);
         assert_non_null(strstr(llmux_result_trace_json(r),
                                "\"usage\":{\"prompt_tokens\":30,\"completion_tokens\":20,"
-                               "\"cached_tokens\":10,\"cache_write_tokens\":7,\"reasoning_tokens\":5},"));
+                               "\"cached_tokens\":10,\"cache_write_tokens\":7,"
+                               "\"cache_write_1h_tokens\":-1,\"reasoning_tokens\":5},"));
         llmux_result_free(r);
     }
     capture_reply(&CAP, 200, "application/json", absurd, 0);

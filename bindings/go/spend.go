@@ -27,8 +27,14 @@ type SpendRow struct {
 	Errors           int64   `json:"errors"`
 	PromptTokens     int64   `json:"prompt_tokens"`
 	CompletionTokens int64   `json:"completion_tokens"`
-	CostUSD          float64 `json:"cost_usd"`       // sum over the calls whose price is known
-	UnpricedCalls    int64   `json:"unpriced_calls"` // calls whose price is unknown
+	CachedTokens     int64   `json:"cached_tokens"`      // cache reads, part of PromptTokens
+	CacheWriteTokens int64   `json:"cache_write_tokens"` // cache writes, part of PromptTokens
+	ReasoningTokens  int64   `json:"reasoning_tokens"`   // part of CompletionTokens
+	CostUSD          float64 `json:"cost_usd"`           // sum over the calls whose price is known
+	CostNUSD         *int64  `json:"cost_nusd"`          // the same in nano-dollars, exact; nil when no call was priced
+	PricedCalls      int64   `json:"priced_calls"`
+	UnpricedCalls    int64   `json:"unpriced_calls"`  // calls whose price is unknown
+	EstimatedCalls   int64   `json:"estimated_calls"` // calls whose cost rests on estimated tokens
 }
 
 // Row returns the row of the named group, or nil.

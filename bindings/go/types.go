@@ -247,43 +247,58 @@ func (m Meta) Cost() (usd float64, known bool) { return m.CostUSD, m.CostUSD >= 
 // Trace records what the gateway did and why (docs/trace.md). Fields the
 // binding does not type are in Raw.
 type Trace struct {
-	Model         string     `json:"model"`   // the requested model (alias)
-	Route         string     `json:"route"`   // how it was resolved, e.g. "alias"
-	Targets       int        `json:"targets"` // how many targets the route offered
-	Reason        string     `json:"reason"`  // why these targets
-	Workflow      string     `json:"workflow"`
-	Task          string     `json:"task"`
-	Stream        bool       `json:"stream"`
-	Attempts      []Attempt  `json:"attempts"`
-	Status        string     `json:"status"`         // class of the outcome: "ok", "rate_limit", ...
-	Provider      string     `json:"provider"`       // provider of the final attempt
-	ProviderModel string     `json:"provider_model"` // model id of the final attempt
-	Usage         TraceUsage `json:"usage"`
-	CostUSD       *float64   `json:"cost_usd"` // nil when the price is unknown
-	Chunks        int        `json:"chunks"`   // chunks delivered, for a streamed call
-	TotalMS       float64    `json:"total_ms"`
+	Model         string      `json:"model"`   // the requested model (alias)
+	Route         string      `json:"route"`   // how it was resolved, e.g. "alias"
+	Targets       int         `json:"targets"` // how many targets the route offered
+	Reason        string      `json:"reason"`  // why these targets
+	Workflow      string      `json:"workflow"`
+	Task          string      `json:"task"`
+	Stream        bool        `json:"stream"`
+	Attempts      []Attempt   `json:"attempts"`
+	Status        string      `json:"status"`         // class of the outcome: "ok", "rate_limit", ...
+	Provider      string      `json:"provider"`       // provider of the final attempt
+	ProviderModel string      `json:"provider_model"` // model id of the final attempt
+	Usage         TraceUsage  `json:"usage"`
+	CostUSD       *float64    `json:"cost_usd"`       // nil when the price is unknown
+	CostNUSD      int64       `json:"cost_nusd"`      // the same in nano-dollars, exact; -1 when unknown
+	CostEstimated bool        `json:"cost_estimated"` // tokens were estimated (a stream without usage)
+	Price         *TracePrice `json:"price"`          // the price entry used; nil when none is known
+	Chunks        int         `json:"chunks"`         // chunks delivered, for a streamed call
+	TotalMS       float64     `json:"total_ms"`
 
 	Raw json.RawMessage `json:"-"` // the trace JSON, verbatim
 }
 
 // TraceUsage is the token usage recorded in a trace; -1 when unknown.
 type TraceUsage struct {
-	PromptTokens     int64 `json:"prompt_tokens"`
-	CompletionTokens int64 `json:"completion_tokens"`
-	CachedTokens     int64 `json:"cached_tokens"`
+	PromptTokens       int64 `json:"prompt_tokens"`
+	CompletionTokens   int64 `json:"completion_tokens"`
+	CachedTokens       int64 `json:"cached_tokens"`
+	CacheWriteTokens   int64 `json:"cache_write_tokens"`
+	CacheWrite1hTokens int64 `json:"cache_write_1h_tokens"`
+	ReasoningTokens    int64 `json:"reasoning_tokens"`
+}
+
+// TracePrice names the price entry a call's cost comes from (docs/cost.md).
+type TracePrice struct {
+	Entry       string `json:"entry"`        // the model id or "provider/model" key
+	Source      string `json:"source"`       // "config", "price_file <path>", or "built-in (LiteLLM <version>, <date>)"
+	LongContext bool   `json:"long_context"` // the long-context prices applied
 }
 
 // Attempt is one try of one target.
 type Attempt struct {
-	Provider     string  `json:"provider"`
-	Model        string  `json:"model"`
-	Outcome      string  `json:"outcome"` // class of the attempt's status: "ok", "provider", "timeout", ...
-	Status       Status  `json:"status"`  // the attempt's status code
-	HTTPStatus   int     `json:"http_status"`
-	LatencyMS    float64 `json:"latency_ms"`
-	RetryAfterMS *int64  `json:"retry_after_ms,omitempty"` // the provider's Retry-After, if it sent one
-	Error        string  `json:"error"`
-	Action       string  `json:"action"` // what the gateway did next, e.g. "fallback"
+	Provider     string   `json:"provider"`
+	Model        string   `json:"model"`
+	Outcome      string   `json:"outcome"` // class of the attempt's status: "ok", "provider", "timeout", ...
+	Status       Status   `json:"status"`  // the attempt's status code
+	HTTPStatus   int      `json:"http_status"`
+	LatencyMS    float64  `json:"latency_ms"`
+	RetryAfterMS *int64   `json:"retry_after_ms,omitempty"` // the provider's Retry-After, if it sent one
+	Error        string   `json:"error"`
+	Action       string   `json:"action"`              // what the gateway did next, e.g. "fallback"
+	CostUSD      *float64 `json:"cost_usd,omitempty"`  // what the provider billed for this attempt, when it billed
+	Estimated    bool     `json:"estimated,omitempty"` // that attempt's tokens were estimated
 }
 
 // ChatChunk is one OpenAI chat.completion.chunk of a streamed call.

@@ -4,7 +4,9 @@
 Each step is one chat call tagged with the workflow and its task, so the
 gateway's ledger can report spend per step. Cheap steps go to the "fast"
 alias, the ones that need judgment to "smart"; each alias falls back to a
-backup provider when its first target fails.
+backup provider when its first target fails. Every step prints what it cost,
+exactly: "gpt-4o-mini" is priced by llmux's built-in table, the other models
+by the config's "prices" (USD per million tokens; docs/cost.md).
 
 Run it against the provider simulator (tools/llmux-sim):
 
@@ -60,12 +62,18 @@ def make_config(sim_url):
             "backup-co": provider("agent-backup"),
         },
         "models": {
-            "fast": {"targets": [{"provider": "fast-co", "model": "fast-mini"},
+            "fast": {"targets": [{"provider": "fast-co", "model": "gpt-4o-mini"},
                                  {"provider": "backup-co", "model": "backup-small"}]},
             "smart": {"targets": [{"provider": "smart-co", "model": "smart-large"},
                                   {"provider": "backup-co", "model": "backup-large"}]},
         },
         "defaults": {"timeout_ms": 30000, "connect_timeout_ms": 5000},
+        # gpt-4o-mini comes from the built-in table; these are the config's own
+        "prices": {
+            "smart-large": {"input_mtok": 3, "output_mtok": 15, "cache_read_mtok": 0.30},
+            "backup-small": {"input_mtok": 0.10, "output_mtok": 0.40},
+            "backup-large": {"input_mtok": 1.25, "output_mtok": 10},
+        },
     }
 
 
@@ -77,7 +85,7 @@ def sim_fault(sim_url, deployment, settings):
 
 
 def fmt_cost(cost):
-    return "unknown" if cost is None else "$%.6f" % cost
+    return "unknown" if cost is None else "$%.9f" % cost
 
 
 def run(sim_url, fail_first=False):
@@ -87,8 +95,8 @@ def run(sim_url, fail_first=False):
     unpriced = 0
     with llmux.Gateway(make_config(sim_url)) as gw:
         context = "in-process LLM gateways"
-        print("%-9s %-6s %-13s %-10s %-8s %7s  %s" % (
-            "step", "alias", "model", "provider", "cost", "ms", "attempts"))
+        print("%-9s %-6s %-13s %-10s %-12s %-9s %7s  %s" % (
+            "step", "alias", "model", "provider", "cost", "price", "ms", "attempts"))
         t0 = time.perf_counter()
         for task, alias, instruction in STEPS:
             resp = gw.chat.completions.create(
@@ -101,9 +109,11 @@ def run(sim_url, fail_first=False):
             info = resp.llmux
             attempts = " -> ".join("%s:%s" % (a["provider"], a.get("http_status"))
                                    for a in info.trace.get("attempts", []))
-            print("%-9s %-6s %-13s %-10s %-8s %7.2f  %s" % (
+            price = info.trace.get("price") or {}
+            print("%-9s %-6s %-13s %-10s %-12s %-9s %7.2f  %s" % (
                 task, alias, info.model, info.provider, fmt_cost(info.cost_usd),
-                info.trace.get("total_ms", 0.0), attempts))
+                price.get("source", "none").split(" (")[0], info.trace.get("total_ms", 0.0),
+                attempts))
             if info.cost_usd is None:
                 unpriced += 1
             else:
@@ -112,25 +122,27 @@ def run(sim_url, fail_first=False):
         elapsed = (time.perf_counter() - t0) * 1000
         print("total: %d steps in %.1f ms, cost %s%s" % (
             len(STEPS), elapsed,
-            "unknown" if unpriced == len(STEPS) else "$%.6f" % total_cost,
+            "unknown" if unpriced == len(STEPS) else "$%.9f" % total_cost,
             " (%d steps unpriced)" % unpriced if unpriced and unpriced < len(STEPS) else ""))
         print("final output: %s" % (context if len(context) <= 100 else context[:97] + "..."))
 
         report = gw.spend(group_by="task")
         print("\nspend by task:")
-        print("  %-9s %5s %6s %8s %8s %9s" % ("task", "calls", "errors", "prompt", "compl",
-                                              "cost"))
+        print("  %-9s %5s %6s %8s %8s %12s" % ("task", "calls", "errors", "prompt", "compl",
+                                               "cost"))
         for row in report.get("rows", []):
             cost = row.get("cost_usd")
             if row.get("unpriced_calls", 0) == row.get("calls"):
                 cost = None
-            print("  %-9s %5d %6d %8d %8d %9s" % (
+            print("  %-9s %5d %6d %8d %8d %12s" % (
                 row["group"], row["calls"], row.get("errors", 0), row.get("prompt_tokens", 0),
                 row.get("completion_tokens", 0), fmt_cost(cost)))
         total = report.get("total", {})
-        print("  %-9s %5d %6d %8d %8d" % ("total", total.get("calls", 0), total.get("errors", 0),
-                                          total.get("prompt_tokens", 0),
-                                          total.get("completion_tokens", 0)))
+        print("  %-9s %5d %6d %8d %8d %12s" % ("total", total.get("calls", 0),
+                                               total.get("errors", 0),
+                                               total.get("prompt_tokens", 0),
+                                               total.get("completion_tokens", 0),
+                                               fmt_cost(total.get("cost_usd"))))
     return 0
 
 

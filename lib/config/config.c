@@ -8,6 +8,7 @@
 #include <ctype.h>
 #include <limits.h>
 #include <stdarg.h>
+#include <stddef.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -593,10 +594,258 @@ lx_provider_cfg *llmux__config_find_provider(const lx_config *cfg, const char *n
     return NULL;
 }
 
+
+/* ------------------------------------------------------------------- prices */
+
+/* A price entry's members: USD per million tokens, each into an lx_price field. */
+typedef struct price_member {
+    const char *key;
+    size_t offset;
+} price_member;
+
+static const price_member PRICE_MEMBERS[] = {
+    {"input_mtok", offsetof(lx_price, input)},
+    {"output_mtok", offsetof(lx_price, output)},
+    {"cache_read_mtok", offsetof(lx_price, cache_read)},
+    {"cache_write_mtok", offsetof(lx_price, cache_write)},
+    {"cache_write_1h_mtok", offsetof(lx_price, cache_write_1h)},
+    {"input_above_mtok", offsetof(lx_price, input_hi)},
+    {"output_above_mtok", offsetof(lx_price, output_hi)},
+    {"cache_read_above_mtok", offsetof(lx_price, cache_read_hi)},
+    {"cache_write_above_mtok", offsetof(lx_price, cache_write_hi)},
+    {"cache_write_1h_above_mtok", offsetof(lx_price, cache_write_1h_hi)},
+};
+#define N_PRICE_MEMBERS (sizeof PRICE_MEMBERS / sizeof PRICE_MEMBERS[0])
+static const char *const PRICE_KEYS[] = {
+    "input_mtok", "output_mtok", "cache_read_mtok", "cache_write_mtok", "cache_write_1h_mtok",
+    "above_tokens", "input_above_mtok", "output_above_mtok", "cache_read_above_mtok",
+    "cache_write_above_mtok", "cache_write_1h_above_mtok", NULL};
+
+static const lx_price NO_PRICE = {NULL, -1, -1, -1, -1, -1, 0, -1, -1, -1, -1, -1, 0, 0, 0, NULL};
+
+static int parse_price(const cJSON *obj, const char *path, lx_price *p, lx_err *err)
+{
+    int rc = check_object(obj, path, PRICE_KEYS, err);
+    if (rc)
+        return rc;
+    *p = NO_PRICE;
+    p->source = "config";
+    for (size_t i = 0; i < N_PRICE_MEMBERS; i++) {
+        char mp[PATH_MAX_LEN];
+        path_child(mp, path, PRICE_MEMBERS[i].key);
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, PRICE_MEMBERS[i].key);
+        if (!v) {
+            if (i < 2)
+                return cfg_err(err, mp, "required (USD per million tokens)");
+            continue;
+        }
+        if (!cJSON_IsNumber(v))
+            return cfg_err(err, mp, "expected a number (USD per million tokens), got %s",
+                           json_kind(v));
+        int64_t f = llmux__price_from_mtok(v->valuedouble);
+        if (f < 0)
+            return cfg_err(err, mp, "out of range (expected 0 to 1000000 USD per million tokens)");
+        *(int64_t *)((char *)p + PRICE_MEMBERS[i].offset) = f;
+    }
+    long above = 0;
+    if ((rc = get_long(obj, "above_tokens", path, 1, 1000000000L, &above, err)))
+        return rc;
+    p->tier_tokens = above;
+    int has_hi = p->input_hi >= 0 || p->output_hi >= 0 || p->cache_read_hi >= 0 ||
+                 p->cache_write_hi >= 0 || p->cache_write_1h_hi >= 0;
+    if (has_hi != (above > 0)) {
+        char ap[PATH_MAX_LEN];
+        path_child(ap, path, "above_tokens");
+        return cfg_err(err, ap, above ? "needs at least one *_above_mtok price"
+                                      : "required with *_above_mtok prices (the prompt size "
+                                        "above which they apply)");
+    }
+    return LLMUX_OK;
+}
+
+/* A LiteLLM field (USD per token) into *out; absent or not a number: unchanged. */
+static int litellm_field(const cJSON *e, const char *key, const char *path, int64_t *out,
+                         lx_err *err)
+{
+    const cJSON *v = cJSON_GetObjectItemCaseSensitive(e, key);
+    if (!v || cJSON_IsNull(v))
+        return LLMUX_OK;
+    char p[PATH_MAX_LEN];
+    path_child(p, path, key);
+    if (!cJSON_IsNumber(v))
+        return cfg_err(err, p, "expected a number (USD per token), got %s", json_kind(v));
+    if ((*out = llmux__price_from_token(v->valuedouble)) < 0)
+        return cfg_err(err, p, "out of range (expected 0 to 1 USD per token)");
+    return LLMUX_OK;
+}
+
+static int64_t whole_tokens(const cJSON *v)
+{
+    if (!cJSON_IsNumber(v) || !(v->valuedouble >= 0 && v->valuedouble <= 1e15))
+        return 0;
+    int64_t n = (int64_t)v->valuedouble;
+    return (double)n == v->valuedouble ? n : 0;
+}
+
+/* One LiteLLM entry. Entries without an input and an output price (images,
+ * embeddings) are not chat prices, and "sample_spec" documents the format:
+ * left out. */
+static int parse_litellm_entry(lx_config *cfg, const cJSON *e, const char *path, lx_err *err)
+{
+    if (!cJSON_IsObject(e) || strcmp(e->string, "sample_spec") == 0 || !cJSON_GetObjectItemCaseSensitive(e, "input_cost_per_token") ||
+        !cJSON_GetObjectItemCaseSensitive(e, "output_cost_per_token"))
+        return LLMUX_OK;
+    lx_price p = NO_PRICE;
+    p.source = cfg->price_file_source;
+    long tier = 0;
+    for (const cJSON *it = e->child; it; it = it->next) {
+        const char *k = it->string, *tail = "k_tokens";
+        if (strncmp(k, "input_cost_per_token_above_", 27) == 0 && isdigit((unsigned char)k[27])) {
+            char *end;
+            long t = strtol(k + 27, &end, 10);
+            if (strcmp(end, tail) == 0 && t > 0 && t < 1000000 && (!tier || t < tier))
+                tier = t;
+        }
+    }
+    int rc;
+    if ((rc = litellm_field(e, "input_cost_per_token", path, &p.input, err)) ||
+        (rc = litellm_field(e, "output_cost_per_token", path, &p.output, err)) ||
+        (rc = litellm_field(e, "cache_read_input_token_cost", path, &p.cache_read, err)) ||
+        (rc = litellm_field(e, "cache_creation_input_token_cost", path, &p.cache_write, err)) ||
+        (rc = litellm_field(e, "cache_creation_input_token_cost_above_1hr", path,
+                            &p.cache_write_1h, err)))
+        return rc;
+    if (tier) {
+        static const char *const names[] = {"input_cost_per_token", "output_cost_per_token",
+                                            "cache_read_input_token_cost",
+                                            "cache_creation_input_token_cost",
+                                            "cache_creation_input_token_cost_above_1hr"};
+        int64_t *hi[] = {&p.input_hi, &p.output_hi, &p.cache_read_hi, &p.cache_write_hi,
+                         &p.cache_write_1h_hi};
+        for (size_t i = 0; i < 5; i++) {
+            char key[96];
+            snprintf(key, sizeof key, "%s_above_%ldk_tokens", names[i], tier);
+            if ((rc = litellm_field(e, key, path, hi[i], err)))
+                return rc;
+        }
+        p.tier_tokens = tier * 1000;
+    }
+    /* informational: a value that is not a whole number of tokens counts as not given */
+    const cJSON *mi = cJSON_GetObjectItemCaseSensitive(e, "max_input_tokens");
+    const cJSON *mo = cJSON_GetObjectItemCaseSensitive(e, "max_output_tokens");
+    p.context_window = whole_tokens(mi);
+    p.max_output = whole_tokens(mo);
+    static const struct { const char *key; unsigned cap; } caps[] = {
+        {"supports_function_calling", LX_CAP_TOOLS}, {"supports_vision", LX_CAP_VISION},
+        {"supports_response_schema", LX_CAP_JSON_SCHEMA}, {"supports_reasoning", LX_CAP_REASONING}};
+    for (size_t i = 0; i < 4; i++)
+        if (cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(e, caps[i].key)))
+            p.caps |= caps[i].cap;
+    if (llmux__price_table_put(cfg->prices, e->string, &p))
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    return LLMUX_OK;
+}
+
+#define MAX_PRICE_FILE_BYTES (64L * 1024 * 1024)
+
+/* "price_file": a JSON file in LiteLLM's model_prices_and_context_window format. */
+static int parse_price_file(lx_config *cfg, const char *file, lx_err *err)
+{
+    FILE *f = fopen(file, "rb");
+    if (!f)
+        return cfg_err(err, "price_file", "cannot open \"%.160s\"", file);
+    char *text = NULL;
+    size_t len = 0, cap = 0;
+    int rc = LLMUX_OK;
+    for (;;) {
+        if (len == cap) {
+            cap = cap ? cap * 2 : 65536;
+            char *t = realloc(text, cap);
+            if (!t) {
+                rc = llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+                break;
+            }
+            text = t;
+        }
+        size_t got = fread(text + len, 1, cap - len, f);
+        len += got;
+        if (len > (size_t)MAX_PRICE_FILE_BYTES) {
+            rc = cfg_err(err, "price_file", "\"%.160s\" is larger than 64 MiB", file);
+            break;
+        }
+        if (got == 0) {
+            if (ferror(f))
+                rc = cfg_err(err, "price_file", "cannot read \"%.160s\"", file);
+            break;
+        }
+    }
+    fclose(f);
+    size_t off = 0;
+    cJSON *root = NULL;
+    if (!rc && llmux__json_check(text, len, &off) != LLMUX_JSON_OK)
+        rc = cfg_err(err, "price_file", "\"%.160s\" is not valid JSON (error at byte %zu)", file,
+                     off);
+    if (!rc && !(root = cJSON_ParseWithLength(text, len)))
+        rc = llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    free(text);
+    if (!rc && !cJSON_IsObject(root))
+        rc = cfg_err(err, "price_file", "\"%.160s\" holds %s, not an object of models", file,
+                     json_kind(root));
+    if (!rc) {
+        size_t n = strlen(file) + 12;
+        if (!(cfg->price_file_source = malloc(n)))
+            rc = llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        else
+            snprintf(cfg->price_file_source, n, "price_file %s", file);
+    }
+    for (const cJSON *e = root ? root->child : NULL; e && !rc; e = e->next) {
+        char p[PATH_MAX_LEN], ep[PATH_MAX_LEN];
+        snprintf(p, sizeof p, "price_file(%.100s)", file);
+        path_child(ep, p, e->string);
+        rc = parse_litellm_entry(cfg, e, ep, err);
+    }
+    cJSON_Delete(root);
+    return rc;
+}
+
+static int parse_prices(lx_config *cfg, const cJSON *root, lx_err *err)
+{
+    const cJSON *pr = cJSON_GetObjectItemCaseSensitive(root, "prices");
+    const char *file = NULL;
+    int rc = get_string(root, "price_file", "", 0, &file, err);
+    if (rc)
+        return rc;
+    if ((rc = get_bool(root, "require_prices", "", &cfg->require_prices, err)))
+        return rc;
+    if (pr && (rc = check_object(pr, "prices", NULL, err)))
+        return rc;
+    if (!pr && !file)
+        return LLMUX_OK;
+    if (!(cfg->prices = llmux__price_table_new()))
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    if (file && (rc = parse_price_file(cfg, file, err)))
+        return rc;
+    /* the config's own entries after the file's: they win */
+    for (const cJSON *it = pr ? pr->child : NULL; it; it = it->next) {
+        char p[PATH_MAX_LEN];
+        path_child(p, "prices", it->string);
+        const char *slash = strchr(it->string, '/');
+        if (!*it->string || slash == it->string || (slash && !slash[1]))
+            return cfg_err(err, p, "expected a model id or \"provider-name/model id\"");
+        lx_price price;
+        if ((rc = parse_price(it, p, &price, err)))
+            return rc;
+        if (llmux__price_table_put(cfg->prices, it->string, &price))
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    }
+    return LLMUX_OK;
+}
+
 /* --------------------------------------------------------------- top level */
 
 static const char *const TOP_KEYS[] = {"providers", "models", "defaults", "routing", "transport",
-                                       "ledger", "strict", "rules", NULL};
+                                       "ledger", "strict", "rules", "prices", "price_file",
+                                       "require_prices", NULL};
 static const char *const LEDGER_KEYS[] = {"max_rows", NULL};
 static const char *const DEFAULTS_KEYS[] = {"timeout_ms", "connect_timeout_ms", NULL};
 static const char *const ROUTING_KEYS[] = {"allow_direct", "requested_model_wins", "cooldown",
@@ -815,6 +1064,9 @@ static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
                               err))))
         return rc;
 
+    if ((rc = parse_prices(cfg, root, err)))
+        return rc;
+
     const cJSON *provs = cJSON_GetObjectItemCaseSensitive(root, "providers");
     if (!provs)
         return cfg_err(err, "providers", "required");
@@ -937,6 +1189,8 @@ static void config_free(lx_config *cfg)
     }
     free(cfg->aliases);
     free(cfg->alias_slots);
+    llmux__price_table_free(cfg->prices);
+    free(cfg->price_file_source);
     free(cfg);
 }
 

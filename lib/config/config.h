@@ -11,6 +11,7 @@
 #include <stddef.h>
 
 #include "core/error.h"
+#include "prices/prices.h"
 #include "providers/provider.h"
 
 typedef struct lx_target {
@@ -84,6 +85,9 @@ typedef struct lx_config {
     int strict;              /* warnings at open are errors */
     char **warnings;         /* "path: message" for what will not work as written */
     size_t n_warnings;
+    lx_price_table *prices;  /* "prices" and "price_file" entries; NULL = none */
+    char *price_file_source; /* "price_file <path>", the source of its entries */
+    int require_prices;      /* refuse a target without a known price */
 } lx_config;
 
 /* Parse and validate. On error returns LLMUX_ERR_CONFIG (or NO_MEMORY) and a

@@ -10,7 +10,8 @@ void llmux__assembler_init(lx_assembler *a, size_t limit)
 {
     memset(a, 0, sizeof *a);
     a->limit = limit;
-    a->u.prompt_tokens = a->u.completion_tokens = a->u.cached_tokens = -1;
+    lx_usage unknown = LX_USAGE_UNKNOWN;
+    a->u = unknown;
 }
 
 /* Take n more bytes out of the call's budget: 0, or -2 when it is spent. */

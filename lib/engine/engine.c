@@ -12,6 +12,7 @@
 #include "request/params.h"
 #include "request/validate.h"
 #include "router/router.h"
+#include "wire/json_members.h"
 
 static double now_ms(void)
 {
@@ -91,6 +92,76 @@ static int wants_usage(const cJSON *req)
     return cJSON_IsTrue(cJSON_GetObjectItemCaseSensitive(so, "include_usage"));
 }
 
+/* ---------------------------------------------------------------------- cost */
+
+static int64_t quarter_up(size_t bytes)
+{
+    return (int64_t)((bytes + 3) / 4);
+}
+
+/* The prompt's tokens, estimated: a quarter of the bytes of its messages and
+ * tools as the caller wrote them (JSON included: an over-estimate). */
+static int64_t estimate_prompt(const lx_request *r)
+{
+    lx_json_member m;
+    size_t bytes = 0;
+    if (llmux__request_member(r, "messages", &m))
+        bytes += m.end - m.value;
+    if (llmux__request_member(r, "tools", &m))
+        bytes += m.end - m.value;
+    return quarter_up(bytes ? bytes : r->raw_len);
+}
+
+/* The answer's tokens, estimated: a quarter of the text streamed so far. */
+static int64_t estimate_completion(const lx_assembler *a)
+{
+    size_t bytes = 0;
+    for (size_t i = 0; i < LLMUX_ASM_MAX_CHOICES; i++) {
+        const lx_asm_choice *ch = &a->choices[i];
+        if (!ch->used)
+            continue;
+        bytes += ch->content.len + ch->refusal.len;
+        for (size_t t = 0; t < ch->n_tools; t++)
+            bytes += ch->tools[t].args.len + (ch->tools[t].name ? strlen(ch->tools[t].name) : 0);
+    }
+    return quarter_up(bytes);
+}
+
+/* What a billed attempt cost: estimated tokens where the provider sent none. */
+static void charge_attempt(const lx_request *req, lx_attempt *a, const lx_usage *u,
+                           const lx_assembler *as)
+{
+    a->billed = 1;
+    a->usage = *u;
+    if (as && (a->usage.prompt_tokens < 0 || a->usage.completion_tokens < 0)) {
+        a->estimated = 1;
+        if (a->usage.prompt_tokens < 0)
+            a->usage.prompt_tokens = estimate_prompt(req);
+        if (a->usage.completion_tokens < 0)
+            a->usage.completion_tokens = estimate_completion(as);
+    }
+    a->cost_nusd = a->price ? llmux__price_cost(a->price, &a->usage, &a->cost_flags) : -1;
+}
+
+/* The call's cost: the sum over its billed attempts, unknown when one of them
+ * is; a call nothing was billed for costs 0. */
+static void settle_cost(llmux_result *res)
+{
+    int64_t sum = 0;
+    for (size_t i = 0; i < res->n_attempts; i++) {
+        const lx_attempt *a = &res->attempts[i];
+        if (!a->billed)
+            continue;
+        res->cost_estimated |= a->estimated;
+        if (a->cost_nusd < 0 || sum < 0)
+            sum = -1;
+        else
+            sum = llmux__sat_add(sum, a->cost_nusd);
+    }
+    res->cost_nusd = sum;
+    res->cost_usd = sum < 0 ? -1.0 : (double)sum / 1e9;
+}
+
 /* ------------------------------------------------------------------ attempts */
 
 typedef struct call {
@@ -118,14 +189,20 @@ static char *dup_or_null(const char *s)
 /* Everything an attempt needs before the exchange: the call still wanted,
  * the key, time left, and the provider's request. LLMUX_OK, or the attempt's
  * failure with err set. */
-static int prepare(call *c, const lx_candidate *t, lx_http_request *hreq, lx_exchange *x,
-                   int *bounded_by_call, lx_err *err)
+static int prepare(call *c, const lx_candidate *t, lx_attempt *a, lx_http_request *hreq,
+                   lx_exchange *x, int *bounded_by_call, lx_err *err)
 {
     const lx_provider_cfg *p = t->provider;
     llmux__http_request_init(hreq);
     llmux__exchange_init(x, hreq);
     if (llmux__cancel_fired(c->cancel))
         return llmux__err(err, LLMUX_ERR_CANCELLED, "the call was cancelled");
+    a->price = llmux__price_find(c->cfg->prices, p->name, p->type, t->model);
+    if (!a->price && c->cfg->require_prices)
+        return llmux__err(err, LX_CANNOT_SERVE,
+                          "no price is known for model \"%.80s\" at provider \"%s\", and "
+                          "require_prices is set",
+                          t->model, p->name);
     if (p->api_key_env && !p->api_key)
         return llmux__err(err, LLMUX_ERR_AUTH,
                           "the environment variable %s (providers.%s.api_key_env) is not set",
@@ -203,7 +280,7 @@ static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
     lx_exchange x;
     stream_ctx *sc = NULL;
     int bounded_by_call = 0;
-    int status = prepare(c, t, &hreq, &x, &bounded_by_call, &err);
+    int status = prepare(c, t, a, &hreq, &x, &bounded_by_call, &err);
     if (status)
         goto done;
     if (c->on_chunk) {
@@ -227,8 +304,14 @@ static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
     if (sc) {
         c->delivered += sc->delivered;
         c->res->chunks += sc->delivered;
+        /* a stream that sent usage or chunks is billed, however it ended; one
+         * that failed before either (an error event, a cut) is not */
+        if (sc->delivered || sc->assembler.u.prompt_tokens >= 0 ||
+            sc->assembler.u.completion_tokens >= 0)
+            charge_attempt(&c->request, a, &sc->assembler.u, &sc->assembler);
+        /* what it saw is still accounted, however the stream ended */
+        c->res->usage = a->billed ? a->usage : sc->assembler.u;
         if (sc->status) { /* the decoder or the caller stopped the stream */
-            c->res->usage = sc->assembler.u; /* what it saw is still accounted */
             status = sc->status;
             err = sc->err;
             goto done;
@@ -242,7 +325,6 @@ static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
     }
     if (sc) {
         status = sc->ended ? LLMUX_OK : p->ops->stream_finish(sc->decoder, &err);
-        c->res->usage = sc->assembler.u; /* partial streams still account what they saw */
         if (status)
             goto done;
         char *json = llmux__assembler_finish(&sc->assembler);
@@ -255,6 +337,8 @@ static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
         lx_usage u = LX_USAGE_UNKNOWN;
         status = p->ops->parse_response(p, &x.resp.body, &c->res->json, &u, &err);
         c->res->usage = u;
+        if (status == LLMUX_OK)
+            charge_attempt(&c->request, a, &u, NULL);
     }
 done:
     settle_attempt(t, a, status, &err);
@@ -283,7 +367,7 @@ static int attempt_hedged(call *c, const lx_candidate *t, lx_attempt *a[2], long
     int bounded[2] = {0, 0};
     int winner = -1;
     for (int k = 0; k < 2; k++)
-        st[k] = prepare(c, &t[k], &hreq[k], &x[k], &bounded[k], &err[k]);
+        st[k] = prepare(c, &t[k], a[k], &hreq[k], &x[k], &bounded[k], &err[k]);
     x[1].start_after_ms = hedge_ms;
     if (!st[0] && !st[1]) {
         llmux__transport_run(c->gw->transport, x, 2, 1, c->cancel);
@@ -306,8 +390,23 @@ static int attempt_hedged(call *c, const lx_candidate *t, lx_attempt *a[2], long
             lx_usage u = LX_USAGE_UNKNOWN;
             st[k] = p->ops->parse_response(p, &x[k].resp.body, &c->res->json, &u, &err[k]);
             c->res->usage = u;
-            if (!st[k])
+            if (!st[k]) {
                 winner = k;
+                charge_attempt(&c->request, a[k], &u, NULL);
+            }
+        }
+    }
+    for (int k = 0; k < 2; k++) {
+        /* the loser was sent and ended: the provider may bill its prompt; charge an
+         * estimate of it (marked estimated) rather than nothing */
+        if (winner >= 0 && k != winner && x[k].status == LLMUX_ERR_CANCELLED &&
+            !strstr(x[k].err.msg, "never sent")) {
+            lx_usage u = LX_USAGE_UNKNOWN;
+            u.completion_tokens = 0;
+            a[k]->estimated = 1;
+            u.prompt_tokens = estimate_prompt(&c->request);
+            charge_attempt(&c->request, a[k], &u, NULL);
+            a[k]->estimated = 1;
         }
     }
     for (int k = 0; k < 2; k++) {
@@ -558,7 +657,7 @@ static int run(call *c, const char *request_json, lx_route *route)
     lx_err err = {0, 0, "", ""};
     /* every call is accounted, also one refused below: reserve first */
     lx_charge expected = {c->info.key_id, res->workflow, res->task, NULL, NULL,
-                          0, LX_USAGE_UNKNOWN, -1};
+                          0, LX_USAGE_UNKNOWN, -1, 0};
     int status = llmux__ledger_reserve(c->gw->ledger, &expected, c->info.reservation, &err);
     if (status)
         return llmux__result_fail(res, status, err.http_status, err.msg);
@@ -618,6 +717,7 @@ static int run(call *c, const char *request_json, lx_route *route)
         if (status)
             return llmux__result_fail(res, status, err.http_status, err.msg);
     }
+    settle_cost(res);
     if (last == LLMUX_OK)
         res->status = LLMUX_OK;
     else if (finish_failure(c, last) == LLMUX_ERR_NO_MEMORY && !res->json)
@@ -687,7 +787,7 @@ int llmux__engine_call(llmux *gw, const char *request_json, const llmux_call_opt
     llmux__route_free(&route);
     res->total_ms = now_ms() - t0;
     if (status == LLMUX_ERR_NO_MEMORY && !res->json) {
-        lx_charge none = {c.info.key_id, NULL, NULL, NULL, NULL, 0, LX_USAGE_UNKNOWN, -1};
+        lx_charge none = {c.info.key_id, NULL, NULL, NULL, NULL, 0, LX_USAGE_UNKNOWN, -1, 0};
         lx_err err;
         llmux__ledger_settle(gw->ledger, &reservation, &none, &err);
         llmux_result_free(res);

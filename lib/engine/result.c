@@ -112,6 +112,46 @@ static int json_str_or_null(lx_buf *b, const char *s)
     return s ? llmux__buf_json_string(b, s) : llmux__buf_puts(b, "null");
 }
 
+/* nano-dollars as an exact decimal USD number, or null when unknown. */
+static int usd_or_null(lx_buf *b, int64_t nusd)
+{
+    if (nusd < 0)
+        return llmux__buf_puts(b, "null");
+    return llmux__buf_printf(b, "%lld.%09lld", (long long)(nusd / 1000000000),
+                             (long long)(nusd % 1000000000));
+}
+
+/* The attempt whose price the trace names: the last one billed, else the last. */
+static const lx_attempt *priced_attempt(const llmux_result *r)
+{
+    for (size_t i = r->n_attempts; i-- > 0;)
+        if (r->attempts[i].billed)
+            return &r->attempts[i];
+    return r->n_attempts ? &r->attempts[r->n_attempts - 1] : NULL;
+}
+
+static int cost_json(lx_buf *b, const llmux_result *r)
+{
+    const lx_attempt *a = priced_attempt(r);
+    unsigned flags = 0;
+    for (size_t i = 0; i < r->n_attempts; i++)
+        flags |= r->attempts[i].cost_flags;
+    int bad = llmux__buf_printf(b, ",\"cost_nusd\":%lld,\"cost_estimated\":%s,\"price\":",
+                                (long long)r->cost_nusd, r->cost_estimated ? "true" : "false");
+    if (!bad && a && a->price)
+        bad = llmux__buf_puts(b, "{\"entry\":") || llmux__buf_json_string(b, a->price->model) ||
+              llmux__buf_puts(b, ",\"source\":") ||
+              llmux__buf_json_string(b, llmux__price_source(a->price)) ||
+              llmux__buf_printf(b, ",\"long_context\":%s}",
+                                flags & LX_COST_TIER ? "true" : "false");
+    else if (!bad)
+        bad = llmux__buf_puts(b, "null");
+    if (!bad && (flags & LX_COST_MISMATCH))
+        bad = llmux__buf_puts(b, ",\"usage_mismatch\":\"the provider's cache reads and writes "
+                                 "exceed its prompt_tokens; the parts were priced\"");
+    return bad;
+}
+
 char *llmux__trace_build(const llmux_result *r)
 {
     char reason[400];
@@ -150,6 +190,10 @@ char *llmux__trace_build(const llmux_result *r)
               (a->detail && (llmux__buf_puts(&b, ",\"detail\":") ||
                              llmux__buf_json_string(&b, a->detail))) ||
               llmux__buf_puts(&b, ",\"action\":") || llmux__buf_json_string(&b, a->action) ||
+              (a->billed && (llmux__buf_puts(&b, ",\"cost_usd\":") ||
+                             usd_or_null(&b, a->cost_nusd) ||
+                             llmux__buf_printf(&b, ",\"estimated\":%s",
+                                               a->estimated ? "true" : "false"))) ||
               llmux__buf_puts(&b, "}");
     }
     if (!bad && r->n_skipped) {
@@ -173,19 +217,20 @@ char *llmux__trace_build(const llmux_result *r)
               llmux__buf_printf(&b,
                                 ",\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
                                 "\"cached_tokens\":%lld,\"cache_write_tokens\":%lld,"
-                                "\"reasoning_tokens\":%lld}%s,\"cost_usd\":",
+                                "\"cache_write_1h_tokens\":%lld,\"reasoning_tokens\":%lld}%s,"
+                                "\"cost_usd\":",
                                 (long long)r->usage.prompt_tokens,
                                 (long long)r->usage.completion_tokens,
                                 (long long)r->usage.cached_tokens,
                                 (long long)r->usage.cache_write_tokens,
+                                (long long)r->usage.cache_write_1h_tokens,
                                 (long long)r->usage.reasoning_tokens,
                                 r->usage.absurd ? ",\"usage_note\":\"the provider reported a "
                                                   "token count out of range (negative, "
                                                   "fractional or above 1e15); it is counted as "
                                                   "unknown\""
                                                 : "") ||
-              (r->cost_usd >= 0 ? llmux__buf_printf(&b, "%.8f", r->cost_usd)
-                                : llmux__buf_puts(&b, "null")) ||
+              usd_or_null(&b, r->cost_nusd) || cost_json(&b, r) ||
               llmux__buf_printf(&b, ",\"chunks\":%zu,\"total_ms\":%.3f}", r->chunks, r->total_ms);
     if (bad) {
         llmux__buf_free(&b);

@@ -23,6 +23,14 @@ typedef struct lx_attempt {
     char *detail;                       /* the transport's own wording (libcurl), or NULL */
     char *provider_code;                /* the provider's error code or type, or NULL */
     const char *action;                 /* "answered", "fallback", "stop" */
+    /* what the provider billed for this attempt (an answer, or a stream that
+     * failed after its response began); billed = 0: nothing */
+    int billed;
+    int estimated;          /* the stream ended without usage: tokens estimated */
+    unsigned cost_flags;    /* LX_COST_* */
+    lx_usage usage;         /* the attempt's own usage (estimated when estimated) */
+    const lx_price *price;  /* borrowed from the config or the built-in table; NULL = unknown */
+    int64_t cost_nusd;      /* -1 = unknown (unpriced, or no usage) */
 } lx_attempt;
 
 typedef struct lx_skipped {
@@ -41,7 +49,8 @@ struct llmux_result {
     const char *model;
     lx_usage usage;
     double cost_usd;
-    int64_t cost_nusd;  /* -1 = unpriced */
+    int64_t cost_nusd;  /* -1 = unpriced; the sum over the billed attempts */
+    int cost_estimated; /* some billed attempt's tokens were estimated */
     size_t error_attempt; /* the attempt whose error names the call (failures) */
     long rule;            /* the route rule that matched, or -1 */
     const char *strategy; /* the alias's strategy (static string) */

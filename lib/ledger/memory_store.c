@@ -20,7 +20,8 @@ static const char *const DIM_NAMES[N_DIMS] = {"key", "workflow", "task", "model"
 typedef struct row {
     char *group;
     int64_t calls, errors, prompt_tokens, completion_tokens, cached_tokens;
-    int64_t cost_nusd, priced_calls, unpriced_calls;
+    int64_t cache_write_tokens, reasoning_tokens;
+    int64_t cost_nusd, priced_calls, unpriced_calls, estimated_calls;
 } row;
 
 typedef struct dim {
@@ -174,6 +175,12 @@ static void add(row *r, const lx_charge *c)
         r->completion_tokens = llmux__sat_add(r->completion_tokens, c->usage.completion_tokens);
     if (c->usage.cached_tokens > 0)
         r->cached_tokens = llmux__sat_add(r->cached_tokens, c->usage.cached_tokens);
+    if (c->usage.cache_write_tokens > 0)
+        r->cache_write_tokens = llmux__sat_add(r->cache_write_tokens, c->usage.cache_write_tokens);
+    if (c->usage.reasoning_tokens > 0)
+        r->reasoning_tokens = llmux__sat_add(r->reasoning_tokens, c->usage.reasoning_tokens);
+    if (c->estimated)
+        r->estimated_calls = llmux__sat_add(r->estimated_calls, 1);
     if (c->cost_nusd >= 0) {
         r->cost_nusd = llmux__sat_add(r->cost_nusd, c->cost_nusd);
         r->priced_calls = llmux__sat_add(r->priced_calls, 1);
@@ -219,15 +226,20 @@ static int row_json(lx_buf *b, const row *r, const char *group)
     bad = bad || llmux__buf_printf(b,
                                    "\"calls\":%" PRId64 ",\"errors\":%" PRId64
                                    ",\"prompt_tokens\":%" PRId64 ",\"completion_tokens\":%" PRId64
-                                   ",\"cached_tokens\":%" PRId64 ",\"cost_usd\":",
+                                   ",\"cached_tokens\":%" PRId64
+                                   ",\"cache_write_tokens\":%" PRId64
+                                   ",\"reasoning_tokens\":%" PRId64 ",\"cost_usd\":",
                                    r->calls, r->errors, r->prompt_tokens, r->completion_tokens,
-                                   r->cached_tokens);
+                                   r->cached_tokens, r->cache_write_tokens, r->reasoning_tokens);
     /* a sum over no priced call is unknown, not zero */
     bad = bad || (r->priced_calls ? usd(b, r->cost_nusd) : llmux__buf_puts(b, "null"));
+    bad = bad || llmux__buf_puts(b, ",\"cost_nusd\":") ||
+          (r->priced_calls ? llmux__buf_printf(b, "%" PRId64, r->cost_nusd)
+                           : llmux__buf_puts(b, "null"));
     return bad || llmux__buf_printf(b,
                                     ",\"priced_calls\":%" PRId64 ",\"unpriced_calls\":%" PRId64
-                                    "}",
-                                    r->priced_calls, r->unpriced_calls);
+                                    ",\"estimated_calls\":%" PRId64 "}",
+                                    r->priced_calls, r->unpriced_calls, r->estimated_calls);
 }
 
 static int memory_report(void *st, const char *group_by, char **out, lx_err *err)

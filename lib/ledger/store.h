@@ -26,6 +26,7 @@ typedef struct lx_charge {
     int ok;
     lx_usage usage;
     int64_t cost_nusd;    /* -1 = unpriced */
+    int estimated;        /* the cost rests on estimated tokens (a stream without usage) */
 } lx_charge;
 
 typedef struct lx_reservation {

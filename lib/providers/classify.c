@@ -132,6 +132,7 @@ void llmux__usage_from_openai(const cJSON *usage, lx_usage *u)
     if (cJSON_IsObject(pd)) {
         read_count(pd, "cached_tokens", &u->cached_tokens, &u->absurd);
         read_count(pd, "cache_write_tokens", &u->cache_write_tokens, &u->absurd);
+        read_count(pd, "cache_write_1h_tokens", &u->cache_write_1h_tokens, &u->absurd);
     }
     const cJSON *cd = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens_details");
     if (cJSON_IsObject(cd))

@@ -28,8 +28,11 @@ void llmux__provider_text(char *out, size_t cap, const char *in, size_t len, con
 long llmux__token_count(double d);
 
 /* Usage from an OpenAI-shaped `usage` object (a response's or a stream
- * chunk's), into u: prompt and completion tokens, cached and cache-write
- * tokens (prompt_tokens_details), reasoning tokens (completion_tokens_details).
+ * chunk's), into u: prompt and completion tokens, cached, cache-write and
+ * 1-hour cache-write tokens (prompt_tokens_details: cached_tokens,
+ * cache_write_tokens, cache_write_1h_tokens — the last two are how an adapter
+ * whose provider bills cache writes reports them, docs/cost.md), reasoning
+ * tokens (completion_tokens_details).
  * A count that is present but absurd stays -1 and sets u->absurd. */
 void llmux__usage_from_openai(const struct cJSON *usage, lx_usage *u);
 

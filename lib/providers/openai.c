@@ -309,6 +309,8 @@ static int scan_usage(const char *s, size_t start, size_t end, lx_usage *u)
         {"prompt_tokens_details", "cached_tokens", 21, 13, offsetof(lx_usage, cached_tokens)},
         {"prompt_tokens_details", "cache_write_tokens", 21, 18,
          offsetof(lx_usage, cache_write_tokens)},
+        {"prompt_tokens_details", "cache_write_1h_tokens", 21, 21,
+         offsetof(lx_usage, cache_write_1h_tokens)},
         {"completion_tokens_details", "reasoning_tokens", 25, 16,
          offsetof(lx_usage, reasoning_tokens)},
     };

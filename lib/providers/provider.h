@@ -95,7 +95,13 @@ typedef struct lx_provider_ops {
      * message; err->http_status set. */
     int (*classify_error)(const lx_provider_cfg *p, const lx_http_response *resp, lx_err *err);
     /* Streaming: a decoder turning the provider's stream bytes into OpenAI
-     * chunks; no event and no accumulated text beyond p->max_response_bytes. */
+     * chunks; no event and no accumulated text beyond p->max_response_bytes.
+     * The usage chunk carries the whole usage record in OpenAI's terms:
+     * prompt_tokens (with cache reads and writes), completion_tokens (with
+     * reasoning), prompt_tokens_details.cached_tokens,
+     * completion_tokens_details.reasoning_tokens, and for cache writes
+     * prompt_tokens_details.cache_write_tokens and .cache_write_1h_tokens, so
+     * a stream costs what the same call unstreamed costs (docs/cost.md). */
     void *(*stream_new)(const lx_provider_cfg *p);
     /* LLMUX_OK, LX_STREAM_END, or an error status with err set. */
     int (*stream_feed)(void *st, const char *data, size_t len, lx_chunk_sink_cb sink, void *ctx,

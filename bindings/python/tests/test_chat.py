@@ -26,7 +26,7 @@ def test_plain_call(sim, gateway, uniq):
     assert isinstance(resp.created, int)
     assert resp.llmux.provider == "p0"
     assert resp.llmux.model == "m0"
-    assert resp.llmux.cost_usd is None  # no prices configured in this version
+    assert resp.llmux.cost_usd is None  # m0 has no price: unknown, not 0
     assert resp.llmux.http_status == 200
     assert resp.llmux.status == 0
     assert sim.requests(a) == 1
