@@ -304,12 +304,9 @@ static void test_routing_config_errors(void **state)
     static const struct {
         const char *extra, *models, *message;
     } cases[] = {
-        {NULL, "{\"m\":{\"strategy\":\"lowest_cost\",\"targets\":[{\"provider\":\"p\",\"model\":\"x\"}]}}",
-         "models.m.strategy: \"lowest_cost\" needs the price table, which this build does not "
-         "have yet; use ordered, weighted, round_robin, least_latency or least_busy"},
         {NULL, "{\"m\":{\"strategy\":\"fastest\",\"targets\":[{\"provider\":\"p\",\"model\":\"x\"}]}}",
          "models.m.strategy: unknown strategy \"fastest\" (expected one of: ordered, weighted, "
-         "round_robin, least_latency, least_busy)"},
+         "round_robin, least_latency, least_busy, lowest_cost)"},
         {NULL, "{\"m\":{\"targets\":[{\"provider\":\"p\",\"model\":\"x\",\"weight\":-1}]}}",
          "models.m.targets[0].weight: out of range (expected 0 to 1000000)"},
         {"\"rules\":[{\"when\":{\"team\":\"x\"},\"use\":\"m\"}]", NULL,
@@ -617,6 +614,121 @@ static void test_hedged_requests(void **state)
     llmux_close(gw);
 }
 
+static void test_lowest_cost_and_capabilities(void **state)
+{
+    char a[32], b[32], c[32];
+    name(a, "ka");
+    name(b, "kb");
+    name(c, "kc");
+    const char *deps[] = {a, b, c, NULL};
+    char models[768];
+    snprintf(models, sizeof models,
+             "{\"lc\":{\"strategy\":\"lowest_cost\",\"targets\":[{\"provider\":\"%s\",\"model\":\"gpt-4o\"},"
+             "{\"provider\":\"%s\",\"model\":\"gpt-audio-mini\"},{\"provider\":\"%s\",\"model\":\"gpt-4o-mini\"}]},"
+             "\"old\":{\"targets\":[{\"provider\":\"%s\",\"model\":\"gpt-audio-mini\"},"
+             "{\"provider\":\"%s\",\"model\":\"gpt-4o\"}]},"
+             "\"only_old\":{\"targets\":[{\"provider\":\"%s\",\"model\":\"gpt-audio-mini\"}]}}",
+             a, b, c, b, a, b);
+    llmux *gw = open_cfg(deps, models, "\"routing\":{\"check_capabilities\":true}");
+    /* the cheapest capable target first (built-in prices: 4o-mini < audio-mini < 4o) */
+    llmux_result *r = call(gw, "lc", NULL, NULL);
+    assert_string_equal(llmux_result_model(r), "gpt-4o-mini");
+    cJSON *t = trace_of(r);
+    assert_string_equal(cJSON_GetObjectItem(t, "strategy")->valuestring, "lowest_cost");
+    cJSON_Delete(t);
+    llmux_result_free(r);
+    /* an image: gpt-audio-mini cannot see it, and is passed over with the reason */
+    const char *image = ",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
+                        "\"image_url\":{\"url\":\"data:image/png;base64,iVBORw0KGgo=\"}}]}]";
+    char req[512];
+    snprintf(req, sizeof req, "{\"model\":\"old\"%s}", image);
+    assert_int_equal(llmux_chat(gw, req, NULL, &r), LLMUX_OK);
+    assert_string_equal(llmux_result_model(r), "gpt-4o");
+    t = trace_of(r);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(t, "attempts")), 1);
+    cJSON *sk = cJSON_GetArrayItem(cJSON_GetObjectItem(t, "skipped"), 0);
+    assert_string_equal(cJSON_GetObjectItem(sk, "model")->valuestring, "gpt-audio-mini");
+    assert_non_null(strstr(cJSON_GetObjectItem(sk, "reason")->valuestring, "no image input (per "));
+    cJSON_Delete(t);
+    llmux_result_free(r);
+    /* nothing can serve it: refused before any provider is called, with the reason */
+    int before = requests_of(b);
+    snprintf(req, sizeof req, "{\"model\":\"only_old\"%s}", image);
+    assert_int_equal(llmux_chat(gw, req, NULL, &r), LLMUX_ERR_UNSUPPORTED);
+    assert_non_null(strstr(llmux_result_error(r), "no image input"));
+    assert_int_equal(requests_of(b), before);
+    llmux_result_free(r);
+    /* json_schema and the context window */
+    r = call(gw, "old", NULL, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+                              "{\"name\":\"x\",\"schema\":{}}}");
+    assert_string_equal(llmux_result_model(r), "gpt-4o");
+    llmux_result_free(r);
+    /* more output than either model can give (16,384 each): refused, each reason given */
+    r = call(gw, "old", NULL, ",\"max_tokens\":20000");
+    assert_int_equal(llmux_result_status(r), LLMUX_ERR_UNSUPPORTED);
+    cJSON *tr = trace_of(r);
+    assert_int_equal(cJSON_GetArraySize(cJSON_GetObjectItem(tr, "skipped")), 2);
+    assert_non_null(strstr(cJSON_GetObjectItem(cJSON_GetArrayItem(cJSON_GetObjectItem(tr, "skipped"), 1),
+                                               "reason")->valuestring,
+                           "asks for 20000 output tokens, more than its maximum of 16384"));
+    cJSON_Delete(tr);
+    llmux_result_free(r);
+    /* a prompt past every target's context window: refused before anything is sent */
+    size_t big = 600000; /* about 150,000 tokens: past 128,000 */
+    char *long_req = malloc(big + 256);
+    int n = snprintf(long_req, big + 256, "{\"model\":\"lc\",\"messages\":[{\"role\":\"user\",\"content\":\"");
+    memset(long_req + n, 'a', big);
+    strcpy(long_req + n + big, "\"}]}");
+    assert_int_equal(llmux_chat(gw, long_req, NULL, &r), LLMUX_ERR_UNSUPPORTED);
+    assert_non_null(strstr(llmux_result_error(r), "exceed its context window of 128000"));
+    llmux_result_free(r);
+    free(long_req);
+    llmux_close(gw);
+
+    /* without check_capabilities an ordered alias tries what it lists */
+    gw = open_cfg(deps, models, NULL);
+    snprintf(req, sizeof req, "{\"model\":\"old\"%s}", image);
+    assert_int_equal(llmux_chat(gw, req, NULL, &r), LLMUX_OK);
+    assert_string_equal(llmux_result_model(r), "gpt-audio-mini");
+    llmux_result_free(r);
+    /* ...but lowest_cost always checks: cost-based choices never pick an unfit model */
+    r = call(gw, "lc", NULL, ",\"response_format\":{\"type\":\"json_schema\",\"json_schema\":"
+                             "{\"name\":\"x\",\"schema\":{}}}");
+    assert_string_equal(llmux_result_model(r), "gpt-4o-mini");
+    llmux_result_free(r);
+    llmux_close(gw);
+}
+
+#pragma GCC diagnostic ignored "-Wformat-nonliteral" /* the test's own config formats */
+
+/* A backup that cannot do what its alias's first target does is a warning at
+ * open, and an error in strict mode (issue 21.6). */
+static void test_fallback_safety_check(void **state)
+{
+    const char *cfg = "{\"providers\":{\"p\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/v1\"}},"
+                      "\"models\":{\"smart\":{\"targets\":[{\"provider\":\"p\",\"model\":\"gpt-4o\"},"
+                      "{\"provider\":\"p\",\"model\":\"gpt-audio-mini\"},{\"provider\":\"p\",\"model\":\"gpt-4o-mini\"},"
+                      "{\"provider\":\"p\",\"model\":\"my-own-model\"}]}}%s}";
+    char json[1024], err[512];
+    snprintf(json, sizeof json, cfg, "");
+    llmux *gw = NULL;
+    assert_int_equal(llmux_open(&gw, json, err, sizeof err), LLMUX_OK);
+    char *w = NULL;
+    assert_int_equal(llmux_warnings_json(gw, &w), LLMUX_OK);
+    /* gpt-4o-mini can do all gpt-4o does; my-own-model is unknown, so not judged */
+    assert_string_equal(w, "[\"models.smart.targets[1]: gpt-audio-mini (p) has no image input, which "
+                           "the first target gpt-4o has: a call that needs it cannot fall back "
+                           "here\",\"models.smart.targets[1]: gpt-audio-mini (p) has no json_schema "
+                           "output, which the first target gpt-4o has: a call that needs it "
+                           "cannot fall back here\"]");
+    llmux_free(w);
+    llmux_close(gw);
+    snprintf(json, sizeof json, cfg, ",\"strict\":true");
+    assert_int_equal(llmux_open(&gw, json, err, sizeof err), LLMUX_ERR_CONFIG);
+    assert_non_null(strstr(err, "models.smart.targets[1]: gpt-audio-mini (p) has no image input"));
+    assert_non_null(strstr(err, "(refused: \"strict\" is true)"));
+}
+
 static int setup(void **state)
 {
     return sim_start(&SIM);
@@ -640,6 +752,8 @@ int main(void)
         cmocka_unit_test(test_retries_and_alias_fallback),
         cmocka_unit_test(test_dry_run_and_health),
         cmocka_unit_test(test_hedged_requests),
+        cmocka_unit_test(test_lowest_cost_and_capabilities),
+        cmocka_unit_test(test_fallback_safety_check),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

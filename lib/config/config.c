@@ -344,6 +344,56 @@ static int warn(lx_config *cfg, const char *path, const char *fmt, ...)
     return LLMUX_OK;
 }
 
+/* Fallback safety: a backup target that cannot do what its alias's first
+ * target does (tools, images, json_schema, a context window as long) would
+ * turn a fallback into a failure, or a silently worse answer. A warning
+ * (llmux_warnings_json), an error in strict mode. Targets whose model the
+ * capability table does not know are not judged. */
+static int check_fallback_safety(lx_config *cfg)
+{
+    static const struct {
+        unsigned cap;
+        const char *what;
+    } caps[] = {{LX_CAP_TOOLS, "tool calling"},
+                {LX_CAP_VISION, "image input"},
+                {LX_CAP_JSON_SCHEMA, "json_schema output"}};
+    for (size_t i = 0; i < cfg->n_aliases; i++) {
+        const lx_alias *a = &cfg->aliases[i];
+        if (a->n_targets < 2)
+            continue;
+        const lx_target *t0 = &a->targets[0];
+        const lx_price *p0 = llmux__price_find(cfg->prices, t0->provider->name,
+                                               t0->provider->type, t0->model);
+        if (!p0)
+            continue;
+        for (size_t k = 1; k < a->n_targets; k++) {
+            const lx_target *tk = &a->targets[k];
+            const lx_price *pk = llmux__price_find(cfg->prices, tk->provider->name,
+                                                   tk->provider->type, tk->model);
+            if (!pk)
+                continue;
+            char ap[PATH_MAX_LEN], tp[PATH_MAX_LEN], ip[PATH_MAX_LEN];
+            path_child(ap, "models", a->name);
+            path_child(tp, ap, "targets");
+            path_index(ip, tp, (int)k);
+            for (size_t c = 0; c < sizeof caps / sizeof caps[0]; c++)
+                if ((p0->caps & caps[c].cap) && pk->caps && !(pk->caps & caps[c].cap) &&
+                    warn(cfg, ip, "%s (%s) has no %s, which the first target %s has: a call "
+                                  "that needs it cannot fall back here",
+                         tk->model, tk->provider->name, caps[c].what, t0->model))
+                    return LLMUX_ERR_NO_MEMORY;
+            if (p0->context_window > 0 && pk->context_window > 0 &&
+                pk->context_window < p0->context_window &&
+                warn(cfg, ip, "%s (%s) has a context window of %lld tokens, shorter than the "
+                              "first target %s's %lld: a long prompt cannot fall back here",
+                     tk->model, tk->provider->name, (long long)pk->context_window, t0->model,
+                     (long long)p0->context_window))
+                return LLMUX_ERR_NO_MEMORY;
+        }
+    }
+    return LLMUX_OK;
+}
+
 static int parse_provider(lx_config *cfg, lx_provider_cfg *p, const cJSON *obj,
                           const char *path, lx_err *err)
 {
@@ -477,7 +527,7 @@ static int parse_params(lx_target *t, const cJSON *params, const char *path, lx_
     return LLMUX_OK;
 }
 static const char *const STRATEGIES[] = {"ordered", "weighted", "round_robin", "least_latency",
-                                         "least_busy", NULL};
+                                         "least_busy", "lowest_cost", NULL};
 
 static int parse_alias(lx_config *cfg, lx_alias *a, const cJSON *obj, const char *path,
                        lx_err *err)
@@ -495,13 +545,10 @@ static int parse_alias(lx_config *cfg, lx_alias *a, const cJSON *obj, const char
         size_t k = 0;
         while (STRATEGIES[k] && strcmp(STRATEGIES[k], strategy) != 0)
             k++;
-        if (!STRATEGIES[k] && strcmp(strategy, "lowest_cost") == 0)
-            return cfg_err(err, sp, "\"lowest_cost\" needs the price table, which this build "
-                                    "does not have yet; use ordered, weighted, round_robin, "
-                                    "least_latency or least_busy");
         if (!STRATEGIES[k])
             return cfg_err(err, sp, "unknown strategy \"%.40s\" (expected one of: ordered, "
-                                    "weighted, round_robin, least_latency, least_busy)", strategy);
+                                    "weighted, round_robin, least_latency, least_busy, "
+                                    "lowest_cost)", strategy);
         a->strategy = (lx_strategy)k;
     }
     char tp[PATH_MAX_LEN];
@@ -849,7 +896,7 @@ static const char *const TOP_KEYS[] = {"providers", "models", "defaults", "routi
 static const char *const LEDGER_KEYS[] = {"max_rows", NULL};
 static const char *const DEFAULTS_KEYS[] = {"timeout_ms", "connect_timeout_ms", NULL};
 static const char *const ROUTING_KEYS[] = {"allow_direct", "requested_model_wins", "cooldown",
-                                            "retry", NULL};
+                                            "retry", "check_capabilities", NULL};
 static const char *const COOLDOWN_KEYS[] = {"after_failures", "ms", "max_ms", NULL};
 static const char *const RETRY_KEYS[] = {"max_retries", "backoff_ms", "max_backoff_ms",
                                          "retry_after_cap_ms", "on", NULL};
@@ -1027,7 +1074,8 @@ static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
     if (r) {
         if ((rc = check_object(r, "routing", ROUTING_KEYS, err)) ||
             (rc = get_bool(r, "allow_direct", "routing", &cfg->allow_direct, err)) ||
-            (rc = get_bool(r, "requested_model_wins", "routing", &cfg->model_wins, err)))
+            (rc = get_bool(r, "requested_model_wins", "routing", &cfg->model_wins, err)) ||
+            (rc = get_bool(r, "check_capabilities", "routing", &cfg->check_capabilities, err)))
             return rc;
         const cJSON *cd = cJSON_GetObjectItemCaseSensitive(r, "cooldown");
         if (cd && ((rc = check_object(cd, "routing.cooldown", COOLDOWN_KEYS, err)) ||
@@ -1120,6 +1168,8 @@ static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     if ((rc = alias_fallbacks(cfg, models, err)))
         return rc;
+    if ((rc = check_fallback_safety(cfg)))
+        return llmux__err(err, rc, "out of memory");
     const cJSON *rules = cJSON_GetObjectItemCaseSensitive(root, "rules");
     if (rules) {
         if (!cJSON_IsArray(rules))

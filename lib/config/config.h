@@ -27,7 +27,8 @@ typedef enum lx_strategy {
     LX_STRATEGY_WEIGHTED,
     LX_STRATEGY_ROUND_ROBIN,
     LX_STRATEGY_LEAST_LATENCY,
-    LX_STRATEGY_LEAST_BUSY
+    LX_STRATEGY_LEAST_BUSY,
+    LX_STRATEGY_LOWEST_COST
 } lx_strategy;
 
 typedef struct lx_alias {
@@ -71,6 +72,7 @@ typedef struct lx_config {
     long connect_timeout_ms; /* default per provider */
     int allow_direct;        /* accept "provider/model" as a model name */
     int model_wins;          /* routing.requested_model_wins: a requested alias beats the rules */
+    int check_capabilities;  /* routing.check_capabilities: filter targets by the capability table */
     lx_rule *rules;
     size_t n_rules;
     size_t n_targets_total;  /* over every alias */

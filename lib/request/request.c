@@ -54,6 +54,14 @@ const lx_request_features *llmux__request_features(const lx_request *r)
         const cJSON *type = cJSON_IsObject(rf) ? cJSON_GetObjectItemCaseSensitive(rf, "type") : NULL;
         f->json_schema = string_is(type, "json_schema");
         f->json_object = string_is(type, "json_object");
+        const cJSON *mt = cJSON_GetObjectItemCaseSensitive(t, "max_completion_tokens");
+        if (!cJSON_IsNumber(mt))
+            mt = cJSON_GetObjectItemCaseSensitive(t, "max_tokens");
+        f->max_output_tokens = cJSON_IsNumber(mt) && mt->valuedouble >= 0 && mt->valuedouble < 1e12
+                                   ? (int64_t)mt->valuedouble
+                                   : -1;
+    } else {
+        f->max_output_tokens = -1;
     }
     lx_json_member msgs;
     size_t bytes = llmux__request_member(r, "messages", &msgs) ? msgs.end - msgs.value : r->raw_len;

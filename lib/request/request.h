@@ -28,7 +28,8 @@ typedef struct lx_request_features {
     int json_schema; /* response_format asks for json_schema */
     int json_object; /* response_format asks for json_object */
     int stream;      /* the call streams (set by the engine, not by "stream" in the body) */
-    int64_t est_prompt_tokens; /* a cheap upper-bound estimate: message bytes / 3 */
+    int64_t est_prompt_tokens; /* an estimate: the messages' bytes / 4 */
+    int64_t max_output_tokens; /* max_completion_tokens or max_tokens; -1 = not asked */
 } lx_request_features;
 
 typedef struct lx_request {

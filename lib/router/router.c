@@ -1,5 +1,7 @@
 #include "router/router.h"
 
+#include "prices/prices.h"
+
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
@@ -16,7 +18,7 @@ static char *dupstr(const char *s)
 const char *llmux__strategy_name(lx_strategy s)
 {
     static const char *const names[] = {"ordered", "weighted", "round_robin", "least_latency",
-                                        "least_busy"};
+                                        "least_busy", "lowest_cost"};
     return (size_t)s < sizeof names / sizeof names[0] ? names[s] : "ordered";
 }
 
@@ -65,13 +67,57 @@ static int rule_matches(const lx_rule *r, const lx_route_input *in)
            (r->max_prompt_tokens < 0 || f->est_prompt_tokens <= r->max_prompt_tokens);
 }
 
-/* Add a target: a candidate, or a skip with the health check's reason. */
-static int consider(lx_route *r, const lx_route_input *in, const lx_provider_cfg *p,
-                    const char *model, long index, long weight, const char *params)
+/* Output tokens a call is expected to ask for when it does not say (cost estimates). */
+#define DEFAULT_OUTPUT_ESTIMATE 500
+
+/* 0 when the capability table says this target cannot serve the request (and
+ * why); 1 when it can or the table does not know the model. */
+static int capable(const lx_config *cfg, const lx_route_input *in, const lx_provider_cfg *p,
+                   const char *model, char *why, size_t cap)
 {
-    char why[160];
-    if (index >= 0 && in->health &&
-        !llmux__health_usable(in->health, (size_t)index, in->now_ms, why, sizeof why)) {
+    const lx_price *pr = llmux__price_find(cfg->prices, p->name, p->type, model);
+    if (!pr)
+        return 1;
+    const lx_request_features *f = llmux__request_features(in->request);
+    const char *src = llmux__price_source(pr);
+    if (f->tools && pr->caps && !(pr->caps & LX_CAP_TOOLS)) {
+        snprintf(why, cap, "no tool calling (per %s)", src);
+        return 0;
+    }
+    if (f->images && pr->caps && !(pr->caps & LX_CAP_VISION)) {
+        snprintf(why, cap, "no image input (per %s)", src);
+        return 0;
+    }
+    if (f->json_schema && pr->caps && !(pr->caps & LX_CAP_JSON_SCHEMA)) {
+        snprintf(why, cap, "no json_schema output (per %s)", src);
+        return 0;
+    }
+    int64_t out = f->max_output_tokens >= 0 ? f->max_output_tokens : 0;
+    if (pr->context_window > 0 && f->est_prompt_tokens + out > pr->context_window) {
+        snprintf(why, cap,
+                 "about %lld prompt tokens + %lld output exceed its context window of %lld "
+                 "(per %s)",
+                 (long long)f->est_prompt_tokens, (long long)out, (long long)pr->context_window,
+                 src);
+        return 0;
+    }
+    if (pr->max_output > 0 && f->max_output_tokens > pr->max_output) {
+        snprintf(why, cap, "asks for %lld output tokens, more than its maximum of %lld (per %s)",
+                 (long long)f->max_output_tokens, (long long)pr->max_output, src);
+        return 0;
+    }
+    return 1;
+}
+
+/* Add a target: a candidate, or a skip with the reason (health, capability). */
+static int consider(lx_route *r, const lx_route_input *in, const lx_config *cfg,
+                    const lx_provider_cfg *p, const char *model, long index, long weight,
+                    const char *params, int check)
+{
+    char why[200];
+    if ((check && !capable(cfg, in, p, model, why, sizeof why)) ||
+        (index >= 0 && in->health &&
+         !llmux__health_usable(in->health, (size_t)index, in->now_ms, why, sizeof why))) {
         if (!r->skipped && !(r->skipped = calloc(r->n_listed, sizeof *r->skipped)))
             return -1; /* made on the first skip: most calls skip nothing */
         lx_skip *s = &r->skipped[r->n_skipped];
@@ -105,15 +151,47 @@ static void move_to_front(lx_candidate *c, size_t k)
     c[0] = pick;
 }
 
+/* A candidate's expected cost in femto-dollars, or INT64_MAX when its price is
+ * unknown (an unpriced target is never the cheapest). */
+static int64_t expected_cost(const lx_config *cfg, const lx_route_input *in, const lx_candidate *c)
+{
+    const lx_price *pr = llmux__price_find(cfg->prices, c->provider->name, c->provider->type,
+                                           c->model);
+    if (!pr || pr->input < 0 || pr->output < 0)
+        return INT64_MAX;
+    const lx_request_features *f = llmux__request_features(in->request);
+    int64_t out = f->max_output_tokens >= 0 ? f->max_output_tokens : DEFAULT_OUTPUT_ESTIMATE;
+    double cost = (double)f->est_prompt_tokens * (double)pr->input + (double)out * (double)pr->output;
+    return cost < 9e18 ? (int64_t)cost : INT64_MAX - 1;
+}
+
 /* Order the candidates by the alias's strategy. Stable: ties keep config order. */
-static void apply_strategy(const lx_alias *a, lx_route *r, lx_health *h)
+static void apply_strategy(const lx_config *cfg, const lx_route_input *in, const lx_alias *a,
+                           lx_route *r, lx_health *h)
 {
     lx_candidate *c = r->candidates;
     size_t n = r->n_candidates;
-    if (n < 2 || !h)
+    if (n < 2)
+        return;
+    if (a->strategy == LX_STRATEGY_LOWEST_COST) {
+        /* the cheapest expected cost first, the others in config order */
+        size_t best = 0;
+        int64_t best_cost = INT64_MAX;
+        for (size_t i = 0; i < n; i++) {
+            int64_t k = expected_cost(cfg, in, &c[i]);
+            if (k < best_cost) {
+                best = i;
+                best_cost = k;
+            }
+        }
+        move_to_front(c, best);
+        return;
+    }
+    if (!h)
         return;
     switch (a->strategy) {
     case LX_STRATEGY_ORDERED:
+    case LX_STRATEGY_LOWEST_COST:
         return;
     case LX_STRATEGY_WEIGHTED: {
         /* the first target drawn by weight; the others keep their order as fallbacks */
@@ -197,16 +275,18 @@ int llmux__route(const lx_config *cfg, const lx_route_input *in, lx_route *out, 
     out->n_listed = n;
     if (n > LX_ROUTE_INLINE && !(out->candidates = malloc(n * sizeof *out->candidates)))
         goto oom;
+    /* cost-based choices never pick a model unfit for the request */
+    int check = cfg->check_capabilities || (a && a->strategy == LX_STRATEGY_LOWEST_COST);
     if (a) {
         for (size_t i = 0; i < n; i++)
-            if (consider(out, in, a->targets[i].provider, a->targets[i].model,
+            if (consider(out, in, cfg, a->targets[i].provider, a->targets[i].model,
                          (long)a->targets[i].index, a->targets[i].weight,
-                         a->targets[i].params))
+                         a->targets[i].params, check))
                 goto oom;
-        apply_strategy(a, out, in->health);
+        apply_strategy(cfg, in, a, out, in->health);
     } else {
         if (!(out->direct_model = dupstr(slash + 1)) ||
-            consider(out, in, direct, out->direct_model, -1, 1, NULL))
+            consider(out, in, cfg, direct, out->direct_model, -1, 1, NULL, cfg->check_capabilities))
             goto oom;
     }
     if (out->n_candidates == 0) {
