@@ -38,6 +38,41 @@ def _deliver(fut: "asyncio.Future[Any]", outcome: Any) -> None:
         fut.set_result(outcome)
 
 
+async def run_call(executor: Any, core: Any, body: bytes, opts: Any, finish: Any) -> Any:
+    """llmux_chat on a thread of executor, then finish(result pointer) on that
+    thread; the loop is not blocked. Cancelling the awaiting task stops the
+    wait at once and, with the cancellation API, the C call too."""
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+    cancel = _client.new_cancel()
+
+    def work() -> None:
+        try:
+            outcome: Any = (True, finish(_client.call_blocking(core, body, opts, cancel)))
+        except BaseException as e:  # noqa: B902 - handed to the awaiting task
+            outcome = (False, e)
+        try:
+            loop.call_soon_threadsafe(_deliver, fut, outcome)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    try:
+        executor.submit(work)
+    except BaseException:
+        if cancel is not None:
+            cancel.finish()
+        raise
+    try:
+        ok, value = await fut
+    except asyncio.CancelledError:
+        if cancel is not None:
+            cancel.trigger()
+        raise
+    if ok:
+        return value
+    raise value
+
+
 class AsyncCompletions:
     """``gw.chat.completions`` of an AsyncGateway."""
 
@@ -82,37 +117,8 @@ class AsyncCompletions:
             s = AsyncStream(agw._core, body, opts)
             await s._start()
             return s
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        cancel = _client.new_cancel()
-        core = agw._core
-
-        def work() -> None:
-            try:
-                res = _client.call_blocking(core, body, opts, cancel)
-                outcome: Any = (True, _client._result(res))
-            except BaseException as e:  # noqa: B902 - handed to the awaiting task
-                outcome = (False, e)
-            try:
-                loop.call_soon_threadsafe(_deliver, fut, outcome)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                pass
-
-        try:
-            agw._executor().submit(work)
-        except BaseException:
-            if cancel is not None:
-                cancel.finish()
-            raise
-        try:
-            ok, value = await fut
-        except asyncio.CancelledError:
-            if cancel is not None:
-                cancel.trigger()
-            raise
-        if ok:
-            return value  # type: ignore[no-any-return]
-        raise value
+        return await run_call(agw._executor(), agw._core, body, opts,  # type: ignore[no-any-return]
+                              _client._result)
 
 
 class _AsyncChat:
