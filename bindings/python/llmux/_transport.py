@@ -284,6 +284,11 @@ class _Router:
             http = err.http_status
         body = err.body
         if isinstance(body, dict):
+            if err.code is not None and err.code != body.get("code"):
+                # The SDK's e.code is the provider's own code (e.g.
+                # "insufficient_quota" apart from "rate_limit_exceeded");
+                # llmux's class stays in llmux_code.
+                body = dict(body, code=err.code, llmux_code=body.get("code"))
             payload = json.dumps({"error": body}).encode()
         else:
             payload = _error_body(err.message, "llmux_error", err.llmux_code)
