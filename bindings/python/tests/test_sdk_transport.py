@@ -323,3 +323,42 @@ def test_langchain_chat_openai(sim, gateway, uniq):
     assert msg.tool_calls[0]["args"] == {"echo": "paris"}
     out = asyncio.run(llm.ainvoke("async hello"))
     assert out.content == "[%s] async hello" % a
+
+
+def test_call_info_is_bounded_and_transport_defaults(sim, gateway, uniq, monkeypatch):
+    import llmux._transport as transport
+
+    monkeypatch.setattr(transport, "TRACE_CAPACITY", 3)
+    a = uniq("a")
+    gw = gateway([a])
+    client = openai.OpenAI(base_url="http://llmux/v1", api_key="llmux", max_retries=0,
+                           http_client=httpx.Client(transport=llmux.HTTPTransport(
+                               gw, task="summarise", workflow="wf")))
+    ids = []
+    for _ in range(4):
+        raw = client.chat.completions.with_raw_response.create(model="smart", messages=MSGS)
+        ids.append(raw.headers["x-llmux-call-id"])
+    assert len(set(ids)) == 4
+    assert llmux.call_info(gw, ids[0]) is None           # the oldest was dropped
+    kept = [llmux.call_info(gw, i) for i in ids[1:]]
+    assert all(k is not None for k in kept)
+    assert (kept[-1].trace["task"], kept[-1].trace["workflow"]) == ("summarise", "wf")
+    raw = client.chat.completions.with_raw_response.create(
+        model="smart", messages=MSGS, extra_headers={"X-Llmux-Task": "own"})
+    assert llmux.call_info(gw, raw.headers["x-llmux-call-id"]).trace["task"] == "own"
+
+
+def test_async_transport_on_async_gateway(sim, config_for, uniq):
+    a = uniq("a")
+
+    async def main():
+        async with llmux.AsyncGateway(config_for([a])) as agw:
+            client = llmux.async_openai_client(agw)
+            raw = await client.chat.completions.with_raw_response.create(
+                model="smart", messages=MSGS)
+            info = llmux.call_info(agw, raw.headers["x-llmux-call-id"])
+            assert info.provider == "p0"
+            assert raw.parse().choices[0].message.content == "[%s] hello there world" % a
+            await client.close()
+
+    asyncio.run(main())
