@@ -329,6 +329,9 @@ func tellingAttempt(e *Error) telling {
 
 // failure answers a failed call, or returns the error RoundTrip returns.
 func (rt *roundTripper) failure(req *http.Request, id string, err error) (*http.Response, error) {
+	if errors.Is(err, ErrClosed) {
+		return answer(req, 503, errorJSON(err.Error(), "llmux_error", "gateway_closed"), nil), nil
+	}
 	var e *Error
 	if !errors.As(err, &e) {
 		return nil, err
@@ -338,9 +341,6 @@ func (rt *roundTripper) failure(req *http.Request, id string, err error) (*http.
 	}
 	if e.cause != nil || e.Code == StatusConnect || e.Code == StatusTimeout {
 		return nil, err // a network failure or the context's end, as net/http reports them
-	}
-	if errors.Is(err, ErrClosed) {
-		return answer(req, 503, errorJSON(err.Error(), "llmux_error", "gateway_closed"), nil), nil
 	}
 	status, ok := httpStatusOf[e.Code]
 	if !ok {

@@ -190,6 +190,14 @@ func TestRoundTripperErrors(t *testing.T) {
 		}
 		r.Body.Close()
 	}
+	// A closed gateway answers 503, streamed or not.
+	closed := openChain(t, a)
+	closed.Close()
+	for _, body := range []string{helloBody, `{"stream":true,"model":"smart","messages":[{"role":"user","content":"x"}]}`} {
+		if r := post(t, rtClient(closed), body, nil); r.StatusCode != 503 {
+			t.Fatalf("closed gateway: %d", r.StatusCode)
+		}
+	}
 	// A provider nobody answers: RoundTrip fails as a network call would.
 	cfg := chainConfig(a)
 	cfg.Providers["p0"] = provider{Type: "openai", BaseURL: closedPortURL(t)}

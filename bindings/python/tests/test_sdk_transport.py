@@ -362,3 +362,13 @@ def test_async_transport_on_async_gateway(sim, config_for, uniq):
             await client.close()
 
     asyncio.run(main())
+
+
+def test_closed_gateway_answers_503(sim, gateway, uniq):
+    gw = gateway([uniq("a")])
+    client = llmux.openai_client(gw)
+    gw.close()
+    for stream in (False, True):
+        with pytest.raises(openai.InternalServerError) as ei:
+            client.chat.completions.create(model="smart", messages=MSGS, stream=stream)
+        assert ei.value.status_code == 503 and ei.value.code == "gateway_closed"
