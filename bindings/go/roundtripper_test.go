@@ -235,3 +235,24 @@ func TestRoundTripperStreamCancel(t *testing.T) {
 		t.Fatalf("CallMeta: %v %+v", ok, meta.Trace)
 	}
 }
+
+func TestRoundTripperStreamErrorAfterFirstChunk(t *testing.T) {
+	t.Parallel()
+	a := deployment(t, "a")
+	gw := openChain(t, a)
+	simPut(t, a, `{"faults":[{"type":"stream_drop"}]}`)
+	resp := post(t, rtClient(gw), `{"model":"smart","stream":true,"messages":[{"role":"user","content":"one two three"}]}`, nil)
+	body, err := io.ReadAll(resp.Body)
+	if err != nil || resp.StatusCode != 200 {
+		t.Fatalf("%d %v", resp.StatusCode, err)
+	}
+	events := strings.Split(strings.TrimSuffix(string(body), "\n\n"), "\n\n")
+	n := len(events)
+	if n != 4 || events[n-1] != "data: [DONE]" || !strings.HasPrefix(events[n-2], `data: {"error":`) {
+		t.Fatalf("events %q", events)
+	}
+	meta, ok := gw.CallMeta(resp.Header.Get("X-Llmux-Call-Id"))
+	if !ok || meta.Trace.Status == "ok" {
+		t.Fatalf("CallMeta: %v %+v", ok, meta.Trace)
+	}
+}

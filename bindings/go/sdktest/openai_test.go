@@ -205,3 +205,17 @@ func TestErrors(t *testing.T) {
 		t.Fatalf("models: %v %+v", err, page)
 	}
 }
+
+func TestStreamErrorAfterFirstChunk(t *testing.T) {
+	gw, dep := gateway(t)
+	simFaults(t, dep, `{"faults":[{"type":"stream_drop"}]}`)
+	c := client(gw)
+	s := c.Chat.Completions.NewStreaming(context.Background(), params("one two three"))
+	n := 0
+	for s.Next() {
+		n++
+	}
+	if n != 2 || s.Err() == nil {
+		t.Fatalf("%d chunks, err %v", n, s.Err())
+	}
+}
