@@ -28,7 +28,7 @@ from typing import (
 )
 
 from . import _client
-from ._stream import _END, _abort, _State, _take_outcome, _worker
+from ._stream import _END, _abort, _State, _take_outcome, start_worker
 from ._types import ChatCompletion, ChatCompletionChunk
 from ._types import chunk as _chunk
 
@@ -36,6 +36,34 @@ from ._types import chunk as _chunk
 def _deliver(fut: "asyncio.Future[Any]", outcome: Any) -> None:
     if not fut.done():
         fut.set_result(outcome)
+
+
+class LazyPool:
+    """A ThreadPoolExecutor made on first use (AsyncGateway's, and
+    llmux.AsyncHTTPTransport's own when it is given a plain Gateway)."""
+
+    __slots__ = ("_max_workers", "_prefix", "_pool", "_lock")
+
+    def __init__(self, max_workers: int, prefix: str) -> None:
+        self._max_workers = max_workers
+        self._prefix = prefix
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._lock = threading.Lock()
+
+    def get(self) -> ThreadPoolExecutor:
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                pool = self._pool
+                if pool is None:
+                    pool = self._pool = ThreadPoolExecutor(
+                        self._max_workers, thread_name_prefix=self._prefix)
+        return pool
+
+    def shutdown(self) -> None:
+        pool = self._pool
+        if pool is not None:
+            pool.shutdown(wait=False)
 
 
 async def run_call(executor: Any, core: Any, body: bytes, opts: Any, finish: Any) -> Any:
@@ -138,19 +166,11 @@ class AsyncGateway:
         self._gateway = _client.Gateway(config)
         self._core = self._gateway._core
         self._max_workers = max_workers
-        self._pool: Optional[ThreadPoolExecutor] = None
-        self._pool_lock = threading.Lock()
+        self._pool = LazyPool(max_workers, "llmux-async")
         self.chat = _AsyncChat(self)
 
     def _executor(self) -> ThreadPoolExecutor:
-        pool = self._pool
-        if pool is None:
-            with self._pool_lock:
-                pool = self._pool
-                if pool is None:
-                    pool = self._pool = ThreadPoolExecutor(
-                        self._max_workers, thread_name_prefix="llmux-async")
-        return pool
+        return self._pool.get()
 
     @property
     def gateway(self) -> _client.Gateway:
@@ -167,9 +187,7 @@ class AsyncGateway:
     def close(self) -> None:
         """Close the gateway (running calls finish first, as with Gateway)."""
         self._gateway.close()
-        pool = self._pool
-        if pool is not None:
-            pool.shutdown(wait=False)
+        self._pool.shutdown()
 
     async def aclose(self) -> None:
         self.close()
@@ -204,16 +222,7 @@ class AsyncStream:
         self.completion: Optional[ChatCompletion] = None
         self.llmux: Any = None
         self.cancelled = False
-        handle = core._acquire()
-        try:
-            state.c_cancel = _client.new_cancel()
-            threading.Thread(target=_worker, args=(state, core, handle, body, opts),
-                             name="llmux-async-stream", daemon=False).start()
-        except BaseException:
-            core._release()
-            if state.c_cancel is not None:
-                state.c_cancel.finish()
-            raise
+        start_worker(state, core, body, opts, "llmux-async-stream")
 
     async def _start(self) -> None:
         # Like the SDK, fail in create() when the call fails before streaming.

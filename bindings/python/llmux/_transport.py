@@ -39,7 +39,7 @@ from collections import OrderedDict
 from typing import Any, Dict, Iterator, List, Optional
 
 from . import _client
-from ._stream import _END, _abort, _State, _worker
+from ._stream import _END, _abort, _State, start_worker
 
 TRACE_CAPACITY = 1024
 """How many recent calls' CallInfo each gateway keeps for call_info()."""
@@ -316,19 +316,6 @@ class _Router:
             return self._success(mod, request, call_id, _client._rjson(res), info)
         return self._failure(mod, request, call_id, _client._error(info, res))
 
-    def _start_stream(self, core: Any, state: _State, body: bytes, opts: Any) -> None:
-        """Start the worker thread of a streamed call (GatewayClosedError if closed)."""
-        handle = core._acquire()
-        try:
-            state.c_cancel = _client.new_cancel()
-            threading.Thread(target=_worker, args=(state, core, handle, body, opts),
-                             name="llmux-transport-stream", daemon=False).start()
-        except BaseException:
-            core._release()
-            if state.c_cancel is not None:
-                state.c_cancel.finish()
-            raise
-
     def _no_chunk(self, mod: Any, request: Any, call_id: str, state: _State) -> Any:
         """The answer for a stream that ended before its first chunk."""
         kind, value = state.outcome
@@ -448,7 +435,7 @@ class HTTPTransport(_Router):
                 opts: Any) -> Any:
         state = _State()
         try:
-            self._start_stream(core, state, body, opts)
+            start_worker(state, core, body, opts, "llmux-transport-stream")
         except _client.GatewayClosedError as e:
             return _closed(mod, request, call_id, e)
         first = state.queue.get()
@@ -535,7 +522,8 @@ class AsyncHTTPTransport(_Router):
     """The asyncio transport for ``httpx.AsyncClient`` (and httpx2's):
     ``httpx.AsyncClient(transport=llmux.AsyncHTTPTransport(gw))``. Each
     blocking C call runs on a thread of the transport's pool (at most
-    ``max_workers`` at once), a stream on its own thread; the event loop is
+    ``max_workers`` at once; given an AsyncGateway, on that gateway's pool), a
+    stream on its own thread; the event loop is
     never blocked. Cancelling the awaiting task cancels the C call when the
     library has the cancellation API (see docs/python.md, asyncio)."""
 
@@ -543,21 +531,12 @@ class AsyncHTTPTransport(_Router):
                  task: Optional[str] = None, workflow: Optional[str] = None,
                  max_workers: int = 64) -> None:
         super().__init__(gateway, key=key, task=task, workflow=workflow)
-        self._max_workers = max_workers
-        self._pool: Any = None
-        self._pool_lock = threading.Lock()
+        from ._async import LazyPool
 
-    def _executor(self) -> Any:
-        pool = self._pool
-        if pool is None:
-            from concurrent.futures import ThreadPoolExecutor
-
-            with self._pool_lock:
-                pool = self._pool
-                if pool is None:
-                    pool = self._pool = ThreadPoolExecutor(
-                        self._max_workers, thread_name_prefix="llmux-transport")
-        return pool
+        # An AsyncGateway's own pool when given one, else the transport's.
+        self._pool = getattr(gateway, "_pool", None) or LazyPool(max_workers,
+                                                                 "llmux-transport")
+        self._own_pool = self._pool is not getattr(gateway, "_pool", None)
 
     async def handle_async_request(self, request: Any) -> Any:
         import asyncio
@@ -580,7 +559,7 @@ class AsyncHTTPTransport(_Router):
         from ._async import run_call
 
         try:
-            info = await run_call(self._executor(), core, body, opts, _call_info)
+            info = await run_call(self._pool.get(), core, body, opts, _call_info)
         except _client.GatewayClosedError as e:
             return _closed(mod, request, call_id, e)
         return self._answer(mod, request, call_id, info)
@@ -600,7 +579,7 @@ class AsyncHTTPTransport(_Router):
 
         state = _State(queue=q, put=put)
         try:
-            self._start_stream(core, state, body, opts)
+            start_worker(state, core, body, opts, "llmux-transport-stream")
         except _client.GatewayClosedError as e:
             return _closed(mod, request, call_id, e)
         sse = _async_stream_class(mod)(state, None, self._traces, call_id)
@@ -612,9 +591,8 @@ class AsyncHTTPTransport(_Router):
         return mod.Response(200, headers=_sse_headers(call_id), stream=sse, request=request)
 
     async def aclose(self) -> None:
-        pool = self._pool
-        if pool is not None:
-            pool.shutdown(wait=False)
+        if self._own_pool:
+            self._pool.shutdown()
 
     async def __aenter__(self) -> "AsyncHTTPTransport":
         return self
