@@ -526,12 +526,14 @@ def section_python(res):
         "py_floor_one": "floor via ctypes (json.dumps → libcurl → json.loads)",
         "py_llmux_one": "llmux binding, one target",
         "py_openai_sdk": "openai SDK",
+        "py_openai_llmux": "openai SDK through llmux.HTTPTransport",
         "py_litellm": "LiteLLM completion()",
         "py_floor_fb": "floor via ctypes, 503 then answer",
         "py_llmux_fb": "llmux binding, fallback every call",
         "py_router_fb": "LiteLLM Router, fallback every call",
     }
     base_label = {"py_llmux_one": "÷ floor", "py_openai_sdk": "÷ llmux", "py_litellm": "÷ llmux",
+                  "py_openai_llmux": "÷ openai SDK",
                   "py_llmux_fb": "÷ floor fb", "py_router_fb": "÷ llmux fb"}
     if seq:
         any_row = next(iter(seq.values()))

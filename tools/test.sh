@@ -6,6 +6,7 @@
 #      every saved fuzz crash (tests/fuzz), and with TSan runs the threaded tests
 #   4. runs the demo and the integration test under valgrind (no leaks, no errors)
 #   5. runs the Python binding's pytest suite and the Go binding's go vet + go test -race
+#      (with openai-go through llmux.RoundTripper: the module bindings/go/sdktest)
 #      (and once more linked statically, -tags llmux_static, without LD_LIBRARY_PATH),
 #      and the install recipe of docs/go.md from a fresh module outside the repository
 #   6. runs the benchmarks in quick (smoke) mode
@@ -52,7 +53,7 @@ valgrind_check() {
 
 python_tests() {
   [ -d bindings/python/tests ] || { echo "no Python tests"; return 1; }
-  python3 -c "import pytest, mypy, openai" 2>/dev/null ||
+  python3 -c "import pytest, mypy, openai, langchain_openai" 2>/dev/null ||
     python3 -m pip install -q -r bindings/python/tests/requirements-test.txt || return 1
   LLMUX_LIB_PATH=$root/build/prefix/lib/libllmux.so LLMUX_SIM=$root/build/bin/llmux-sim \
     python3 -m pytest -q bindings/python/tests
@@ -64,6 +65,7 @@ go_tests() {
    export CGO_ENABLED=1 PKG_CONFIG_PATH=$root/build/prefix/lib/pkgconfig \
           LD_LIBRARY_PATH=$root/build/prefix/lib LLMUX_SIM=$root/build/bin/llmux-sim &&
    go vet ./... && go test -race -count=1 ./... &&
+   (cd sdktest && go vet ./... && go test -race -count=1 ./...) &&
    go vet -tags llmux_static ./... &&
    env -u LD_LIBRARY_PATH go test -tags llmux_static -count=1 .)
 }

@@ -17,6 +17,8 @@ message, max_tokens 64):
                  reused easy handle per thread) -> json.loads -> read content
   py_llmux_one   gw.chat.completions.create(model="one", ...) -> read content
   py_openai_sdk  openai.OpenAI(base_url=.../a/v1).chat.completions.create
+  py_openai_llmux the same create(model="one") on llmux.openai_client(gw): the SDK
+                 with llmux.HTTPTransport in place of its HTTP stack
   py_litellm     litellm.completion(model="openai/m", api_base=.../a/v1)
   py_floor_fb    the floor POSTs to /bad (503), then does py_floor_one
   py_llmux_fb    create(model="fb"): /bad answers 503, llmux falls back to /a
@@ -200,6 +202,29 @@ def make_openai(ctx):
     return call, client.close
 
 
+def make_openai_llmux(ctx):
+    """The same SDK call with the SDK's HTTP stack replaced by llmux's httpx
+    transport (llmux.openai_client): the SDK builds and parses as always,
+    llmux does the exchange in-process."""
+    if "openai" in ctx["skip"]:
+        return ctx["skip_reason"]
+    try:
+        import openai  # noqa: F401 - the reason below, not an ImportError later
+    except ImportError:
+        return "the openai package is not installed (no venv)"
+    gw = _gateway(ctx)
+    if isinstance(gw, str):
+        return gw
+    import llmux
+
+    client = llmux.openai_client(gw)
+
+    def call():
+        r = client.chat.completions.create(model="one", messages=MESSAGES, max_tokens=64)
+        return r.choices[0].message.content
+    return call, client.close
+
+
 def _litellm(ctx):
     if "litellm" in ctx["skip"]:
         return ctx["skip_reason"]
@@ -253,6 +278,7 @@ ROWS = [
     ("py_floor_one", make_floor_one, None, False),
     ("py_llmux_one", make_llmux("one"), "py_floor_one", False),
     ("py_openai_sdk", make_openai, "py_llmux_one", False),
+    ("py_openai_llmux", make_openai_llmux, "py_openai_sdk", False),
     ("py_litellm", make_litellm, "py_llmux_one", False),
     ("py_floor_fb", make_floor_fb, None, True),
     ("py_llmux_fb", make_llmux("fb"), "py_floor_fb", True),

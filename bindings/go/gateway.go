@@ -1,6 +1,7 @@
 package llmux
 
 import (
+	"os"
 	"runtime"
 	"sync"
 )
@@ -20,7 +21,9 @@ type Gateway struct {
 	closed   bool
 	inflight int
 	streams  map[*stream]struct{}
-	names    nameCache // the provider and model names of the last answer
+	names    nameCache   // the provider and model names of the last answer
+	aliases  []string    // the config's model aliases (GET /v1/models of RoundTripper)
+	recent   recentCalls // the Meta of the last RoundTripper calls, by call id
 }
 
 // Version is the version of the libllmux in use, "MAJOR.MINOR.PATCH".
@@ -35,7 +38,9 @@ func Open(config []byte) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newGateway(ptr), nil
+	g := newGateway(ptr)
+	g.aliases = aliasNames(config)
+	return g, nil
 }
 
 // OpenFile is Open reading the config from a file (ErrIO if it cannot be read).
@@ -47,7 +52,11 @@ func OpenFile(path string) (*Gateway, error) {
 	if err != nil {
 		return nil, err
 	}
-	return newGateway(ptr), nil
+	g := newGateway(ptr)
+	if config, err := os.ReadFile(path); err == nil {
+		g.aliases = aliasNames(config)
+	}
+	return g, nil
 }
 
 func newGateway(ptr *cgw) *Gateway {

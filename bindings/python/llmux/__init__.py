@@ -48,10 +48,15 @@ from ._errors import (
 )
 from ._types import ChatCompletion, ChatCompletionChunk, Object, json_default
 
+_TRANSPORT_NAMES = ("HTTPTransport", "AsyncHTTPTransport", "openai_client",
+                    "async_openai_client", "call_info", "TRACE_CAPACITY")
+
 TYPE_CHECKING = False  # typing.TYPE_CHECKING without importing typing here
 if TYPE_CHECKING:
     from ._async import AsyncCompletions, AsyncGateway, AsyncStream
     from ._stream import Stream
+    from ._transport import (AsyncHTTPTransport, HTTPTransport, async_openai_client,
+                             call_info, openai_client)
 
 __version__ = "0.1.0"
 
@@ -65,6 +70,10 @@ def __getattr__(name):
         from . import _async
 
         return getattr(_async, name)
+    if name in _TRANSPORT_NAMES:
+        from . import _transport
+
+        return getattr(_transport, name)
     raise AttributeError("module 'llmux' has no attribute %r" % name)
 
 
@@ -77,5 +86,6 @@ __all__ = [
     "PermissionDeniedError", "NotFoundError", "UnknownModelError", "RateLimitError",
     "ProviderError", "InternalServerError", "APIConnectionError", "APITimeoutError",
     "BadResponseError", "BudgetExceededError", "UnsupportedError", "CancelledError",
-    "InternalError",
+    "InternalError", "HTTPTransport", "AsyncHTTPTransport", "openai_client",
+    "async_openai_client", "call_info",
 ]

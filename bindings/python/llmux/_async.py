@@ -28,7 +28,7 @@ from typing import (
 )
 
 from . import _client
-from ._stream import _END, _abort, _State, _take_outcome, _worker
+from ._stream import _END, _abort, _State, _take_outcome, start_worker
 from ._types import ChatCompletion, ChatCompletionChunk
 from ._types import chunk as _chunk
 
@@ -36,6 +36,69 @@ from ._types import chunk as _chunk
 def _deliver(fut: "asyncio.Future[Any]", outcome: Any) -> None:
     if not fut.done():
         fut.set_result(outcome)
+
+
+class LazyPool:
+    """A ThreadPoolExecutor made on first use (AsyncGateway's, and
+    llmux.AsyncHTTPTransport's own when it is given a plain Gateway)."""
+
+    __slots__ = ("_max_workers", "_prefix", "_pool", "_lock")
+
+    def __init__(self, max_workers: int, prefix: str) -> None:
+        self._max_workers = max_workers
+        self._prefix = prefix
+        self._pool: Optional[ThreadPoolExecutor] = None
+        self._lock = threading.Lock()
+
+    def get(self) -> ThreadPoolExecutor:
+        pool = self._pool
+        if pool is None:
+            with self._lock:
+                pool = self._pool
+                if pool is None:
+                    pool = self._pool = ThreadPoolExecutor(
+                        self._max_workers, thread_name_prefix=self._prefix)
+        return pool
+
+    def shutdown(self) -> None:
+        pool = self._pool
+        if pool is not None:
+            pool.shutdown(wait=False)
+
+
+async def run_call(executor: Any, core: Any, body: bytes, opts: Any, finish: Any) -> Any:
+    """llmux_chat on a thread of executor, then finish(result pointer) on that
+    thread; the loop is not blocked. Cancelling the awaiting task stops the
+    wait at once and, with the cancellation API, the C call too."""
+    loop = asyncio.get_running_loop()
+    fut = loop.create_future()
+    cancel = _client.new_cancel()
+
+    def work() -> None:
+        try:
+            outcome: Any = (True, finish(_client.call_blocking(core, body, opts, cancel)))
+        except BaseException as e:  # noqa: B902 - handed to the awaiting task
+            outcome = (False, e)
+        try:
+            loop.call_soon_threadsafe(_deliver, fut, outcome)
+        except RuntimeError:  # the loop is closed: nobody waits any more
+            pass
+
+    try:
+        executor.submit(work)
+    except BaseException:
+        if cancel is not None:
+            cancel.finish()
+        raise
+    try:
+        ok, value = await fut
+    except asyncio.CancelledError:
+        if cancel is not None:
+            cancel.trigger()
+        raise
+    if ok:
+        return value
+    raise value
 
 
 class AsyncCompletions:
@@ -82,37 +145,8 @@ class AsyncCompletions:
             s = AsyncStream(agw._core, body, opts)
             await s._start()
             return s
-        loop = asyncio.get_running_loop()
-        fut = loop.create_future()
-        cancel = _client.new_cancel()
-        core = agw._core
-
-        def work() -> None:
-            try:
-                res = _client.call_blocking(core, body, opts, cancel)
-                outcome: Any = (True, _client._result(res))
-            except BaseException as e:  # noqa: B902 - handed to the awaiting task
-                outcome = (False, e)
-            try:
-                loop.call_soon_threadsafe(_deliver, fut, outcome)
-            except RuntimeError:  # the loop is closed: nobody waits any more
-                pass
-
-        try:
-            agw._executor().submit(work)
-        except BaseException:
-            if cancel is not None:
-                cancel.finish()
-            raise
-        try:
-            ok, value = await fut
-        except asyncio.CancelledError:
-            if cancel is not None:
-                cancel.trigger()
-            raise
-        if ok:
-            return value  # type: ignore[no-any-return]
-        raise value
+        return await run_call(agw._executor(), agw._core, body, opts,  # type: ignore[no-any-return]
+                              _client._result)
 
 
 class _AsyncChat:
@@ -132,19 +166,11 @@ class AsyncGateway:
         self._gateway = _client.Gateway(config)
         self._core = self._gateway._core
         self._max_workers = max_workers
-        self._pool: Optional[ThreadPoolExecutor] = None
-        self._pool_lock = threading.Lock()
+        self._pool = LazyPool(max_workers, "llmux-async")
         self.chat = _AsyncChat(self)
 
     def _executor(self) -> ThreadPoolExecutor:
-        pool = self._pool
-        if pool is None:
-            with self._pool_lock:
-                pool = self._pool
-                if pool is None:
-                    pool = self._pool = ThreadPoolExecutor(
-                        self._max_workers, thread_name_prefix="llmux-async")
-        return pool
+        return self._pool.get()
 
     @property
     def gateway(self) -> _client.Gateway:
@@ -161,9 +187,7 @@ class AsyncGateway:
     def close(self) -> None:
         """Close the gateway (running calls finish first, as with Gateway)."""
         self._gateway.close()
-        pool = self._pool
-        if pool is not None:
-            pool.shutdown(wait=False)
+        self._pool.shutdown()
 
     async def aclose(self) -> None:
         self.close()
@@ -198,16 +222,7 @@ class AsyncStream:
         self.completion: Optional[ChatCompletion] = None
         self.llmux: Any = None
         self.cancelled = False
-        handle = core._acquire()
-        try:
-            state.c_cancel = _client.new_cancel()
-            threading.Thread(target=_worker, args=(state, core, handle, body, opts),
-                             name="llmux-async-stream", daemon=False).start()
-        except BaseException:
-            core._release()
-            if state.c_cancel is not None:
-                state.c_cancel.finish()
-            raise
+        start_worker(state, core, body, opts, "llmux-async-stream")
 
     async def _start(self) -> None:
         # Like the SDK, fail in create() when the call fails before streaming.

@@ -481,6 +481,7 @@ class Gateway:
                 cls = ConfigError
             raise cls(message, rc, 0)
         self._core = core = _Core(handle.value)
+        self._config_source = config  # GET /v1/models of llmux.HTTPTransport lists its aliases
         self.chat: _Chat = _Chat(core)
 
     @property

@@ -78,6 +78,23 @@ def _worker(state, gw, handle, body, opts):
         del c_callback
 
 
+def start_worker(state, core, body, opts, name):
+    """Start the thread that runs a streamed call for ``state``, holding the
+    gateway busy until it ends (GatewayClosedError if it is closed); returns it."""
+    handle = core._acquire()
+    try:
+        state.c_cancel = _client.new_cancel()
+        thread = threading.Thread(target=_worker, args=(state, core, handle, body, opts),
+                                  name=name, daemon=False)
+        thread.start()
+    except BaseException:
+        core._release()
+        if state.c_cancel is not None:
+            state.c_cancel.finish()
+        raise
+    return thread
+
+
 def _take_outcome(stream, state):
     """Once the worker ended: set stream.completion, .llmux and .cancelled, or
     raise the call's error (not a cancellation the caller asked for)."""
@@ -111,18 +128,7 @@ class Stream:
         self.completion: Optional[ChatCompletion] = None
         self.llmux: Any = None
         self.cancelled = False
-        handle = gw._acquire()
-        try:
-            state.c_cancel = _client.new_cancel()
-            self._thread = threading.Thread(
-                target=_worker, args=(state, gw, handle, body, opts),
-                name="llmux-stream", daemon=False)
-            self._thread.start()
-        except BaseException:
-            gw._release()
-            if state.c_cancel is not None:
-                state.c_cancel.finish()
-            raise
+        self._thread = start_worker(state, gw, body, opts, "llmux-stream")
         # Like the SDK, fail in create() when the call fails before streaming.
         first = state.queue.get()
         if first is _END:
