@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "bedrock.h"
 #include "chat.h"
 #include "faults.h"
 #include "hostile.h"
@@ -345,6 +346,8 @@ int sim_handle(sim_conn *c, const sim_request *r)
 
     if (n >= 6 && memcmp(p, "/_sim/", 6) == 0)
         return handle_control(c, r);
+    if (sim_bedrock_match(r))
+        return sim_bedrock_handle(c, r);
     if (span_is(p, n, chat_suffix)) {
         dep = "default";
         dep_len = 7;
