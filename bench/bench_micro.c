@@ -23,6 +23,7 @@
 #include "ledger/ledger.h"
 #include "providers/provider.h"
 #include "router/router.h"
+#include "wire/sigv4.h"
 
 /* The request every C benchmark sends (floor_build_request's output). */
 static const char REQUEST[] =
@@ -44,7 +45,9 @@ static const char ERROR_BODY[] =
 static const char CONFIG[] =
     "{\"providers\":{"
     "\"a\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/a/v1\"},"
-    "\"bad\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/bad/v1\"}},"
+    "\"bad\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/bad/v1\"},"
+    "\"br\":{\"type\":\"bedrock\",\"region\":\"us-east-1\",\"base_url\":\"http://127.0.0.1:9/br\","
+    "\"access_key_id_env\":\"LLMUX_BENCH_AK\",\"secret_access_key_env\":\"LLMUX_BENCH_SK\"}},"
     "\"models\":{"
     "\"one\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m\"}]},"
     "\"fb\":{\"targets\":[{\"provider\":\"bad\",\"model\":\"m\"},{\"provider\":\"a\",\"model\":\"m\"}]},"
@@ -58,6 +61,7 @@ static const char CONFIG[] =
 
 static lx_config *g_cfg;
 static lx_provider_cfg *g_prov; /* provider "a" */
+static lx_provider_cfg *g_bedrock; /* provider "br" */
 static lx_ledger *g_ledger;
 static cJSON *g_req;
 static volatile long g_sink; /* keeps results observable */
@@ -94,8 +98,8 @@ static int op_request_parse(void)
     return rc;
 }
 
-/* The provider body from an already validated request (the model spliced in). */
-static int op_request_build(void)
+/* p's HTTP request for model from an already validated request. */
+static int build_for(lx_provider_cfg *p, const char *model)
 {
     static lx_request req;
     static int ready;
@@ -104,10 +108,16 @@ static int op_request_build(void)
         ready = 1;
     lx_http_request out;
     llmux__http_request_init(&out);
-    int rc = g_prov->ops->build_request(g_prov, "m", &req, 0, &out, &err);
+    int rc = p->ops->build_request(p, model, &req, 0, &out, &err);
     g_sink += (long)out.body_len;
     llmux__http_request_free(&out);
     return rc;
+}
+
+/* The provider body from an already validated request (the model spliced in). */
+static int op_request_build(void)
+{
+    return build_for(g_prov, "m");
 }
 
 static int op_parse_and_build(void)
@@ -127,19 +137,24 @@ static int op_parse_and_build(void)
 
 /* Includes filling a buffer with the body, as the transport's write callback
  * does, since parse_response may take the buffer over. */
-static int op_response_parse(void)
+static int parse_with(lx_provider_cfg *p, const char *text, size_t len)
 {
     lx_buf body = LX_BUF_INIT;
-    if (llmux__buf_append(&body, RESPONSE, sizeof RESPONSE - 1) != 0)
+    if (llmux__buf_append(&body, text, len) != 0)
         return -1;
     char *json = NULL;
     lx_usage usage = LX_USAGE_UNKNOWN;
     lx_err err;
-    int rc = g_prov->ops->parse_response(g_prov, &body, &json, &usage, &err);
+    int rc = p->ops->parse_response(p, &body, &json, &usage, &err);
     g_sink += usage.prompt_tokens;
     free(json);
     llmux__buf_free(&body);
     return rc;
+}
+
+static int op_response_parse(void)
+{
+    return parse_with(g_prov, RESPONSE, sizeof RESPONSE - 1);
 }
 
 static int op_classify_error(void)
@@ -251,6 +266,41 @@ static int op_floor_parse(void)
     return root ? 0 : -1;
 }
 
+/* Bedrock: the Converse body translated from the request and SigV4-signed. */
+static int op_bedrock_request_build(void)
+{
+    return build_for(g_bedrock, "anthropic.claude-3-haiku-20240307-v1:0");
+}
+
+/* The signature alone over a Converse body of the benchmark's size. */
+static int op_bedrock_sigv4(void)
+{
+    static const char body[] = "{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"" BENCH_USER
+                               "\"}]}],\"system\":[{\"text\":\"" BENCH_SYSTEM "\"}],"
+                               "\"inferenceConfig\":{\"maxTokens\":64}}";
+    lx_sigv4_header h[] = {{"content-type", "application/json"},
+                           {"host", "bedrock-runtime.us-east-1.amazonaws.com"},
+                           {"x-amz-date", "20250101T000000Z"}};
+    lx_sigv4_request r = {"POST", "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse", NULL,
+                          h, 3, body, sizeof body - 1, "20250101T000000Z", "us-east-1", "bedrock",
+                          "AKIDBENCH", "bench-secret-key"};
+    lx_buf auth = LX_BUF_INIT;
+    int rc = llmux__sigv4_authorization(&r, &auth);
+    g_sink += (long)auth.len;
+    llmux__buf_free(&auth);
+    return rc;
+}
+
+static const char BEDROCK_RESPONSE[] =
+    "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":\"[a] " BENCH_USER
+    "\"}]}},\"stopReason\":\"end_turn\",\"usage\":{\"inputTokens\":43,\"outputTokens\":20,"
+    "\"totalTokens\":63},\"metrics\":{\"latencyMs\":100}}";
+
+static int op_bedrock_response_parse(void)
+{
+    return parse_with(g_bedrock, BEDROCK_RESPONSE, sizeof BEDROCK_RESPONSE - 1);
+}
+
 typedef struct micro {
     const char *name;
     const char *what;
@@ -272,6 +322,12 @@ static const micro BENCHES[] = {
     {"result_lifecycle", "the same result built and freed, no trace (subtract from trace_build)",
      op_result_lifecycle},
     {"ledger_record", "ledger reserve + settle of one call (in-memory store)", op_ledger_record},
+    {"bedrock_request_build", "bedrock build_request: Converse body translated, SigV4-signed",
+     op_bedrock_request_build},
+    {"bedrock_sigv4", "SigV4 Authorization over a Converse body (part of bedrock_request_build)",
+     op_bedrock_sigv4},
+    {"bedrock_response_parse", "bedrock parse_response: Converse answer to a chat.completion",
+     op_bedrock_response_parse},
     {"floor_request_build", "for scale: the floor's cJSON request build and print", op_floor_build},
     {"floor_response_parse", "for scale: the floor's cJSON parse of the response", op_floor_parse},
 };
@@ -292,13 +348,16 @@ int main(int argc, char **argv)
     const char *placement = bench_arg(argc, argv, "--placement", "");
 
     lx_err err;
+    setenv("LLMUX_BENCH_AK", "AKIDBENCH", 1);
+    setenv("LLMUX_BENCH_SK", "bench-secret-key", 1);
     if (llmux__config_parse(&g_cfg, CONFIG, sizeof CONFIG - 1, &err) != LLMUX_OK) {
         fprintf(stderr, "bench_micro: config: %s\n", err.msg);
         return 1;
     }
     g_prov = llmux__config_find_provider(g_cfg, "a", 1);
+    g_bedrock = llmux__config_find_provider(g_cfg, "br", 2);
     const char *model;
-    if (!g_prov || llmux__request_parse(REQUEST, sizeof REQUEST - 1, &g_req, &model, &err) != 0 ||
+    if (!g_prov || !g_bedrock || llmux__request_parse(REQUEST, sizeof REQUEST - 1, &g_req, &model, &err) != 0 ||
         llmux__ledger_new(&g_ledger, 0) != 0) {
         fprintf(stderr, "bench_micro: setup failed\n");
         return 1;
