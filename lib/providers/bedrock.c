@@ -966,7 +966,7 @@ static void body_message(const char *body, size_t len, const char *secret, char 
 static int bedrock_classify_error(const lx_provider_cfg *p, const lx_http_response *resp,
                                   lx_err *err)
 {
-    char raw[256] = "", type[96] = "", msg[320];
+    char raw[256] = "", type[64] = "", msg[320];
     if (llmux__http_response_header(resp, "x-amzn-ErrorType", raw, sizeof raw) > 0) {
         char clean[256];
         llmux__provider_text(clean, sizeof clean, raw, strlen(raw), secret_of(p));
@@ -1157,7 +1157,7 @@ static int stream_exception(bedrock_stream *s, const lx_es_message *m)
     const lx_es_header *h = llmux__es_header(m, ":exception-type");
     if (!h)
         h = llmux__es_header(m, ":error-code");
-    char type[96] = "", msg[320] = "";
+    char type[64] = "", msg[320] = "";
     if (h && h->type == LX_ES_STRING)
         llmux__provider_text(type, sizeof type, h->value, h->value_len, s->secret);
     const lx_es_header *em = llmux__es_header(m, ":error-message");
