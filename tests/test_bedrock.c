@@ -17,12 +17,10 @@
 #include "config/config.h"
 #include "engine/assemble.h"
 #include "llmux.h"
+#include "providers/bedrock.h"
 #include "providers/provider.h"
 #include "wire/eventstream.h"
 #include "wire/sigv4.h"
-
-int llmux__bedrock_build_at(const lx_provider_cfg *p, const char *model, const lx_request *req,
-                            int stream, lx_http_request *out, time_t now, lx_err *err);
 
 #define TEST_SECRET "wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"
 

@@ -15,6 +15,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "providers/bedrock.h"
 #include "providers/classify.h"
 #include "providers/provider.h"
 #include "wire/eventstream.h"
@@ -620,8 +621,6 @@ static int build_path(const bedrock_state *st, const char *model, int stream, lx
 }
 
 /* The request for `now` (tests pin the time to compare signatures). */
-int llmux__bedrock_build_at(const lx_provider_cfg *p, const char *model, const lx_request *req,
-                            int stream, lx_http_request *out, time_t now, lx_err *err);
 int llmux__bedrock_build_at(const lx_provider_cfg *p, const char *model, const lx_request *req,
                             int stream, lx_http_request *out, time_t now, lx_err *err)
 {
