@@ -569,7 +569,10 @@ static int translate(const cJSON *req, char **out, lx_err *err)
     if ((rc = translate_messages(&t, cJSON_GetObjectItemCaseSensitive(req, "messages"))))
         goto done;
     if (t.system->child) {
-        cJSON_AddItemToObject(body, "system", t.system);
+        if (!cJSON_AddItemToObject(body, "system", t.system)) {
+            rc = oom(err);
+            goto done;
+        }
         t.system = NULL;
     }
     if ((rc = tool_config(&t, req, body)) || (rc = inference_config(&t, req, body)) ||
