@@ -400,9 +400,10 @@ static void test_response_refusals(void **state)
 
 /* -------------------------------------------------------------- errors */
 
-static int classify(const char *headers, long status, const char *body, lx_err *err)
+static int classify_with(const char *provider, const char *headers, long status,
+                         const char *body, lx_err *err)
 {
-    lx_config *cfg = load(SIGV4_PROVIDER);
+    lx_config *cfg = load(provider);
     lx_provider_cfg *p = &cfg->providers[0];
     lx_http_response r = {0};
     r.status = status;
@@ -413,6 +414,11 @@ static int classify(const char *headers, long status, const char *body, lx_err *
     llmux__http_response_free(&r);
     llmux__config_unref(cfg);
     return rc;
+}
+
+static int classify(const char *headers, long status, const char *body, lx_err *err)
+{
+    return classify_with(SIGV4_PROVIDER, headers, status, body, err);
 }
 
 static void test_error_classes(void **state)
@@ -458,6 +464,20 @@ static void test_error_classes(void **state)
     assert_int_equal(classify("", 500, "oops " TEST_SECRET, &err), LLMUX_ERR_PROVIDER);
     assert_null(strstr(err.msg, TEST_SECRET));
     assert_null(strstr(err.msg, "wJalrXUt"));
+    /* nor does the session token, nor a Bedrock API key */
+    assert_int_equal(classify_with("{\"type\":\"bedrock\",\"region\":\"us-east-1\",\"access_key_id_env\":"
+                                   "\"LLMUX_TEST_AWS_AK\",\"secret_access_key_env\":\"LLMUX_TEST_AWS_SK\","
+                                   "\"session_token_env\":\"LLMUX_TEST_AWS_TOKEN\"}",
+                                   "x-amzn-ErrorType: ExpiredTokenException\r\n", 403,
+                                   "{\"message\":\"token session-token-1 expired; key " TEST_SECRET "\"}", &err),
+                     LLMUX_ERR_AUTH);
+    assert_string_equal(err.msg, "HTTP 403 (ExpiredTokenException): token *************** expired; key "
+                                 "****************************************");
+    assert_int_equal(classify_with("{\"type\":\"bedrock\",\"region\":\"us-east-1\",\"api_key_env\":"
+                                   "\"LLMUX_TEST_BEDROCK_KEY\"}", "", 401,
+                                   "{\"message\":\"bad key bedrock-api-key-123456\"}", &err),
+                     LLMUX_ERR_AUTH);
+    assert_string_equal(err.msg, "HTTP 401: bad key **********************");
 }
 
 /* ------------------------------------------------------------- streams */
@@ -632,6 +652,15 @@ static void test_stream_errors(void **state)
     b.len -= 5; /* the metadata event cut short */
     assert_int_equal(feed(&b, 0, 0, &s, &err), LLMUX_ERR_CONNECT);
     assert_string_equal(err.msg, "the stream was cut inside its last message (after 10 messages)");
+    sink_free(&s);
+    llmux__buf_free(&b);
+    /* a stopReason that means the output is unusable */
+    b = (lx_buf)LX_BUF_INIT;
+    ev(&b, "messageStart", "{\"role\":\"assistant\"}");
+    ev(&b, "messageStop", "{\"stopReason\":\"malformed_model_output\"}");
+    assert_int_equal(feed(&b, 0, 0, &s, &err), LLMUX_ERR_BAD_RESPONSE);
+    assert_string_equal(err.msg, "the model's output was unusable (stopReason malformed_model_output)");
+    assert_string_equal(err.provider_code, "malformed_model_output");
     sink_free(&s);
     llmux__buf_free(&b);
     /* no metadata at all after messageStop: the answer is whole, its usage unknown */

@@ -688,10 +688,33 @@ static const char *finish_reason(const char *stop, int *error)
     return "stop";
 }
 
-static const char *secret_of(const lx_provider_cfg *p)
+/* What must never show in text quoted from the provider: the API key or the
+ * secret key, and the session token. */
+typedef struct secrets {
+    const char *key, *token;
+} secrets;
+
+static secrets secret_of(const lx_provider_cfg *p)
 {
     const bedrock_state *st = p->adapter_state;
-    return p->api_key ? p->api_key : st ? st->secret_key : NULL;
+    secrets s = {p->api_key ? p->api_key : st ? st->secret_key : NULL,
+                 st ? st->session_token : NULL};
+    return s;
+}
+
+/* llmux__provider_text masking both secrets. */
+static void safe_text(char *out, size_t cap, const char *in, size_t len, secrets sec)
+{
+    char *tmp = sec.token && len ? malloc(len + 1) : NULL;
+    if (!tmp) {
+        llmux__provider_text(out, cap, in, len, sec.key);
+        if (sec.token && len && cap) /* out of memory: quote nothing rather than risk it */
+            snprintf(out, cap, "(provider text withheld: out of memory)");
+        return;
+    }
+    llmux__provider_text(tmp, len + 1, in, len, sec.key);
+    llmux__provider_text(out, cap, tmp, strlen(tmp), sec.token);
+    free(tmp);
 }
 
 static long count(const cJSON *obj, const char *key)
@@ -855,7 +878,7 @@ static int bedrock_parse_response(const lx_provider_cfg *p, lx_buf *body, char *
     const char *finish = finish_reason(stop->valuestring, &malformed);
     if (malformed) {
         char s[64];
-        llmux__provider_text(s, sizeof s, stop->valuestring, strlen(stop->valuestring), secret_of(p));
+        safe_text(s, sizeof s, stop->valuestring, strlen(stop->valuestring), secret_of(p));
         snprintf(err->provider_code, sizeof err->provider_code, "%s", s);
         rc = llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "the model's output was unusable (stopReason %s)", s);
         goto done;
@@ -941,7 +964,7 @@ static void error_type(const char *raw, char *out, size_t cap)
     snprintf(out, cap, "%.*s", (int)(n < cap ? n : cap - 1), s);
 }
 
-static void body_message(const char *body, size_t len, const char *secret, char *msg, size_t cap,
+static void body_message(const char *body, size_t len, secrets secret, char *msg, size_t cap,
                          char *type, size_t type_cap)
 {
     msg[0] = '\0';
@@ -954,12 +977,12 @@ static void body_message(const char *body, size_t len, const char *secret, char 
         m = cJSON_GetObjectItemCaseSensitive(root, "Message");
     const cJSON *t = cJSON_GetObjectItemCaseSensitive(root, "__type");
     if (cJSON_IsString(m))
-        llmux__provider_text(msg, cap, m->valuestring, strlen(m->valuestring), secret);
+        safe_text(msg, cap, m->valuestring, strlen(m->valuestring), secret);
     else if (len)
-        llmux__provider_text(msg, cap > 201 ? 201 : cap, body, len, secret);
+        safe_text(msg, cap > 201 ? 201 : cap, body, len, secret);
     if (!type[0] && cJSON_IsString(t)) {
         char raw[128];
-        llmux__provider_text(raw, sizeof raw, t->valuestring, strlen(t->valuestring), secret);
+        safe_text(raw, sizeof raw, t->valuestring, strlen(t->valuestring), secret);
         error_type(raw, type, type_cap);
     }
     cJSON_Delete(root);
@@ -971,7 +994,7 @@ static int bedrock_classify_error(const lx_provider_cfg *p, const lx_http_respon
     char raw[256] = "", type[64] = "", msg[320];
     if (llmux__http_response_header(resp, "x-amzn-ErrorType", raw, sizeof raw) > 0) {
         char clean[256];
-        llmux__provider_text(clean, sizeof clean, raw, strlen(raw), secret_of(p));
+        safe_text(clean, sizeof clean, raw, strlen(raw), secret_of(p));
         error_type(clean, type, sizeof type);
     }
     body_message(resp->body.data, resp->body.len, secret_of(p), msg, sizeof msg, type, sizeof type);
@@ -988,7 +1011,7 @@ static int bedrock_classify_error(const lx_provider_cfg *p, const lx_http_respon
 
 typedef struct bedrock_stream {
     lx_eventstream es;
-    const char *secret;
+    secrets secret;
     char id[40];
     long created;
     int stopped; /* messageStop arrived */
@@ -1134,10 +1157,13 @@ static int on_event(bedrock_stream *s, const char *type, const cJSON *ev)
         int malformed = 0;
         const char *f = finish_reason(cJSON_IsString(stop) ? stop->valuestring : "", &malformed);
         s->stopped = 1;
-        if (malformed)
+        if (malformed) {
+            char why[48];
+            safe_text(why, sizeof why, stop->valuestring, strlen(stop->valuestring), s->secret);
+            snprintf(s->err->provider_code, sizeof s->err->provider_code, "%s", why);
             return s->status = llmux__err(s->err, LLMUX_ERR_BAD_RESPONSE,
-                                          "the model's output was unusable (stopReason %.40s)",
-                                          stop->valuestring);
+                                          "the model's output was unusable (stopReason %s)", why);
+        }
         return (d = cJSON_CreateObject()) ? emit(s, d, f, NULL) : (s->status = oom(s->err));
     }
     if (strcmp(type, "metadata") == 0) {
@@ -1161,10 +1187,10 @@ static int stream_exception(bedrock_stream *s, const lx_es_message *m)
         h = llmux__es_header(m, ":error-code");
     char type[64] = "", msg[320] = "";
     if (h && h->type == LX_ES_STRING)
-        llmux__provider_text(type, sizeof type, h->value, h->value_len, s->secret);
+        safe_text(type, sizeof type, h->value, h->value_len, s->secret);
     const lx_es_header *em = llmux__es_header(m, ":error-message");
     if (em && em->type == LX_ES_STRING)
-        llmux__provider_text(msg, sizeof msg, em->value, em->value_len, s->secret);
+        safe_text(msg, sizeof msg, em->value, em->value_len, s->secret);
     else
         body_message(m->payload, m->payload_len, s->secret, msg, sizeof msg, type, sizeof type);
     int status = status_for_type(type, msg, LLMUX_ERR_PROVIDER);
