@@ -24,6 +24,7 @@
 #include "prices/prices.h"
 #include "providers/provider.h"
 #include "router/router.h"
+#include "wire/sigv4.h"
 
 /* The request every C benchmark sends (floor_build_request's output). */
 static const char REQUEST[] =
@@ -57,7 +58,9 @@ static const char CONFIG[] =
     "\"a\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/a/v1\"},"
     "\"bad\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/bad/v1\"},"
     "\"az\":{\"type\":\"azure\",\"base_url\":\"http://127.0.0.1:9/az\","
-    "\"api_version\":\"2024-10-21\"}},"
+    "\"api_version\":\"2024-10-21\"},"
+    "\"br\":{\"type\":\"bedrock\",\"region\":\"us-east-1\",\"base_url\":\"http://127.0.0.1:9/br\","
+    "\"access_key_id_env\":\"LLMUX_BENCH_AK\",\"secret_access_key_env\":\"LLMUX_BENCH_SK\"}},"
     "\"models\":{"
     "\"one\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m\"}]},"
     "\"fb\":{\"targets\":[{\"provider\":\"bad\",\"model\":\"m\"},{\"provider\":\"a\",\"model\":\"m\"}]},"
@@ -74,6 +77,7 @@ static const char CONFIG[] =
 static lx_config *g_cfg;
 static lx_provider_cfg *g_prov; /* provider "a" */
 static lx_provider_cfg *g_az;   /* provider "az": Azure's deployments route */
+static lx_provider_cfg *g_bedrock; /* provider "br" */
 static lx_ledger *g_ledger;
 static cJSON *g_req;
 static volatile long g_sink; /* keeps results observable */
@@ -171,7 +175,7 @@ static int op_price_cost(void)
 {
     static const lx_price price = {"m", 3000000000, 15000000000, 300000000, 3750000000,
                                    6000000000, 0, -1, -1, -1, -1, -1, 0, 0, 0, "bench"};
-    static const lx_usage u = {10000, 800, 2000, 3000, 1000, 200};
+    static const lx_usage u = {10000, 800, 2000, 3000, 1000, 200, 0};
     unsigned flags;
     int64_t c = llmux__price_cost(&price, &u, &flags);
     g_sink += (long)c;
@@ -181,7 +185,7 @@ static int op_price_cost(void)
 /* What the engine does per billed attempt: lookup + cost. */
 static int op_price_lookup_cost(void)
 {
-    static const lx_usage u = {1000, 500, 400, 0, -1, 200};
+    static const lx_usage u = {1000, 500, 400, 0, -1, 200, 0};
     const lx_price *p = llmux__price_find(g_cfg->prices, "a", "openai", "gpt-4o-mini");
     unsigned flags;
     int64_t c = p ? llmux__price_cost(p, &u, &flags) : -1;
@@ -407,6 +411,42 @@ static int op_floor_parse(void)
     return root ? 0 : -1;
 }
 
+/* Bedrock: the Converse body translated from the request and SigV4-signed. */
+static int op_bedrock_request_build(void)
+{
+    return build_on(g_bedrock, "anthropic.claude-3-haiku-20240307-v1:0");
+}
+
+/* The signature alone over a Converse body of the benchmark's size. */
+static int op_bedrock_sigv4(void)
+{
+    static const char body[] = "{\"messages\":[{\"role\":\"user\",\"content\":[{\"text\":\"" BENCH_USER
+                               "\"}]}],\"system\":[{\"text\":\"" BENCH_SYSTEM "\"}],"
+                               "\"inferenceConfig\":{\"maxTokens\":64}}";
+    lx_sigv4_header h[] = {{"content-type", "application/json"},
+                           {"host", "bedrock-runtime.us-east-1.amazonaws.com"},
+                           {"x-amz-date", "20250101T000000Z"}};
+    lx_sigv4_request r = {"POST", "/model/anthropic.claude-3-haiku-20240307-v1%3A0/converse", NULL,
+                          h, 3, body, sizeof body - 1, "20250101T000000Z", "us-east-1", "bedrock",
+                          "AKIDBENCH", "bench-secret-key"};
+    lx_buf auth = LX_BUF_INIT;
+    int rc = llmux__sigv4_authorization(&r, &auth);
+    g_sink += (long)auth.len;
+    llmux__buf_free(&auth);
+    return rc;
+}
+
+static const char BEDROCK_RESPONSE[] =
+    "{\"output\":{\"message\":{\"role\":\"assistant\",\"content\":[{\"text\":\"[a] " BENCH_USER
+    "\"}]}},\"stopReason\":\"end_turn\",\"usage\":{\"inputTokens\":43,\"outputTokens\":20,"
+    "\"totalTokens\":63},\"metrics\":{\"latencyMs\":100}}";
+
+static int op_bedrock_response_parse(void)
+{
+    return parse_on(g_bedrock, BEDROCK_RESPONSE, sizeof BEDROCK_RESPONSE - 1);
+}
+
+
 typedef struct micro {
     const char *name;
     const char *what;
@@ -448,6 +488,12 @@ static const micro BENCHES[] = {
     {"price_cost", "llmux__price_cost of an Anthropic-shaped usage", op_price_cost},
     {"price_lookup_cost", "price lookup + cost, as the engine does per billed attempt",
      op_price_lookup_cost},
+    {"bedrock_request_build", "bedrock build_request: Converse body translated, SigV4-signed",
+     op_bedrock_request_build},
+    {"bedrock_sigv4", "SigV4 Authorization over a Converse body (part of bedrock_request_build)",
+     op_bedrock_sigv4},
+    {"bedrock_response_parse", "bedrock parse_response: Converse answer to a chat.completion",
+     op_bedrock_response_parse},
     {"floor_request_build", "for scale: the floor's cJSON request build and print", op_floor_build},
     {"floor_response_parse", "for scale: the floor's cJSON parse of the response", op_floor_parse},
 };
@@ -468,11 +514,18 @@ int main(int argc, char **argv)
     const char *placement = bench_arg(argc, argv, "--placement", "");
 
     lx_err err;
+    setenv("LLMUX_BENCH_AK", "AKIDBENCH", 1);
+    setenv("LLMUX_BENCH_SK", "bench-secret-key", 1);
     if (llmux__config_parse(&g_cfg, CONFIG, sizeof CONFIG - 1, &err) != LLMUX_OK) {
         fprintf(stderr, "bench_micro: config: %s\n", err.msg);
         return 1;
     }
     g_prov = llmux__config_find_provider(g_cfg, "a", 1);
+    g_bedrock = llmux__config_find_provider(g_cfg, "br", 2);
+    if (!g_bedrock) {
+        fprintf(stderr, "bench_micro: no bedrock provider\n");
+        return 1;
+    }
     g_az = llmux__config_find_provider(g_cfg, "az", 2);
     const char *model;
     if (!g_prov || !g_az || llmux__request_parse(REQUEST, sizeof REQUEST - 1, &g_req, &model, &err) != 0 ||

@@ -2,7 +2,9 @@
  * back, a streamed call, an unknown model, the trace, spend, close) failing
  * the 1st allocation, then the 2nd, and so on, until a run sees no failure.
  * Every run must end cleanly: no crash, results or LLMUX_ERR_NO_MEMORY, and
- * (under ASan, or valgrind) no leak. llmux's own allocations are wrapped with
+ * (under ASan, or valgrind) no leak. A second session does the same over a
+ * Bedrock target (translation, SigV4, event streams, a classified error).
+ * llmux's own allocations are wrapped with
  * the linker's --wrap; cJSON's go through its hooks. */
 #include <setjmp.h>
 #include <stdarg.h>
@@ -70,7 +72,8 @@ static void check_result(int rc, llmux_result *r)
     llmux_result_free(r);
 }
 
-static void session(const char *cfg)
+/* The gateway, or NULL when opening it ran out of memory (checked). */
+static llmux *open_or_oom(const char *cfg)
 {
     llmux *gw = NULL;
     char err[256];
@@ -78,8 +81,40 @@ static void session(const char *cfg)
     if (rc != LLMUX_OK) {
         assert_int_equal(rc, LLMUX_ERR_NO_MEMORY);
         assert_null(gw);
-        return;
     }
+    return gw;
+}
+
+/* Runs session once to warm up, then failing allocation 1, 2, ... until a
+ * run needs no more; returns the number of allocations failed in turn. */
+static long fail_each(void (*session_fn)(const char *), const char *cfg)
+{
+    cJSON_Hooks hooks = {json_malloc, free};
+    cJSON_InitHooks(&hooks);
+    session_fn(cfg); /* warm up: libcurl's and OpenSSL's one-time set-up happens here */
+    long runs = 0;
+    for (long n = 1;; n++) {
+        fail_at = n;
+        counted = 0;
+        failed_one = 0;
+        session_fn(cfg);
+        runs++;
+        if (!failed_one)
+            break; /* the session needed fewer than n allocations */
+        if (n > 100000)
+            fail_msg("the session does not end");
+    }
+    fail_at = -1;
+    cJSON_InitHooks(NULL);
+    return runs - 1;
+}
+
+static void session(const char *cfg)
+{
+    llmux *gw = open_or_oom(cfg);
+    if (!gw)
+        return;
+    int rc;
     llmux_result *r = NULL;
     const char *req = "{\"model\":\"two\",\"messages\":[{\"role\":\"user\",\"content\":\"hi there\"}]}";
     rc = llmux_chat(gw, req, NULL, &r);
@@ -109,26 +144,60 @@ static void test_every_allocation_failure_is_clean(void **state)
                            "\"two\":{\"targets\":[{\"provider\":\"bad\",\"model\":\"b\"},"
                            "{\"provider\":\"good\",\"model\":\"g\"}]}}",
                            NULL);
-    cJSON_Hooks hooks = {json_malloc, free};
-    cJSON_InitHooks(&hooks);
-    session(cfg); /* warm up: libcurl's and OpenSSL's one-time set-up happens here */
-    long runs = 0;
-    for (long n = 1;; n++) {
-        fail_at = n;
-        counted = 0;
-        failed_one = 0;
-        session(cfg);
-        runs++;
-        if (!failed_one)
-            break; /* the session needed fewer than n allocations */
-        if (n > 100000)
-            fail_msg("the session does not end");
-    }
-    fail_at = -1;
-    cJSON_InitHooks(NULL);
-    printf("failed each of %ld allocations in turn\n", runs - 1);
-    assert_true(runs > 50);
+    long failed = fail_each(session, cfg);
+    printf("failed each of %ld allocations in turn\n", failed);
+    assert_true(failed > 50);
     free(cfg);
+}
+
+/* ---- Bedrock: translation both ways, SigV4, the event-stream decoder */
+
+static void bedrock_session(const char *cfg)
+{
+    llmux *gw = open_or_oom(cfg);
+    if (!gw)
+        return;
+    int rc;
+    static const char tools[] =
+        "\"tools\":[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":\"object\"}}}],"
+        "\"tool_choice\":\"required\"";
+    llmux_result *r = NULL;
+    rc = llmux_chat(gw, "{\"model\":\"br\",\"messages\":[{\"role\":\"system\",\"content\":\"s\"},"
+                        "{\"role\":\"user\",\"content\":\"a\"},{\"role\":\"assistant\",\"tool_calls\":"
+                        "[{\"id\":\"t\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{}\"}}]},"
+                        "{\"role\":\"tool\",\"tool_call_id\":\"t\",\"content\":\"r\"}],\"stop\":\"x\"}",
+                    NULL, &r);
+    check_result(rc, r);
+    rc = llmux_chat_stream(gw, "{\"model\":\"br\",\"messages\":[{\"role\":\"user\",\"content\":\"a b\"}],"
+                               "\"max_tokens\":9}", NULL, on_chunk, NULL, &r);
+    check_result(rc, r);
+    char req[512];
+    snprintf(req, sizeof req, "{\"model\":\"br\",\"messages\":[{\"role\":\"user\",\"content\":\"c\"}],%s}", tools);
+    rc = llmux_chat_stream(gw, req, NULL, on_chunk, NULL, &r);
+    check_result(rc, r);
+    snprintf(req, sizeof req, "{\"model\":\"bad\",\"messages\":[{\"role\":\"user\",\"content\":\"c\"}]}");
+    rc = llmux_chat(gw, req, NULL, &r); /* the throttled deployment: an error classified */
+    check_result(rc, r);
+    llmux_close(gw);
+}
+
+static void test_bedrock_allocation_failures_are_clean(void **state)
+{
+    setenv("LLMUX_OOM_AWS_AK", "AKIDOOM", 1);
+    setenv("LLMUX_OOM_AWS_SK", "llmux-sim-bedrock-secret", 1);
+    sim_set(&SIM, "brbad", "{\"faults\":[{\"type\":\"status\",\"status\":429,\"count\":-1}]}");
+    char cfg[1024];
+    snprintf(cfg, sizeof cfg,
+             "{\"providers\":{\"br\":{\"type\":\"bedrock\",\"region\":\"us-east-1\",\"base_url\":\"%s/br\","
+             "\"access_key_id_env\":\"LLMUX_OOM_AWS_AK\",\"secret_access_key_env\":\"LLMUX_OOM_AWS_SK\"},"
+             "\"bad\":{\"type\":\"bedrock\",\"region\":\"us-east-1\",\"base_url\":\"%s/brbad\","
+             "\"access_key_id_env\":\"LLMUX_OOM_AWS_AK\",\"secret_access_key_env\":\"LLMUX_OOM_AWS_SK\"}},"
+             "\"models\":{\"br\":{\"targets\":[{\"provider\":\"br\",\"model\":\"m:1\"}]},"
+             "\"bad\":{\"targets\":[{\"provider\":\"bad\",\"model\":\"m:1\"}]}}}",
+             SIM.url, SIM.url);
+    long failed = fail_each(bedrock_session, cfg);
+    printf("bedrock: failed each of %ld allocations in turn\n", failed);
+    assert_true(failed > 50);
 }
 
 static int setup(void **state)
@@ -146,6 +215,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_allocation_failure_is_clean),
+        cmocka_unit_test(test_bedrock_allocation_failures_are_clean),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }

@@ -16,7 +16,7 @@ static entry types[MAX_TYPES] = {
     {"azure", &llmux__azure_ops},
     {"anthropic", NULL},
     {"gemini", NULL},
-    {"bedrock", NULL},
+    {"bedrock", &llmux__bedrock_ops},
 };
 
 const lx_provider_ops *llmux__provider_ops_find(const char *type, int *known)

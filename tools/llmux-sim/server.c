@@ -254,6 +254,8 @@ static void conn_serve(sim_conn *c)
             .api_key = c->in.data + hr.api_key.off,
             .api_key_len = hr.api_key.len,
             .has_api_key = hr.has_api_key,
+            .head = c->in.data,
+            .head_len = hl,
             .body = body,
             .body_len = body_len,
             .minor_version = hr.minor_version,

@@ -7,6 +7,7 @@
 #include <time.h>
 
 #include "azure.h"
+#include "bedrock.h"
 #include "chat.h"
 #include "faults.h"
 #include "hostile.h"
@@ -355,6 +356,8 @@ int sim_handle(sim_conn *c, const sim_request *r)
 
     if (n >= 6 && memcmp(p, "/_sim/", 6) == 0)
         return handle_control(c, r);
+    if (sim_bedrock_match(r))
+        return sim_bedrock_handle(c, r);
     sim_request az;
     char az_auth[SIM_AZURE_AUTH_MAX];
     int keep = 0, azure = sim_azure_route(c, r, &az, az_auth, &dep, &dep_len, &keep);

@@ -20,6 +20,8 @@ typedef struct sim_request {
     const char *api_key;  /* api-key header value (Azure) */
     size_t api_key_len;
     int has_api_key;
+    const char *head;     /* the raw request head (Bedrock verifies SigV4 over it) */
+    size_t head_len;
     const char *body;
     size_t body_len;
     int minor_version;    /* HTTP/1.x */
