@@ -15,7 +15,7 @@ static entry types[MAX_TYPES] = {
     {"openai", &llmux__openai_ops},
     {"azure", NULL},
     {"anthropic", NULL},
-    {"gemini", NULL},
+    {"gemini", &llmux__gemini_ops},
     {"bedrock", NULL},
 };
 
