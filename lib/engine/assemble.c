@@ -124,6 +124,9 @@ int llmux__assembler_add(lx_assembler *a, const cJSON *chunk, lx_err *err)
         a->u.completion_tokens = member_long(usage, "completion_tokens");
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
         a->u.cached_tokens = cJSON_IsObject(d) ? member_long(d, "cached_tokens") : -1;
+        a->u.cache_write_tokens = cJSON_IsObject(d) ? member_long(d, "cache_write_tokens") : -1;
+        const cJSON *cd = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens_details");
+        a->u.reasoning_tokens = cJSON_IsObject(cd) ? member_long(cd, "reasoning_tokens") : -1;
     }
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
     if (choices && !cJSON_IsArray(choices) && !cJSON_IsNull(choices))

@@ -661,7 +661,7 @@ static cJSON *read_usage(const cJSON *um, lx_usage *u)
     u->completion_tokens = completion;
     u->cached_tokens = cached;
     u->cache_write_tokens = 0; /* the API bills no cache writes on a call */
-    u->cache_write_1h_tokens = 0;
+    u->cache_write_1h_tokens = -1; /* not split */
     u->reasoning_tokens = thoughts;
     cJSON *o = cJSON_CreateObject();
     cJSON *pd = o ? cJSON_CreateObject() : NULL;
@@ -862,9 +862,9 @@ static int gemini_parse_response(const lx_provider_cfg *p, lx_buf *body, char **
         }
         const cJSON *idx = cJSON_GetObjectItemCaseSensitive(c, "index");
         cJSON *ch = r ? NULL : cJSON_CreateObject();
-        cJSON *msg = ch ? cJSON_AddObjectToObject(ch, "message") : NULL;
+        cJSON *msg = ch && cJSON_AddNumberToObject(ch, "index", cJSON_IsNumber(idx) ? idx->valuedouble : i)
+                         ? cJSON_AddObjectToObject(ch, "message") : NULL;
         int ok = msg && cJSON_AddItemToArray(choices, ch) &&
-                 cJSON_AddNumberToObject(ch, "index", cJSON_IsNumber(idx) ? idx->valuedouble : i) &&
                  cJSON_AddStringToObject(msg, "role", "assistant") &&
                  (co.calls && !co.text.len
                       ? cJSON_AddNullToObject(msg, "content") != NULL
@@ -1089,8 +1089,8 @@ static int translate_event(gemini_stream *s, const cJSON *root)
         if (idx + 1 > s->seen)
             s->seen = idx + 1;
         cJSON *ch = cJSON_CreateObject();
-        cJSON *delta = ch ? cJSON_AddObjectToObject(ch, "delta") : NULL;
-        int ok = delta && cJSON_AddItemToArray(choices, ch) && cJSON_AddNumberToObject(ch, "index", idx);
+        cJSON *delta = ch && cJSON_AddNumberToObject(ch, "index", idx) ? cJSON_AddObjectToObject(ch, "delta") : NULL;
+        int ok = delta && cJSON_AddItemToArray(choices, ch);
         if (!delta)
             cJSON_Delete(ch);
         if (ok && !s->role_sent[idx]) {

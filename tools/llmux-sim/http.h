@@ -27,6 +27,8 @@ typedef struct http_request {
     http_span target;
     http_span authorization;
     int has_authorization;
+    http_span goog_key; /* x-goog-api-key */
+    int has_goog_key;
     int minor_version;       /* HTTP/1.<minor> */
     int64_t content_length;  /* -1 when absent */
     int chunked;             /* Transfer-Encoding: chunked */

@@ -15,6 +15,11 @@ typedef struct sim_request {
     const char *auth;     /* Authorization header value */
     size_t auth_len;
     int has_auth;
+    const char *goog_key; /* x-goog-api-key header value (Gemini) */
+    size_t goog_key_len;
+    int has_goog_key;
+    const char *query;    /* after '?', or NULL */
+    size_t query_len;
     const char *body;
     size_t body_len;
     int minor_version;    /* HTTP/1.x */
