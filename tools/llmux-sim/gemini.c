@@ -169,6 +169,9 @@ static int gem_check(const cJSON *req, gem_answer *a, char *msg, size_t cap)
         }
     }
     (void)call_parts;
+    const cJSON *si = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(req, "systemInstruction"), "parts");
+    for (const cJSON *p = cJSON_IsArray(si) ? si->child : NULL; p; p = p->next)
+        a->prompt_bytes += str_of(p, "text") ? (long)strlen(str_of(p, "text")) : 0;
     const cJSON *tools = cJSON_GetObjectItemCaseSensitive(req, "tools");
     const cJSON *decls = cJSON_GetObjectItemCaseSensitive(cJSON_GetArrayItem(tools, 0), "functionDeclarations");
     const cJSON *fcc = cJSON_GetObjectItemCaseSensitive(cJSON_GetObjectItemCaseSensitive(req, "toolConfig"),
