@@ -36,6 +36,12 @@ static const char RESPONSE[] =
     "\"content\":\"[a] " BENCH_USER "\"},\"finish_reason\":\"stop\"}],"
     "\"usage\":{\"prompt_tokens\":43,\"completion_tokens\":20,\"total_tokens\":63}}";
 
+/* The simulator's Gemini answer to the same request. */
+static const char GEMINI_RESPONSE[] =
+    "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"[a] " BENCH_USER "\"}]},"
+    "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":43,"
+    "\"candidatesTokenCount\":20,\"totalTokenCount\":63},\"modelVersion\":\"m\",\"responseId\":\"a-1\"}";
+
 static const char ERROR_BODY[] =
     "{\"error\":{\"message\":\"The server is overloaded.\",\"type\":\"server_error\","
     "\"param\":null,\"code\":null}}";
@@ -44,7 +50,8 @@ static const char ERROR_BODY[] =
 static const char CONFIG[] =
     "{\"providers\":{"
     "\"a\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/a/v1\"},"
-    "\"bad\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/bad/v1\"}},"
+    "\"bad\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/bad/v1\"},"
+    "\"gem\":{\"type\":\"gemini\",\"base_url\":\"http://127.0.0.1:9/gem/v1beta\"}},"
     "\"models\":{"
     "\"one\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m\"}]},"
     "\"fb\":{\"targets\":[{\"provider\":\"bad\",\"model\":\"m\"},{\"provider\":\"a\",\"model\":\"m\"}]},"
@@ -58,6 +65,7 @@ static const char CONFIG[] =
 
 static lx_config *g_cfg;
 static lx_provider_cfg *g_prov; /* provider "a" */
+static lx_provider_cfg *g_gem;  /* provider "gem" (gemini) */
 static lx_ledger *g_ledger;
 static cJSON *g_req;
 static volatile long g_sink; /* keeps results observable */
@@ -94,8 +102,9 @@ static int op_request_parse(void)
     return rc;
 }
 
-/* The provider body from an already validated request (the model spliced in). */
-static int op_request_build(void)
+/* The provider body from an already validated request (the request's tree,
+ * when an adapter builds one, is kept across runs). */
+static int build_with(const lx_provider_cfg *p)
 {
     static lx_request req;
     static int ready;
@@ -104,10 +113,20 @@ static int op_request_build(void)
         ready = 1;
     lx_http_request out;
     llmux__http_request_init(&out);
-    int rc = g_prov->ops->build_request(g_prov, "m", &req, 0, &out, &err);
+    int rc = p->ops->build_request(p, "m", &req, 0, &out, &err);
     g_sink += (long)out.body_len;
     llmux__http_request_free(&out);
     return rc;
+}
+
+static int op_request_build(void)
+{
+    return build_with(g_prov); /* the model spliced into the caller's text */
+}
+
+static int op_gemini_build(void)
+{
+    return build_with(g_gem);
 }
 
 static int op_parse_and_build(void)
@@ -127,19 +146,29 @@ static int op_parse_and_build(void)
 
 /* Includes filling a buffer with the body, as the transport's write callback
  * does, since parse_response may take the buffer over. */
-static int op_response_parse(void)
+static int parse_with(const lx_provider_cfg *p, const char *text, size_t len)
 {
     lx_buf body = LX_BUF_INIT;
-    if (llmux__buf_append(&body, RESPONSE, sizeof RESPONSE - 1) != 0)
+    if (llmux__buf_append(&body, text, len) != 0)
         return -1;
     char *json = NULL;
     lx_usage usage = LX_USAGE_UNKNOWN;
     lx_err err;
-    int rc = g_prov->ops->parse_response(g_prov, &body, &json, &usage, &err);
+    int rc = p->ops->parse_response(p, &body, &json, &usage, &err);
     g_sink += usage.prompt_tokens;
     free(json);
     llmux__buf_free(&body);
     return rc;
+}
+
+static int op_response_parse(void)
+{
+    return parse_with(g_prov, RESPONSE, sizeof RESPONSE - 1);
+}
+
+static int op_gemini_parse(void)
+{
+    return parse_with(g_gem, GEMINI_RESPONSE, sizeof GEMINI_RESPONSE - 1);
 }
 
 static int op_classify_error(void)
@@ -267,6 +296,10 @@ static const micro BENCHES[] = {
     {"request_parse_build", "request_parse + build_request + frees", op_parse_and_build},
     {"response_parse", "openai parse_response: body buffer filled, validated, usage read",
      op_response_parse},
+    {"gemini_request_build", "gemini build_request: generateContent body from the parsed request "
+                             "(tree cached)", op_gemini_build},
+    {"gemini_response_parse", "gemini parse_response: answer checked, parsed, chat.completion printed",
+     op_gemini_parse},
     {"classify_error", "openai classify_error: a 503 with an OpenAI error body", op_classify_error},
     {"trace_build", "a two-attempt result built, its trace JSON built, freed", op_trace_build},
     {"result_lifecycle", "the same result built and freed, no trace (subtract from trace_build)",
@@ -297,8 +330,9 @@ int main(int argc, char **argv)
         return 1;
     }
     g_prov = llmux__config_find_provider(g_cfg, "a", 1);
+    g_gem = llmux__config_find_provider(g_cfg, "gem", 3);
     const char *model;
-    if (!g_prov || llmux__request_parse(REQUEST, sizeof REQUEST - 1, &g_req, &model, &err) != 0 ||
+    if (!g_prov || !g_gem || llmux__request_parse(REQUEST, sizeof REQUEST - 1, &g_req, &model, &err) != 0 ||
         llmux__ledger_new(&g_ledger, 0) != 0) {
         fprintf(stderr, "bench_micro: setup failed\n");
         return 1;

@@ -647,41 +647,55 @@ static long add_counts(long a, long b)
     return a < 0 || b < 0 ? -1 : a + b;
 }
 
-/* usageMetadata to lx_usage and an OpenAI usage object (NULL when absent). */
-static cJSON *read_usage(const cJSON *um, lx_usage *u)
+/* usageMetadata to lx_usage; 0 when there is none. */
+static int read_usage(const cJSON *um, lx_usage *u)
 {
     if (!cJSON_IsObject(um))
-        return NULL;
-    long prompt = add_counts(token_member(um, "promptTokenCount"),
-                             token_member(um, "toolUsePromptTokenCount"));
+        return 0;
     long thoughts = token_member(um, "thoughtsTokenCount");
-    long completion = add_counts(token_member(um, "candidatesTokenCount"), thoughts);
-    long cached = token_member(um, "cachedContentTokenCount");
-    u->prompt_tokens = prompt;
-    u->completion_tokens = completion;
-    u->cached_tokens = cached;
-    u->cache_write_tokens = 0; /* the API bills no cache writes on a call */
+    u->prompt_tokens = add_counts(token_member(um, "promptTokenCount"),
+                                  token_member(um, "toolUsePromptTokenCount"));
+    u->completion_tokens = add_counts(token_member(um, "candidatesTokenCount"), thoughts);
+    u->cached_tokens = token_member(um, "cachedContentTokenCount");
+    u->cache_write_tokens = 0;     /* the API bills no cache writes on a call */
     u->cache_write_1h_tokens = -1; /* not split */
     u->reasoning_tokens = thoughts;
-    cJSON *o = cJSON_CreateObject();
-    cJSON *pd = o ? cJSON_CreateObject() : NULL;
-    cJSON *cd = pd ? cJSON_CreateObject() : NULL;
-    if (!cd) {
-        cJSON_Delete(o);
-        cJSON_Delete(pd);
-        return NULL;
-    }
-#define NUM(obj, k, v) ((v) < 0 ? cJSON_AddNullToObject(obj, k) : cJSON_AddNumberToObject(obj, k, (double)(v)))
-    NUM(o, "prompt_tokens", prompt);
-    NUM(o, "completion_tokens", completion);
-    NUM(o, "total_tokens", add_counts(prompt, completion));
-    cJSON_AddItemToObject(o, "prompt_tokens_details", pd);
-    NUM(pd, "cached_tokens", cached);
-    NUM(pd, "cache_write_tokens", 0L);
-    cJSON_AddItemToObject(o, "completion_tokens_details", cd);
-    NUM(cd, "reasoning_tokens", thoughts);
-#undef NUM
-    return o;
+    return 1;
+}
+
+/* A whole number, without printf (it runs for every count of every answer). */
+static int put_int(lx_buf *b, long long v)
+{
+    char d[24];
+    size_t i = sizeof d;
+    unsigned long long u = v < 0 ? 0ull - (unsigned long long)v : (unsigned long long)v;
+    do
+        d[--i] = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        d[--i] = '-';
+    return llmux__buf_append(b, d + i, sizeof d - i);
+}
+
+static int put_count(lx_buf *b, const char *key, int64_t v)
+{
+    return llmux__buf_puts(b, "\"") || llmux__buf_puts(b, key) || llmux__buf_puts(b, "\":") ||
+           (v < 0 ? llmux__buf_puts(b, "null") : put_int(b, v));
+}
+
+/* ,"usage":{...} in OpenAI's shape. */
+static int put_usage(lx_buf *b, const lx_usage *u)
+{
+    int64_t total = u->prompt_tokens < 0 || u->completion_tokens < 0
+                        ? -1 : u->prompt_tokens + u->completion_tokens;
+    return llmux__buf_puts(b, ",\"usage\":{") || put_count(b, "prompt_tokens", u->prompt_tokens) ||
+           llmux__buf_puts(b, ",") || put_count(b, "completion_tokens", u->completion_tokens) ||
+           llmux__buf_puts(b, ",") || put_count(b, "total_tokens", total) ||
+           llmux__buf_puts(b, ",\"prompt_tokens_details\":{") ||
+           put_count(b, "cached_tokens", u->cached_tokens) || llmux__buf_puts(b, ",") ||
+           put_count(b, "cache_write_tokens", u->cache_write_tokens) ||
+           llmux__buf_puts(b, "},\"completion_tokens_details\":{") ||
+           put_count(b, "reasoning_tokens", u->reasoning_tokens) || llmux__buf_puts(b, "}}");
 }
 
 /* The tool-call id of the k-th functionCall of a candidate. */
@@ -813,15 +827,40 @@ static int parse_object(const char *data, size_t len, const char *what, cJSON **
     return LLMUX_OK;
 }
 
-static int add_id_model(cJSON *o, const cJSON *root, const char *object, double created)
+/* {"id":...,"object":...,"created":...,"model":... (the object left open). */
+static int put_head(lx_buf *b, const cJSON *root, const char *object, long long created)
 {
     const char *rid = str_member(root, "responseId");
     const char *model = str_member(root, "modelVersion");
     char id[160];
     snprintf(id, sizeof id, "chatcmpl-%.140s", rid ? rid : "gemini");
-    return !cJSON_AddStringToObject(o, "id", id) || !cJSON_AddStringToObject(o, "object", object) ||
-           !cJSON_AddNumberToObject(o, "created", created) ||
-           !cJSON_AddStringToObject(o, "model", model ? model : "");
+    return llmux__buf_puts(b, "{\"id\":") || llmux__buf_json_string(b, id) ||
+           llmux__buf_puts(b, ",\"object\":\"") || llmux__buf_puts(b, object) ||
+           llmux__buf_puts(b, "\",\"created\":") || put_int(b, created) ||
+           llmux__buf_puts(b, ",\"model\":") ||
+           llmux__buf_json_string(b, model ? model : "");
+}
+
+/* One choice of a chat.completion. r: read_candidate's status. */
+static int put_choice(lx_buf *out, const cJSON *c, int i, cand_out *co)
+{
+    const cJSON *idx = cJSON_GetObjectItemCaseSensitive(c, "index");
+    const char *fr = finish_reason(co->finish, co->calls != NULL);
+    int bad = llmux__buf_puts(out, i ? ",{\"index\":" : "{\"index\":") ||
+              put_int(out, cJSON_IsNumber(idx) ? idx->valueint : i) ||
+              llmux__buf_puts(out, ",\"message\":{\"role\":\"assistant\",\"content\":");
+    if (co->calls && !co->text.len)
+        bad = bad || llmux__buf_puts(out, "null");
+    else
+        bad = bad || llmux__buf_json_string(out, co->text.data ? co->text.data : "");
+    if (co->calls) {
+        char *calls = cJSON_PrintUnformatted(co->calls);
+        bad = bad || !calls || llmux__buf_puts(out, ",\"tool_calls\":") || llmux__buf_puts(out, calls);
+        free(calls);
+    }
+    bad = bad || llmux__buf_puts(out, "},\"logprobs\":null,\"finish_reason\":");
+    bad = bad || (fr ? llmux__buf_json_string(out, fr) : llmux__buf_puts(out, "null"));
+    return bad || llmux__buf_puts(out, "}");
 }
 
 static int gemini_parse_response(const lx_provider_cfg *p, lx_buf *body, char **out_json,
@@ -831,7 +870,7 @@ static int gemini_parse_response(const lx_provider_cfg *p, lx_buf *body, char **
     int rc = parse_object(body->data, body->len, "the response body", &root, err);
     if (rc)
         return rc;
-    cJSON *out = NULL;
+    lx_buf out = LX_BUF_INIT;
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
     if (e) {
         rc = word_error(p, p->api_key, 200, e, body->data, body->len, err);
@@ -844,62 +883,33 @@ static int gemini_parse_response(const lx_provider_cfg *p, lx_buf *body, char **
         rc = llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "the response has no candidates");
         goto done;
     }
-    out = cJSON_CreateObject();
-    cJSON *choices = NULL;
-    if (!out || add_id_model(out, root, "chat.completion", (double)time(NULL)) ||
-        !(choices = cJSON_AddArrayToObject(out, "choices")))
-        goto oom;
+    int bad = llmux__buf_reserve(&out, body->len + 256) ||
+              put_head(&out, root, "chat.completion", (long long)time(NULL)) ||
+              llmux__buf_puts(&out, ",\"choices\":[");
     int i = 0;
-    for (const cJSON *c = cands->child; c; c = c->next, i++) {
+    for (const cJSON *c = cands->child; c && !bad; c = c->next, i++) {
         cand_out co = {LX_BUF_INIT, NULL, NULL};
         co.text.limit = p->max_response_bytes;
         int r = read_candidate(c, &co, 0, 0);
-        if (!r && failed_finish(co.finish)) {
-            llmux__buf_free(&co.text);
-            cJSON_Delete(co.calls);
+        if (!r && failed_finish(co.finish))
             rc = failed_candidate(p, co.finish, err);
-            goto done;
-        }
-        const cJSON *idx = cJSON_GetObjectItemCaseSensitive(c, "index");
-        cJSON *ch = r ? NULL : cJSON_CreateObject();
-        cJSON *msg = ch && cJSON_AddNumberToObject(ch, "index", cJSON_IsNumber(idx) ? idx->valuedouble : i)
-                         ? cJSON_AddObjectToObject(ch, "message") : NULL;
-        int ok = msg && cJSON_AddItemToArray(choices, ch) &&
-                 cJSON_AddStringToObject(msg, "role", "assistant") &&
-                 (co.calls && !co.text.len
-                      ? cJSON_AddNullToObject(msg, "content") != NULL
-                      : cJSON_AddStringToObject(msg, "content", co.text.data ? co.text.data : "") != NULL);
-        if (ok && co.calls) {
-            cJSON_AddItemToObject(msg, "tool_calls", co.calls);
-            co.calls = NULL;
-        }
-        const char *fr = finish_reason(co.finish, cJSON_GetObjectItemCaseSensitive(msg, "tool_calls") != NULL);
-        ok = ok && cJSON_AddNullToObject(ch, "logprobs") &&
-             (fr ? cJSON_AddStringToObject(ch, "finish_reason", fr) != NULL
-                 : cJSON_AddNullToObject(ch, "finish_reason") != NULL);
-        if (!msg)
-            cJSON_Delete(ch);
-        llmux__buf_free(&co.text);
-        cJSON_Delete(co.calls);
-        if (r == -2) {
+        else if (r == -2)
             rc = llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "the answer's text exceeds %zu bytes",
                             p->max_response_bytes);
+        else
+            bad = r || put_choice(&out, c, i, &co);
+        llmux__buf_free(&co.text);
+        cJSON_Delete(co.calls);
+        if (rc)
             goto done;
-        }
-        if (!ok)
-            goto oom;
     }
-    cJSON *u = read_usage(cJSON_GetObjectItemCaseSensitive(root, "usageMetadata"), usage);
-    if (u)
-        cJSON_AddItemToObject(out, "usage", u);
-    if (!(*out_json = cJSON_PrintUnformatted(out)))
-        goto oom;
-    rc = LLMUX_OK;
-    goto done;
-oom:
-    rc = llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    bad = bad || llmux__buf_puts(&out, "]");
+    if (!bad && read_usage(cJSON_GetObjectItemCaseSensitive(root, "usageMetadata"), usage))
+        bad = put_usage(&out, usage);
+    if (bad || llmux__buf_puts(&out, "}") || !(*out_json = llmux__buf_steal(&out)))
+        rc = llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
 done:
-    cJSON_Delete(out);
+    llmux__buf_free(&out);
     cJSON_Delete(root);
     return rc;
 }
@@ -995,7 +1005,7 @@ static int gemini_classify_error(const lx_provider_cfg *p, const lx_http_respons
 typedef struct gemini_stream {
     lx_sse sse;
     const lx_provider_cfg *p;
-    double created;
+    long long created;
     int started;    /* a byte other than white space arrived */
     int json_body;  /* ... and it opened a JSON document, not an event stream */
     lx_buf json;    /* that document, capped */
@@ -1016,21 +1026,22 @@ static void *gemini_stream_new(const lx_provider_cfg *p)
     if (s) {
         llmux__sse_init(&s->sse, p->max_response_bytes);
         s->p = p;
-        s->created = (double)time(NULL);
+        s->created = (long long)time(NULL);
         s->json.limit = s->sse.max_event;
     }
     return s;
 }
 
-static int emit(gemini_stream *s, cJSON *chunk)
+/* Hands the chunk text in b to the sink, with its parsed form. */
+static int emit(gemini_stream *s, const lx_buf *b)
 {
-    char *text = cJSON_PrintUnformatted(chunk);
-    if (!text) {
+    cJSON *chunk = cJSON_ParseWithLength(b->data, b->len);
+    if (!chunk) { /* our own valid text: out of memory */
         s->status = llmux__err(s->err, LLMUX_ERR_NO_MEMORY, "out of memory");
         return 1;
     }
-    int stop = s->sink(s->ctx, text, strlen(text), chunk);
-    free(text);
+    int stop = s->sink(s->ctx, b->data, b->len, chunk);
+    cJSON_Delete(chunk);
     if (stop) {
         s->status = LLMUX_ERR_CANCELLED;
         return 1;
@@ -1038,110 +1049,93 @@ static int emit(gemini_stream *s, cJSON *chunk)
     return 0;
 }
 
-/* One event's chunk(s): candidates as deltas, then usage once the answer has
- * finished (the last event carries both). */
-static int translate_event(gemini_stream *s, const cJSON *root)
+/* One candidate's delta into the chunk text; 1 with s->status set on failure. */
+static int put_delta(gemini_stream *s, lx_buf *b, const cJSON *c, int i, int *n)
 {
     lx_err *err = s->err;
-    if ((s->status = blocked_prompt(s->p, root, err)))
+    const cJSON *idxv = cJSON_GetObjectItemCaseSensitive(c, "index");
+    int idx = cJSON_IsNumber(idxv) ? idxv->valueint : i;
+    if (idx < 0 || idx >= GEMINI_MAX_CANDIDATES) {
+        s->status = llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "stream: candidate index %d out of range", idx);
         return 1;
-    cJSON *chunk = cJSON_CreateObject();
-    cJSON *choices = NULL;
-    if (!chunk || add_id_model(chunk, root, "chat.completion.chunk", s->created) ||
-        !(choices = cJSON_AddArrayToObject(chunk, "choices")))
-        goto oom;
-    const cJSON *cands = cJSON_GetObjectItemCaseSensitive(root, "candidates");
-    int i = 0;
-    for (const cJSON *c = cJSON_IsArray(cands) ? cands->child : NULL; c; c = c->next, i++) {
-        const cJSON *idxv = cJSON_GetObjectItemCaseSensitive(c, "index");
-        int idx = cJSON_IsNumber(idxv) ? idxv->valueint : i;
-        if (idx < 0 || idx >= GEMINI_MAX_CANDIDATES) {
-            cJSON_Delete(chunk);
-            s->status = llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
-                                   "stream: candidate index %d out of range", idx);
-            return 1;
-        }
-        cand_out co = {LX_BUF_INIT, NULL, NULL};
-        int r = read_candidate(c, &co, s->calls[idx], 1);
-        if (r) {
-            llmux__buf_free(&co.text);
-            cJSON_Delete(co.calls);
-            goto oom;
-        }
-        if (failed_finish(co.finish)) {
-            llmux__buf_free(&co.text);
-            cJSON_Delete(co.calls);
-            cJSON_Delete(chunk);
-            s->status = failed_candidate(s->p, co.finish, err);
-            return 1;
-        }
-        s->text_bytes += co.text.len;
-        if (s->text_bytes > s->p->max_response_bytes) {
-            llmux__buf_free(&co.text);
-            cJSON_Delete(co.calls);
-            cJSON_Delete(chunk);
-            s->status = llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
-                                   "the streamed text exceeds %zu bytes", s->p->max_response_bytes);
-            return 1;
-        }
-        int ncalls = cJSON_GetArraySize(co.calls);
-        s->calls[idx] += ncalls;
+    }
+    cand_out co = {LX_BUF_INIT, NULL, NULL};
+    int r = read_candidate(c, &co, s->calls[idx], 1);
+    s->text_bytes += co.text.len;
+    if (r)
+        s->status = llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    else if (failed_finish(co.finish))
+        s->status = failed_candidate(s->p, co.finish, err);
+    else if (s->text_bytes > s->p->max_response_bytes)
+        s->status = llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "the streamed text exceeds %zu bytes",
+                               s->p->max_response_bytes);
+    if (!s->status) {
+        s->calls[idx] += cJSON_GetArraySize(co.calls);
         if (idx + 1 > s->seen)
             s->seen = idx + 1;
-        cJSON *ch = cJSON_CreateObject();
-        cJSON *delta = ch && cJSON_AddNumberToObject(ch, "index", idx) ? cJSON_AddObjectToObject(ch, "delta") : NULL;
-        int ok = delta && cJSON_AddItemToArray(choices, ch);
-        if (!delta)
-            cJSON_Delete(ch);
-        if (ok && !s->role_sent[idx]) {
-            ok = cJSON_AddStringToObject(delta, "role", "assistant") != NULL;
-            s->role_sent[idx] = 1;
-        }
-        if (ok && co.text.len)
-            ok = cJSON_AddStringToObject(delta, "content", co.text.data) != NULL;
-        if (ok && co.calls) {
-            cJSON_AddItemToObject(delta, "tool_calls", co.calls);
-            co.calls = NULL;
-        }
-        llmux__buf_free(&co.text);
-        cJSON_Delete(co.calls);
         const char *fr = finish_reason(co.finish, s->calls[idx] > 0);
-        if (fr)
-            s->finished[idx] = 1;
-        ok = ok && cJSON_AddNullToObject(ch, "logprobs") &&
-             (fr ? cJSON_AddStringToObject(ch, "finish_reason", fr) != NULL
-                 : cJSON_AddNullToObject(ch, "finish_reason") != NULL);
-        if (!ok)
-            goto oom;
+        s->finished[idx] |= fr != NULL;
+        int bad = llmux__buf_printf(b, "%s{\"index\":%d,\"delta\":{", (*n)++ ? "," : "", idx);
+        const char *sep = "";
+        if (!s->role_sent[idx]) {
+            bad = bad || llmux__buf_puts(b, "\"role\":\"assistant\"");
+            s->role_sent[idx] = 1;
+            sep = ",";
+        }
+        if (co.text.len) {
+            bad = bad || llmux__buf_printf(b, "%s\"content\":", sep) || llmux__buf_json_string(b, co.text.data);
+            sep = ",";
+        }
+        if (co.calls) {
+            char *calls = cJSON_PrintUnformatted(co.calls);
+            bad = bad || !calls || llmux__buf_printf(b, "%s\"tool_calls\":", sep) || llmux__buf_puts(b, calls);
+            free(calls);
+        }
+        bad = bad || llmux__buf_puts(b, "},\"logprobs\":null,\"finish_reason\":") ||
+              (fr ? llmux__buf_json_string(b, fr) : llmux__buf_puts(b, "null")) || llmux__buf_puts(b, "}");
+        if (bad)
+            s->status = llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     }
-    if (choices->child && emit(s, chunk)) {
-        cJSON_Delete(chunk);
+    llmux__buf_free(&co.text);
+    cJSON_Delete(co.calls);
+    return s->status != 0;
+}
+
+/* One event's chunk(s): candidates as deltas, then usage once the answer has
+ * finished (the last event carries both; a later usage-only event too). */
+static int translate_event(gemini_stream *s, const cJSON *root)
+{
+    if ((s->status = blocked_prompt(s->p, root, s->err)))
+        return 1;
+    lx_buf b = LX_BUF_INIT;
+    int bad = put_head(&b, root, "chat.completion.chunk", s->created) ||
+              llmux__buf_puts(&b, ",\"choices\":[");
+    size_t head = b.len;
+    const cJSON *cands = cJSON_GetObjectItemCaseSensitive(root, "candidates");
+    int i = 0, n = 0;
+    for (const cJSON *c = cJSON_IsArray(cands) ? cands->child : NULL; c && !bad; c = c->next, i++)
+        if (put_delta(s, &b, c, i, &n)) {
+            llmux__buf_free(&b);
+            return 1;
+        }
+    if (!bad && n && (llmux__buf_puts(&b, "]}") || emit(s, &b))) {
+        llmux__buf_free(&b);
+        if (!s->status)
+            s->status = llmux__err(s->err, LLMUX_ERR_NO_MEMORY, "out of memory");
         return 1;
     }
-    /* usage: once every candidate has finished (the last event), or on a later usage-only event */
     int all_done = s->seen > 0;
     for (int k = 0; k < s->seen; k++)
         all_done &= s->finished[k];
     lx_usage u = LX_USAGE_UNKNOWN;
-    cJSON *usage = all_done ? read_usage(cJSON_GetObjectItemCaseSensitive(root, "usageMetadata"), &u) : NULL;
-    if (usage) {
-        cJSON_DeleteItemFromObjectCaseSensitive(chunk, "choices");
-        if (!cJSON_AddArrayToObject(chunk, "choices")) {
-            cJSON_Delete(usage);
-            goto oom;
-        }
-        cJSON_AddItemToObject(chunk, "usage", usage);
-        if (emit(s, chunk)) {
-            cJSON_Delete(chunk);
-            return 1;
-        }
+    if (!bad && all_done && read_usage(cJSON_GetObjectItemCaseSensitive(root, "usageMetadata"), &u)) {
+        b.len = head; /* the same head, no choices */
+        bad = llmux__buf_puts(&b, "]") || put_usage(&b, &u) || llmux__buf_puts(&b, "}") || emit(s, &b);
     }
-    cJSON_Delete(chunk);
-    return 0;
-oom:
-    cJSON_Delete(chunk);
-    s->status = llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
-    return 1;
+    llmux__buf_free(&b);
+    if (bad && !s->status)
+        s->status = llmux__err(s->err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    return bad;
 }
 
 static int on_event(void *ctx, const char *event, const char *data, size_t len)
