@@ -836,6 +836,105 @@ static void test_sim_error_classes(void **state)
     setenv("LLMUX_TEST_GEMINI_KEY", KEY, 1);
 }
 
+/* ------------------------------------- the simulator's Gemini API, raw HTTP */
+
+#include <curl/curl.h>
+
+typedef struct raw {
+    long status;
+    lx_buf body;
+} raw;
+
+static size_t raw_cb(char *p, size_t sz, size_t n, void *ud)
+{
+    return llmux__buf_append(&((raw *)ud)->body, p, sz * n) ? 0 : sz * n;
+}
+
+/* POST path on the simulator with a JSON body and an optional key. */
+static raw sim_post(const char *path, const char *body, const char *key)
+{
+    raw r = {0, LX_BUF_INIT};
+    char url[512], hdr[256];
+    snprintf(url, sizeof url, "%s%s", SIM.url, path);
+    CURL *h = curl_easy_init();
+    struct curl_slist *hl = curl_slist_append(NULL, "Content-Type: application/json");
+    if (key) {
+        snprintf(hdr, sizeof hdr, "x-goog-api-key: %s", key);
+        hl = curl_slist_append(hl, hdr);
+    }
+    curl_easy_setopt(h, CURLOPT_URL, url);
+    curl_easy_setopt(h, CURLOPT_HTTPHEADER, hl);
+    curl_easy_setopt(h, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(h, CURLOPT_WRITEFUNCTION, raw_cb);
+    curl_easy_setopt(h, CURLOPT_WRITEDATA, &r);
+    assert_int_equal(curl_easy_perform(h), CURLE_OK);
+    curl_easy_getinfo(h, CURLINFO_RESPONSE_CODE, &r.status);
+    curl_slist_free_all(hl);
+    curl_easy_cleanup(h);
+    return r;
+}
+
+static void expect_raw(const char *path, const char *body, const char *key, long status,
+                       const char *want)
+{
+    raw r = sim_post(path, body, key);
+    if (r.status != status || strcmp(r.body.data ? r.body.data : "", want))
+        fail_msg("%s %s:\n got %ld %s\nwant %ld %s", path, body, r.status, r.body.data, status, want);
+    llmux__buf_free(&r.body);
+}
+
+static void test_sim_gemini_wire(void **state)
+{
+    const char *gen = "/gwire/v1beta/models/gemini-w:generateContent";
+    expect_raw(gen, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"hi there\"}]}]}", NULL, 200,
+               "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"[gwire] hi there\"}]},"
+               "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":2,"
+               "\"candidatesTokenCount\":3,\"totalTokenCount\":5},\"modelVersion\":\"gemini-w\","
+               "\"responseId\":\"sim-gwire-1\"}");
+    expect_raw(gen, "{\"contents\":[{\"role\":\"assistant\",\"parts\":[{\"text\":\"x\"}]}]}", NULL, 400,
+               "{\"error\":{\"code\":400,\"message\":\"Please use a valid role: user, model.\","
+               "\"status\":\"INVALID_ARGUMENT\"}}");
+    expect_raw(gen, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"x\"}]},{\"role\":\"model\","
+                    "\"parts\":[{\"functionCall\":{\"name\":\"f\",\"args\":{}},\"thoughtSignature\":"
+                    "\"c2ltLXNpZwf==\"}]},{\"role\":\"user\",\"parts\":[{\"functionResponse\":{\"name\":"
+                    "\"g\",\"response\":{}}}]}]}", NULL, 400,
+               "{\"error\":{\"code\":400,\"message\":\"Please ensure that the number of function response "
+               "parts is equal to the number of function call parts of the function call turn "
+               "(functionResponse g).\",\"status\":\"INVALID_ARGUMENT\"}}");
+    expect_raw("/gwire/v1beta/models/gemini-w:streamGenerateContent",
+               "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"x\"}]}]}", NULL, 400,
+               "{\"error\":{\"code\":400,\"message\":\"llmux-sim streams only with ?alt=sse\","
+               "\"status\":\"INVALID_ARGUMENT\"}}");
+    expect_raw("/gwire/v1beta/models/gemini-w:streamGenerateContent?alt=sse",
+               "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"a\"}]}]}", NULL, 200,
+               "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"[gwire] \"}]},"
+               "\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":1,\"candidatesTokenCount\":0,"
+               "\"totalTokenCount\":1},\"modelVersion\":\"gemini-w\",\"responseId\":\"sim-gwire-4\"}\r\n\r\n"
+               "data: {\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"a\"}]},"
+               "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":1,"
+               "\"candidatesTokenCount\":2,\"totalTokenCount\":3},\"modelVersion\":\"gemini-w\","
+               "\"responseId\":\"sim-gwire-4\"}\r\n\r\n");
+    /* the key, and Gemini's error shapes for faults */
+    assert_int_equal(sim_set(&SIM, "gwire", "{\"require_key\":\"k1\",\"faults\":[{\"type\":\"status\","
+                                            "\"status\":429,\"retry_after\":\"12\"}]}"), 200);
+    expect_raw(gen, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"x\"}]}]}", "k2", 400,
+               "{\"error\":{\"code\":400,\"message\":\"API key not valid. Please pass a valid API key.\","
+               "\"status\":\"INVALID_ARGUMENT\",\"details\":[{\"@type\":\"type.googleapis.com/google.rpc."
+               "ErrorInfo\",\"reason\":\"API_KEY_INVALID\",\"domain\":\"googleapis.com\"}]}}");
+    expect_raw(gen, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"x\"}]}]}", "k1", 429,
+               "{\"error\":{\"code\":429,\"message\":\"Resource has been exhausted (e.g. check quota). "
+               "(simulated)\",\"status\":\"RESOURCE_EXHAUSTED\",\"details\":[{\"@type\":\"type.googleapis."
+               "com/google.rpc.RetryInfo\",\"retryDelay\":\"12s\"}]}}");
+    expect_raw(gen, "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"x\"}]}]}", "k1", 200,
+               "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"[gwire] x\"}]},"
+               "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":1,"
+               "\"candidatesTokenCount\":2,\"totalTokenCount\":3},\"modelVersion\":\"gemini-w\","
+               "\"responseId\":\"sim-gwire-3\"}");
+    char *st = sim_get(&SIM, "gwire");
+    assert_non_null(strstr(st, "\"authorization\":\"Bearer k1\""));
+    free(st);
+}
+
 static int setup(void **state)
 {
     return sim_start(&SIM);
@@ -862,6 +961,7 @@ int main(void)
         cmocka_unit_test(test_sim_function_call_round_trip),
         cmocka_unit_test(test_sim_safety),
         cmocka_unit_test(test_sim_error_classes),
+        cmocka_unit_test(test_sim_gemini_wire),
     };
     return cmocka_run_group_tests(tests, setup, teardown);
 }
