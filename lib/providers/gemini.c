@@ -137,7 +137,9 @@ static const char *mime_from_extension(const char *url)
  * with a known file type becomes fileData. */
 static int add_image_part(build_ctx *b, cJSON *parts, const cJSON *img)
 {
-    const char *url = cJSON_IsObject(img) ? str_member(img, "url") : cJSON_IsString(img) ? img->valuestring : NULL;
+    const char *url = cJSON_IsObject(img)   ? str_member(img, "url")
+                      : cJSON_IsString(img) ? img->valuestring
+                                            : NULL;
     if (!url)
         return fail(b, LLMUX_ERR_BAD_REQUEST, "an image_url part has no url");
     cJSON *part = cJSON_CreateObject();
@@ -199,13 +201,13 @@ static int add_content(build_ctx *b, cJSON *parts, const cJSON *content, int ima
             if (add_image_part(b, parts, cJSON_GetObjectItemCaseSensitive(it, "image_url")))
                 return b->status;
         } else {
-            return fail(b, LX_CANNOT_SERVE, "gemini adapter: content part type \"%.40s\" is not supported here", type ? type : "(none)");
+            return fail(b, LX_CANNOT_SERVE,
+                        "gemini adapter: content part type \"%.40s\" is not supported here",
+                        type ? type : "(none)");
         }
     }
     return 0;
 }
-
-/* Text of a content (string or text parts), appended to parts of systemInstruction. */
 
 /* The tool call that tool_call_id names, searched backwards from message i. */
 static const cJSON *find_tool_call(const cJSON *messages, int before, const char *id)
@@ -250,7 +252,8 @@ static int add_function_call(build_ctx *b, cJSON *parts, const cJSON *tc)
     }
     cJSON *part = cJSON_CreateObject();
     cJSON *call = part ? cJSON_AddObjectToObject(part, "functionCall") : NULL;
-    if (!call || !cJSON_AddItemToArray(parts, part) || !cJSON_AddStringToObject(call, "name", name) ||
+    if (!call || !cJSON_AddItemToArray(parts, part) ||
+        !cJSON_AddStringToObject(call, "name", name) ||
         !cJSON_AddItemToObject(call, "args", a)) {
         if (!call)
             cJSON_Delete(part);
@@ -263,7 +266,8 @@ static int add_function_call(build_ctx *b, cJSON *parts, const cJSON *tc)
     if (sig)
         sig += sizeof TS_SEP - 1;
     const cJSON *ext = cJSON_GetObjectItemCaseSensitive(tc, "extra_content");
-    const char *ext_sig = str_member(cJSON_GetObjectItemCaseSensitive(ext, "google"), "thought_signature");
+    const char *ext_sig =
+        str_member(cJSON_GetObjectItemCaseSensitive(ext, "google"), "thought_signature");
     if (!sig)
         sig = ext_sig;
     if (sig && sig[0] && !cJSON_AddStringToObject(part, "thoughtSignature", sig))
@@ -306,7 +310,8 @@ static int add_function_response(build_ctx *b, cJSON *parts, const char *name, c
     cJSON *part = cJSON_CreateObject();
     cJSON *fr = part ? cJSON_AddObjectToObject(part, "functionResponse") : NULL;
     if (!resp || !fr || !cJSON_AddItemToArray(parts, part) ||
-        !cJSON_AddStringToObject(fr, "name", name) || !cJSON_AddItemToObject(fr, "response", resp)) {
+        !cJSON_AddStringToObject(fr, "name", name) ||
+        !cJSON_AddItemToObject(fr, "response", resp)) {
         if (!fr)
             cJSON_Delete(part);
         cJSON_Delete(resp);
@@ -363,7 +368,8 @@ static int build_contents(build_ctx *b, cJSON *body, const cJSON *messages)
         } else if (strcmp(role, "tool") == 0) {
             const char *id = str_member(m, "tool_call_id");
             const cJSON *tc = id ? find_tool_call(messages, i, id) : NULL;
-            const char *name = tc ? str_member(cJSON_GetObjectItemCaseSensitive(tc, "function"), "name") : NULL;
+            const cJSON *fn = tc ? cJSON_GetObjectItemCaseSensitive(tc, "function") : NULL;
+            const char *name = str_member(fn, "name");
             if (!name)
                 return fail(b, LLMUX_ERR_BAD_REQUEST,
                             "tool message with tool_call_id \"%.64s\" answers no earlier "
@@ -407,7 +413,8 @@ static int build_tools(build_ctx *b, cJSON *body, const cJSON *tools, const cJSO
         for (const cJSON *t = tools->child; t; t = t->next) {
             const char *type = str_member(t, "type");
             if (type && strcmp(type, "function"))
-                return fail(b, LX_CANNOT_SERVE, "gemini adapter: tool type \"%.40s\" is not supported", type);
+                return fail(b, LX_CANNOT_SERVE,
+                            "gemini adapter: tool type \"%.40s\" is not supported", type);
             const cJSON *fn = cJSON_GetObjectItemCaseSensitive(t, "function");
             const char *name = str_member(fn, "name");
             if (!name)
@@ -495,7 +502,8 @@ static int build_generation_config(build_ctx *b, cJSON *body, const cJSON *req)
             cJSON_Delete(arr);
             return fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
         }
-        if (cJSON_IsString(stop) && !cJSON_AddItemToArray(arr, cJSON_CreateString(stop->valuestring)))
+        if (cJSON_IsString(stop) &&
+            !cJSON_AddItemToArray(arr, cJSON_CreateString(stop->valuestring)))
             return fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
     }
     const cJSON *rf = cJSON_GetObjectItemCaseSensitive(req, "response_format");
@@ -509,7 +517,8 @@ static int build_generation_config(build_ctx *b, cJSON *body, const cJSON *req)
             !cJSON_AddItemToObject(gc, "responseJsonSchema", cJSON_Duplicate(schema, 1)))
             return fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
     } else if (rft && strcmp(rft, "text")) {
-        return fail(b, LX_CANNOT_SERVE, "gemini adapter: response_format \"%.40s\" is not supported", rft);
+        return fail(b, LX_CANNOT_SERVE,
+                    "gemini adapter: response_format \"%.40s\" is not supported", rft);
     }
     /* reasoning_effort as Google's OpenAI-compatible endpoint maps it */
     const char *effort = str_member(req, "reasoning_effort");
@@ -521,7 +530,8 @@ static int build_generation_config(build_ctx *b, cJSON *body, const cJSON *req)
                                                                                        : -2;
         if (budget == -2)
             return fail(b, LLMUX_ERR_BAD_REQUEST,
-                        "reasoning_effort \"%.20s\" is not none, minimal, low, medium or high", effort);
+                        "reasoning_effort \"%.20s\" is not none, minimal, low, medium or high",
+                        effort);
         cJSON *tc = cJSON_AddObjectToObject(gc, "thinkingConfig");
         if (!tc || !cJSON_AddNumberToObject(tc, "thinkingBudget", (double)budget))
             return fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
@@ -789,7 +799,8 @@ static int read_candidate(const cJSON *c, cand_out *o, int k0, int with_index)
 static int blocked_prompt(const lx_provider_cfg *p, const cJSON *root, lx_err *err)
 {
     const cJSON *cands = cJSON_GetObjectItemCaseSensitive(root, "candidates");
-    const char *block = str_member(cJSON_GetObjectItemCaseSensitive(root, "promptFeedback"), "blockReason");
+    const char *block =
+        str_member(cJSON_GetObjectItemCaseSensitive(root, "promptFeedback"), "blockReason");
     if (!block || cJSON_GetArraySize(cands) > 0)
         return 0;
     char code[64];
@@ -814,7 +825,8 @@ static int parse_object(const char *data, size_t len, const char *what, cJSON **
     size_t off = 0;
     int syntax = len ? llmux__json_check(data, len, &off) : LLMUX_JSON_SYNTAX;
     if (syntax != LLMUX_JSON_OK)
-        return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "%s is not valid %s (%zu bytes, error at byte %zu)",
+        return llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
+                          "%s is not valid %s (%zu bytes, error at byte %zu)",
                           what, syntax == LLMUX_JSON_UTF8 ? "UTF-8" : "JSON", len, off);
     cJSON *root = cJSON_ParseWithLength(data, len);
     if (!root)
@@ -855,7 +867,8 @@ static int put_choice(lx_buf *out, const cJSON *c, int i, cand_out *co)
         bad = bad || llmux__buf_json_string(out, co->text.data ? co->text.data : "");
     if (co->calls) {
         char *calls = cJSON_PrintUnformatted(co->calls);
-        bad = bad || !calls || llmux__buf_puts(out, ",\"tool_calls\":") || llmux__buf_puts(out, calls);
+        bad = bad || !calls || llmux__buf_puts(out, ",\"tool_calls\":") ||
+              llmux__buf_puts(out, calls);
         free(calls);
     }
     bad = bad || llmux__buf_puts(out, "},\"logprobs\":null,\"finish_reason\":");
@@ -942,7 +955,8 @@ static int word_error(const lx_provider_cfg *p, const char *secret, long http, c
     if (status)
         llmux__provider_text(code, sizeof code, status, strlen(status), secret);
     long retry_ms = -1;
-    const cJSON *details = cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "details") : NULL;
+    const cJSON *details =
+        cJSON_IsObject(e) ? cJSON_GetObjectItemCaseSensitive(e, "details") : NULL;
     for (const cJSON *d = cJSON_IsArray(details) ? details->child : NULL; d; d = d->next) {
         const char *type = str_member(d, "@type");
         const char *r = str_member(d, "reason");
@@ -964,7 +978,8 @@ static int word_error(const lx_provider_cfg *p, const char *secret, long http, c
         st = LLMUX_ERR_PERMISSION;
     else if (strcmp(code, "NOT_FOUND") == 0)
         st = LLMUX_ERR_NOT_FOUND;
-    else if ((http == 400 || strcmp(code, "INVALID_ARGUMENT") == 0) && llmux__is_context_overflow(msg))
+    else if ((http == 400 || strcmp(code, "INVALID_ARGUMENT") == 0) &&
+             llmux__is_context_overflow(msg))
         st = LLMUX_ERR_CONTEXT_WINDOW;
     else if (strcmp(code, "INVALID_ARGUMENT") == 0 || strcmp(code, "FAILED_PRECONDITION") == 0)
         st = LLMUX_ERR_BAD_REQUEST;
@@ -1056,7 +1071,8 @@ static int put_delta(gemini_stream *s, lx_buf *b, const cJSON *c, int i, int *n)
     const cJSON *idxv = cJSON_GetObjectItemCaseSensitive(c, "index");
     int idx = cJSON_IsNumber(idxv) ? idxv->valueint : i;
     if (idx < 0 || idx >= GEMINI_MAX_CANDIDATES) {
-        s->status = llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "stream: candidate index %d out of range", idx);
+        s->status = llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
+                               "stream: candidate index %d out of range", idx);
         return 1;
     }
     cand_out co = {LX_BUF_INIT, NULL, NULL};
@@ -1083,16 +1099,19 @@ static int put_delta(gemini_stream *s, lx_buf *b, const cJSON *c, int i, int *n)
             sep = ",";
         }
         if (co.text.len) {
-            bad = bad || llmux__buf_printf(b, "%s\"content\":", sep) || llmux__buf_json_string(b, co.text.data);
+            bad = bad || llmux__buf_printf(b, "%s\"content\":", sep) ||
+                  llmux__buf_json_string(b, co.text.data);
             sep = ",";
         }
         if (co.calls) {
             char *calls = cJSON_PrintUnformatted(co.calls);
-            bad = bad || !calls || llmux__buf_printf(b, "%s\"tool_calls\":", sep) || llmux__buf_puts(b, calls);
+            bad = bad || !calls || llmux__buf_printf(b, "%s\"tool_calls\":", sep) ||
+                  llmux__buf_puts(b, calls);
             free(calls);
         }
         bad = bad || llmux__buf_puts(b, "},\"logprobs\":null,\"finish_reason\":") ||
-              (fr ? llmux__buf_json_string(b, fr) : llmux__buf_puts(b, "null")) || llmux__buf_puts(b, "}");
+              (fr ? llmux__buf_json_string(b, fr) : llmux__buf_puts(b, "null")) ||
+              llmux__buf_puts(b, "}");
         if (bad)
             s->status = llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     }
@@ -1128,9 +1147,11 @@ static int translate_event(gemini_stream *s, const cJSON *root)
     for (int k = 0; k < s->seen; k++)
         all_done &= s->finished[k];
     lx_usage u = LX_USAGE_UNKNOWN;
-    if (!bad && all_done && read_usage(cJSON_GetObjectItemCaseSensitive(root, "usageMetadata"), &u)) {
+    const cJSON *um = cJSON_GetObjectItemCaseSensitive(root, "usageMetadata");
+    if (!bad && all_done && read_usage(um, &u)) {
         b.len = head; /* the same head, no choices */
-        bad = llmux__buf_puts(&b, "]") || put_usage(&b, &u) || llmux__buf_puts(&b, "}") || emit(s, &b);
+        bad = llmux__buf_puts(&b, "]") || put_usage(&b, &u) || llmux__buf_puts(&b, "}") ||
+              emit(s, &b);
     }
     llmux__buf_free(&b);
     if (bad && !s->status)
@@ -1206,7 +1227,8 @@ static int gemini_stream_finish(void *st, lx_err *err)
         if (s->json.len && llmux__json_check(s->json.data, s->json.len, &off) == LLMUX_JSON_OK)
             root = cJSON_ParseWithLength(s->json.data, s->json.len);
         const cJSON *obj = cJSON_IsArray(root) ? root->child : root;
-        const cJSON *e = cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, "error") : NULL;
+        const cJSON *e =
+            cJSON_IsObject(obj) ? cJSON_GetObjectItemCaseSensitive(obj, "error") : NULL;
         int rc = e ? word_error(s->p, s->p->api_key, 200, e, s->json.data, s->json.len, err)
                    : llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "%s (%zu bytes, no \"error\" in it)",
                                 what, s->json.len);

@@ -48,24 +48,33 @@ static int respond_gemini_error(sim_conn *c, int status, const char *gstatus, co
 }
 
 /* The default body of a status fault, in Gemini's shape. */
+static const struct {
+    int status;
+    const char *gstatus, *message;
+} fault_bodies[] = {
+    {400, "INVALID_ARGUMENT", "Request contains an invalid argument. (simulated)"},
+    {401, "UNAUTHENTICATED", "Request had invalid authentication credentials. (simulated)"},
+    {403, "PERMISSION_DENIED", "The caller does not have permission (simulated)"},
+    {404, "NOT_FOUND", "models/x is not found for API version v1beta (simulated)"},
+    {429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota). (simulated)"},
+    {500, "INTERNAL", "An internal error has occurred. (simulated)"},
+    {503, "UNAVAILABLE", "The model is overloaded. Please try again later. (simulated)"},
+    {504, "DEADLINE_EXCEEDED", "The request timed out. (simulated)"},
+};
+
 static int status_fault(sim_conn *c, const sim_ticket *t, int keep)
 {
     if (t->has_body)
-        return sim_respond(c, t->status, "application/json", c->aux.data, c->aux.len, keep, NULL) == 0 && keep
-                   ? SIM_KEEP : SIM_CLOSE;
+        return sim_respond(c, t->status, "application/json", c->aux.data, c->aux.len, keep,
+                           NULL) == 0 && keep ? SIM_KEEP : SIM_CLOSE;
     char retry[80];
-    snprintf(retry, sizeof retry, "%ss", t->retry_after[0] ? t->retry_after : "0");
-    switch (t->status) {
-    case 400: return respond_gemini_error(c, 400, "INVALID_ARGUMENT", "Request contains an invalid argument. (simulated)", NULL, NULL, keep);
-    case 401: return respond_gemini_error(c, 401, "UNAUTHENTICATED", "Request had invalid authentication credentials. (simulated)", NULL, NULL, keep);
-    case 403: return respond_gemini_error(c, 403, "PERMISSION_DENIED", "The caller does not have permission (simulated)", NULL, NULL, keep);
-    case 404: return respond_gemini_error(c, 404, "NOT_FOUND", "models/x is not found for API version v1beta (simulated)", NULL, NULL, keep);
-    case 429: return respond_gemini_error(c, 429, "RESOURCE_EXHAUSTED", "Resource has been exhausted (e.g. check quota). (simulated)", NULL, t->retry_after[0] ? retry : NULL, keep);
-    case 500: return respond_gemini_error(c, 500, "INTERNAL", "An internal error has occurred. (simulated)", NULL, NULL, keep);
-    case 503: return respond_gemini_error(c, 503, "UNAVAILABLE", "The model is overloaded. Please try again later. (simulated)", NULL, NULL, keep);
-    case 504: return respond_gemini_error(c, 504, "DEADLINE_EXCEEDED", "The request timed out. (simulated)", NULL, NULL, keep);
-    default: return respond_gemini_error(c, t->status, "UNKNOWN", "simulated error", NULL, NULL, keep);
-    }
+    snprintf(retry, sizeof retry, "%ss", t->retry_after);
+    for (size_t i = 0; i < sizeof fault_bodies / sizeof fault_bodies[0]; i++)
+        if (fault_bodies[i].status == t->status)
+            return respond_gemini_error(c, t->status, fault_bodies[i].gstatus,
+                                        fault_bodies[i].message, NULL,
+                                        t->status == 429 && t->retry_after[0] ? retry : NULL, keep);
+    return respond_gemini_error(c, t->status, "UNKNOWN", "simulated error", NULL, NULL, keep);
 }
 
 static const char *str_of(const cJSON *o, const char *k)
