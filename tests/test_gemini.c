@@ -27,17 +27,28 @@
 
 static sim SIM;
 
-static lx_config *load(void)
+/* A config with one gemini provider; max_bytes: transport.max_response_bytes (0: default). */
+static lx_config *load_capped(long max_bytes)
 {
     setenv("LLMUX_TEST_GEMINI_KEY", KEY, 1);
-    const char *json = "{\"providers\":{\"g\":{\"type\":\"gemini\",\"api_key_env\":"
-                       "\"LLMUX_TEST_GEMINI_KEY\",\"headers\":{\"X-Extra\":\"1\"}}},"
-                       "\"models\":{\"m\":{\"targets\":[{\"provider\":\"g\",\"model\":\"gemini-x\"}]}}}";
+    char json[512];
+    snprintf(json, sizeof json,
+             "{\"providers\":{\"g\":{\"type\":\"gemini\",\"api_key_env\":"
+             "\"LLMUX_TEST_GEMINI_KEY\",\"headers\":{\"X-Extra\":\"1\"}}},"
+             "\"models\":{\"m\":{\"targets\":[{\"provider\":\"g\",\"model\":\"gemini-x\"}]}}%s}",
+             max_bytes ? ",\"transport\":{\"max_response_bytes\":" : "");
+    if (max_bytes)
+        snprintf(json + strlen(json) - 1, sizeof json - strlen(json) + 1, "%ld}}", max_bytes);
     lx_config *cfg = NULL;
     lx_err err = {0};
     if (llmux__config_parse(&cfg, json, strlen(json), &err) != LLMUX_OK)
         fail_msg("config: %s", err.msg);
     return cfg;
+}
+
+static lx_config *load(void)
+{
+    return load_capped(0);
 }
 
 static int has_header(const lx_http_request *r, const char *line)
@@ -493,9 +504,11 @@ static const char *SSE_WANT =
     "\"completion_tokens_details\":{\"reasoning_tokens\":15}}}\n";
 
 /* Feeds `data` in pieces of `step` bytes (0: split once at `split`). */
+static long stream_cap; /* transport.max_response_bytes of run_stream's config, 0: default */
+
 static int run_stream(const char *data, size_t step, size_t split, collect *c, lx_err *err)
 {
-    lx_config *cfg = load();
+    lx_config *cfg = load_capped(stream_cap);
     lx_provider_cfg *p = &cfg->providers[0];
     void *st = p->ops->stream_new(p);
     memset(c, 0, sizeof *c);
@@ -588,6 +601,24 @@ static void test_stream_errors(void **state)
     assert_int_equal(run_stream("data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\xc3\x28\"}]}}]}\n\n",
                                 1, 0, &c, &err), LLMUX_ERR_BAD_RESPONSE);
     assert_non_null(strstr(err.msg, "UTF-8"));
+    llmux__buf_free(&c.all);
+    llmux__assembler_free(&c.as);
+    /* events that are not Gemini's */
+    assert_int_equal(run_stream("data: {\"id\":\"x\",\"choices\":[]}\n\n", 1, 0, &c, &err),
+                     LLMUX_ERR_BAD_RESPONSE);
+    assert_string_equal(err.msg, "stream event 1 is not a GenerateContentResponse (no candidates, "
+                                 "usageMetadata or promptFeedback)");
+    llmux__buf_free(&c.all);
+    llmux__assembler_free(&c.as);
+    /* a stream that never ends is cut at 4 x max_response_bytes, even without text */
+    lx_buf endless = LX_BUF_INIT;
+    while (endless.len <= 4096)
+        llmux__buf_puts(&endless, "data: {\"candidates\":[{\"content\":{\"parts\":[{\"text\":\"\"}]}}]}\n\n");
+    stream_cap = 1024;
+    assert_int_equal(run_stream(endless.data, 7, 0, &c, &err), LLMUX_ERR_BAD_RESPONSE);
+    assert_string_equal(err.msg, "the stream exceeds 4096 bytes");
+    stream_cap = 0;
+    llmux__buf_free(&endless);
     llmux__buf_free(&c.all);
     llmux__assembler_free(&c.as);
     /* plain JSON instead of SSE (a stream requested without alt=sse) */
@@ -836,6 +867,45 @@ static void test_sim_error_classes(void **state)
     setenv("LLMUX_TEST_GEMINI_KEY", KEY, 1);
 }
 
+/* The simulator's hostile answers, through a gemini target: refused with the
+ * right class, the key never quoted back. */
+static void test_sim_hostile(void **state)
+{
+    static const struct {
+        const char *fault;
+        int want;
+        const char *msg, *stream_msg;
+    } t[] = {
+        {"{\"type\":\"hostile\",\"kind\":\"invalid_utf8\"}", LLMUX_ERR_BAD_RESPONSE,
+         "not valid UTF-8", "not valid UTF-8"},
+        {"{\"type\":\"hostile\",\"kind\":\"deep_json\",\"depth\":5000}", LLMUX_ERR_BAD_RESPONSE,
+         "not valid JSON", "not valid JSON"},
+        {"{\"type\":\"hostile\",\"kind\":\"endless_body\"}", LLMUX_ERR_BAD_RESPONSE, "exceeds",
+         "stream event 1 is not a GenerateContentResponse"},
+        {"{\"type\":\"hostile\",\"kind\":\"echo_key\",\"offset\":300}", LLMUX_ERR_AUTH, "***",
+         "***"},
+    };
+    llmux *gw = open_sim("ghost", NULL);
+    const char *req = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]}";
+    for (size_t i = 0; i < sizeof t / sizeof t[0]; i++) {
+        for (int stream = 0; stream < 2; stream++) {
+            char set[256];
+            snprintf(set, sizeof set, "{\"faults\":[%s]}", t[i].fault);
+            assert_int_equal(sim_set(&SIM, "ghost", set), 200);
+            llmux_result *r;
+            int chunks = 0;
+            int rc = stream ? llmux_chat_stream(gw, req, NULL, count_chunks, &chunks, &r)
+                            : llmux_chat(gw, req, NULL, &r);
+            if (rc != t[i].want || !strstr(llmux_result_error(r), stream ? t[i].stream_msg : t[i].msg))
+                fail_msg("%s (stream %d): %d %s", t[i].fault, stream, rc, llmux_result_error(r));
+            assert_null(strstr(llmux_result_trace_json(r), KEY));
+            assert_null(strstr(llmux_result_error(r), KEY + 8));
+            llmux_result_free(r);
+        }
+    }
+    llmux_close(gw);
+}
+
 /* ------------------------------------- the simulator's Gemini API, raw HTTP */
 
 #include <curl/curl.h>
@@ -961,6 +1031,7 @@ int main(void)
         cmocka_unit_test(test_sim_function_call_round_trip),
         cmocka_unit_test(test_sim_safety),
         cmocka_unit_test(test_sim_error_classes),
+        cmocka_unit_test(test_sim_hostile),
         cmocka_unit_test(test_sim_gemini_wire),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

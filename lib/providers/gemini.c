@@ -1016,6 +1016,9 @@ static int gemini_classify_error(const lx_provider_cfg *p, const lx_http_respons
 /* ---------------------------------------------------------------- streaming */
 
 #define GEMINI_MAX_CANDIDATES 8
+/* A whole stream may be this many times transport.max_response_bytes: each
+ * event repeats the answer's id, model and usage around a few words. */
+#define STREAM_BYTES_PER_LIMIT 4
 
 typedef struct gemini_stream {
     lx_sse sse;
@@ -1029,6 +1032,7 @@ typedef struct gemini_stream {
     int finished[GEMINI_MAX_CANDIDATES]; /* finishReason seen */
     int seen;       /* candidates seen (highest index + 1) */
     size_t text_bytes;
+    size_t fed; /* stream bytes so far: capped, since every event repeats its metadata */
     lx_chunk_sink_cb sink;
     void *ctx;
     lx_err *err;
@@ -1168,10 +1172,15 @@ static int on_event(void *ctx, const char *event, const char *data, size_t len)
     if ((s->status = parse_object(data, len, what, &root, s->err)))
         return 1;
     const cJSON *e = cJSON_GetObjectItemCaseSensitive(root, "error");
-    int rc;
+    int rc = 1;
     if (e) {
         s->status = word_error(s->p, s->p->api_key, 200, e, data, len, s->err);
-        rc = 1;
+    } else if (!cJSON_GetObjectItemCaseSensitive(root, "candidates") &&
+               !cJSON_GetObjectItemCaseSensitive(root, "usageMetadata") &&
+               !cJSON_GetObjectItemCaseSensitive(root, "promptFeedback")) {
+        s->status = llmux__err(s->err, LLMUX_ERR_BAD_RESPONSE,
+                               "%s is not a GenerateContentResponse (no candidates, "
+                               "usageMetadata or promptFeedback)", what);
     } else {
         rc = translate_event(s, root);
     }
@@ -1197,6 +1206,10 @@ static int gemini_stream_feed(void *st, const char *data, size_t len, lx_chunk_s
         }
     }
     int rc;
+    s->fed += len;
+    if (s->fed / STREAM_BYTES_PER_LIMIT > s->p->max_response_bytes)
+        return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "the stream exceeds %zu bytes",
+                          s->p->max_response_bytes * STREAM_BYTES_PER_LIMIT);
     if (s->json_body) {
         if ((rc = llmux__buf_append(&s->json, data, len)) == -2)
             return llmux__err(err, LLMUX_ERR_BAD_RESPONSE,

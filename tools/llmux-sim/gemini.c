@@ -10,6 +10,7 @@
 #include <string.h>
 
 #include "faults.h"
+#include "hostile.h"
 #include "http.h"
 
 enum { GEM_TEXT_MAX = 200 };
@@ -310,6 +311,13 @@ int sim_gemini_handle(sim_conn *c, const sim_request *r, const char *dep, size_t
             return SIM_CLOSE;
         break;
     case SIM_FAULT_DROP: return SIM_CLOSE;
+    case SIM_FAULT_HOSTILE: { /* the same attacks; echo_key quotes the x-goog-api-key */
+        sim_request hr = *r;
+        hr.auth = auth;
+        hr.auth_len = strlen(auth);
+        hr.has_auth = has_auth;
+        return sim_hostile(c, &hr, &t, stream);
+    }
     case SIM_FAULT_MALFORMED: {
         static const char bad[] = "{\"candidates\": [";
         if (stream) {
