@@ -27,6 +27,8 @@
 
 static sim SIM;
 
+static const char *provider_extra = ""; /* more members of the provider's config */
+
 /* A config with one gemini provider; max_bytes: transport.max_response_bytes (0: default). */
 static lx_config *load_capped(long max_bytes)
 {
@@ -34,9 +36,9 @@ static lx_config *load_capped(long max_bytes)
     char json[512];
     snprintf(json, sizeof json,
              "{\"providers\":{\"g\":{\"type\":\"gemini\",\"api_key_env\":"
-             "\"LLMUX_TEST_GEMINI_KEY\",\"headers\":{\"X-Extra\":\"1\"}}},"
+             "\"LLMUX_TEST_GEMINI_KEY\",\"headers\":{\"X-Extra\":\"1\"}%s}},"
              "\"models\":{\"m\":{\"targets\":[{\"provider\":\"g\",\"model\":\"gemini-x\"}]}}%s}",
-             max_bytes ? ",\"transport\":{\"max_response_bytes\":" : "");
+             provider_extra, max_bytes ? ",\"transport\":{\"max_response_bytes\":" : "");
     if (max_bytes)
         snprintf(json + strlen(json) - 1, sizeof json - strlen(json) + 1, "%ld}}", max_bytes);
     lx_config *cfg = NULL;
@@ -234,6 +236,45 @@ static void test_request_images_and_formats(void **state)
                     "\"logprobs\":true}", LX_CANNOT_SERVE, "\"logprobs\" is not supported");
     refused_request("{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"x\"}]}",
                     LLMUX_ERR_BAD_REQUEST, "at least one user or assistant message");
+}
+
+static void test_request_openapi_schemas(void **state)
+{
+    provider_extra = ",\"schema\":\"openapi\"";
+    golden_request(
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":[{\"type\":"
+        "\"function\",\"function\":{\"name\":\"f\",\"strict\":true,\"parameters\":{\"$schema\":"
+        "\"http://json-schema.org/draft-07/schema#\",\"type\":\"object\",\"properties\":{\"a\":"
+        "{\"type\":[\"string\",\"null\"],\"description\":\"A\"},\"b\":{\"type\":\"array\",\"items\":"
+        "{\"type\":\"integer\",\"minimum\":1}},\"c\":{\"const\":\"on\"},\"d\":{\"anyOf\":[{\"type\":"
+        "\"number\"},{\"type\":\"boolean\"}]}},\"required\":[\"a\"],\"additionalProperties\":false}}}],"
+        "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"r\",\"schema\":"
+        "{\"type\":\"object\",\"properties\":{\"e\":{\"type\":\"string\",\"enum\":[\"x\",\"y\"]}}}}}}",
+        "{\"contents\":[{\"role\":\"user\",\"parts\":[{\"text\":\"x\"}]}],\"tools\":[{"
+        "\"functionDeclarations\":[{\"name\":\"f\",\"parameters\":{\"type\":\"OBJECT\",\"properties\":"
+        "{\"a\":{\"type\":\"STRING\",\"nullable\":true,\"description\":\"A\"},\"b\":{\"type\":"
+        "\"ARRAY\",\"items\":{\"type\":\"INTEGER\",\"minimum\":1}},\"c\":{\"enum\":[\"on\"],\"type\":\"STRING\"},\"d\":"
+        "{\"anyOf\":[{\"type\":\"NUMBER\"},{\"type\":\"BOOLEAN\"}]}},\"required\":[\"a\"]}}]}],"
+        "\"generationConfig\":{\"responseMimeType\":\"application/json\",\"responseSchema\":{\"type\":"
+        "\"OBJECT\",\"properties\":{\"e\":{\"type\":\"STRING\",\"enum\":[\"x\",\"y\"]}}}}}");
+    /* what has no equivalent is refused, named with its place */
+    refused_request("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],\"tools\":"
+                    "[{\"type\":\"function\",\"function\":{\"name\":\"f\",\"parameters\":{\"type\":"
+                    "\"object\",\"properties\":{\"n\":{\"$ref\":\"#/$defs/N\"}}}}}]}",
+                    LX_CANNOT_SERVE, "gemini adapter: tools[f].parameters.properties.n.$ref has no "
+                                     "equivalent in Gemini's OpenAPI schema");
+    refused_request("{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"x\"}],"
+                    "\"response_format\":{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"r\","
+                    "\"schema\":{\"type\":[\"string\",\"integer\"]}}}}",
+                    LX_CANNOT_SERVE, "response_format.json_schema.schema.type: only one type");
+    provider_extra = "";
+    /* the key's values */
+    const char *bad = "{\"providers\":{\"g\":{\"type\":\"gemini\",\"schema\":\"yaml\"}},"
+                      "\"models\":{\"m\":{\"targets\":[{\"provider\":\"g\",\"model\":\"x\"}]}}}";
+    lx_config *cfg = NULL;
+    lx_err err = {0};
+    assert_int_equal(llmux__config_parse(&cfg, bad, strlen(bad), &err), LLMUX_ERR_CONFIG);
+    assert_string_equal(err.msg, "providers.g.schema: expected \"json_schema\" or \"openapi\"");
 }
 
 /* --------------------------------------------------------------- responses */
@@ -1022,6 +1063,7 @@ int main(void)
         cmocka_unit_test(test_request_plain_and_generation_config),
         cmocka_unit_test(test_request_tools_and_tool_turns),
         cmocka_unit_test(test_request_images_and_formats),
+        cmocka_unit_test(test_request_openapi_schemas),
         cmocka_unit_test(test_response_golden),
         cmocka_unit_test(test_finish_reason_table),
         cmocka_unit_test(test_error_classes),

@@ -25,11 +25,12 @@
 
 #define TS_SEP "__ts__"
 
-static const char *const GEMINI_KEYS[] = {NULL};
+static const char *const GEMINI_KEYS[] = {"schema", NULL};
 
 typedef struct gemini_state {
     char *models_url; /* "<base>/models/" */
     char *key_line;   /* "x-goog-api-key: KEY", NULL without a key */
+    int openapi;      /* "schema": "openapi": schemas converted to Gemini's OpenAPI subset */
 } gemini_state;
 
 static void gemini_release(lx_provider_cfg *p)
@@ -49,10 +50,17 @@ static void gemini_release(lx_provider_cfg *p)
 static int gemini_configure(lx_provider_cfg *p, const cJSON *obj, const char *path,
                             const lx_cfg_reader *rd, lx_err *err)
 {
+    const char *schema = NULL;
+    int rc = rd->string(obj, "schema", path, 0, &schema, err);
+    if (rc)
+        return rc;
+    if (schema && strcmp(schema, "json_schema") && strcmp(schema, "openapi"))
+        return rd->error(err, path, "schema", "expected \"json_schema\" or \"openapi\"");
     gemini_state *st = calloc(1, sizeof *st);
     if (!st)
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     p->adapter_state = st;
+    st->openapi = schema && strcmp(schema, "openapi") == 0;
     size_t n = strlen(p->base_url) + sizeof "/models/";
     int failed = !(st->models_url = malloc(n));
     if (st->models_url)
@@ -75,6 +83,7 @@ static int gemini_configure(lx_provider_cfg *p, const cJSON *obj, const char *pa
 
 typedef struct build_ctx {
     const cJSON *messages;
+    int openapi; /* convert schemas to the OpenAPI subset */
     lx_err *err;
     int status; /* first failure */
 } build_ctx;
@@ -399,6 +408,127 @@ static int build_contents(build_ctx *b, cJSON *body, const cJSON *messages)
     return 0;
 }
 
+/* JSON Schema to Gemini's OpenAPI subset (the Schema object of `parameters`
+ * and `responseSchema`). Keywords that only annotate are dropped; a keyword
+ * Gemini has no equivalent for is refused (cannot_serve, naming it and where),
+ * never silently left out. additionalProperties:false is the one constraint
+ * dropped (Gemini has none; docs/providers/gemini.md). */
+static cJSON *to_openapi(build_ctx *b, const cJSON *in, const char *where, int depth)
+{
+    static const char *const copied[] = {"format", "title", "description", "enum", "maxItems",
+                                         "minItems", "required", "minProperties", "maxProperties",
+                                         "minLength", "maxLength", "pattern", "example", "default",
+                                         "minimum", "maximum", "nullable", "propertyOrdering", NULL};
+    static const char *const dropped[] = {"$schema", "$id", "$comment", "examples", "strict",
+                                          NULL};
+    if (!cJSON_IsObject(in) || depth > 64) {
+        fail(b, LX_CANNOT_SERVE, "gemini adapter: the schema at %s is not an object%s", where,
+             depth > 64 ? " or nests too deep" : "");
+        return NULL;
+    }
+    cJSON *out = cJSON_CreateObject();
+    if (!out) {
+        fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
+        return NULL;
+    }
+    for (const cJSON *k = in->child; k && !b->status; k = k->next) {
+        const char *key = k->string;
+        char sub[160];
+        int done = 0;
+        for (const char *const *c = copied; *c && !done; c++)
+            if (strcmp(key, *c) == 0) {
+                done = 1;
+                if (!cJSON_AddItemToObject(out, key, cJSON_Duplicate(k, 1)))
+                    fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
+            }
+        for (const char *const *d = dropped; *d && !done; d++)
+            done = strcmp(key, *d) == 0;
+        if (done || (strcmp(key, "additionalProperties") == 0 && cJSON_IsFalse(k)))
+            continue;
+        if (strcmp(key, "type") == 0) {
+            /* "string" -> "STRING"; ["string","null"] -> "STRING" + nullable */
+            const char *t = cJSON_IsString(k) ? k->valuestring : NULL;
+            int nullable = 0;
+            if (cJSON_IsArray(k) && cJSON_GetArraySize(k) == 2) {
+                const cJSON *x = k->child, *y = k->child->next;
+                if (cJSON_IsString(y) && strcmp(y->valuestring, "null") == 0)
+                    t = cJSON_IsString(x) ? x->valuestring : NULL;
+                else if (cJSON_IsString(x) && strcmp(x->valuestring, "null") == 0)
+                    t = cJSON_IsString(y) ? y->valuestring : NULL;
+                nullable = t != NULL;
+            }
+            char up[16];
+            size_t n = t ? strlen(t) : 0;
+            if (!t || n >= sizeof up) {
+                fail(b, LX_CANNOT_SERVE, "gemini adapter: %s.type: only one type (or one and "
+                                         "\"null\") has an OpenAPI equivalent", where);
+                break;
+            }
+            for (size_t i = 0; i <= n; i++)
+                up[i] = (char)(t[i] >= 'a' && t[i] <= 'z' ? t[i] - 32 : t[i]);
+            if (!cJSON_AddStringToObject(out, "type", up) ||
+                (nullable && !cJSON_AddTrueToObject(out, "nullable")))
+                fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
+        } else if (strcmp(key, "const") == 0 && cJSON_IsString(k)) {
+            cJSON *e = cJSON_CreateArray();
+            if (!e || !cJSON_AddItemToObject(out, "enum", e) ||
+                !cJSON_AddItemToArray(e, cJSON_CreateString(k->valuestring)) ||
+                (!cJSON_GetObjectItemCaseSensitive(in, "type") &&
+                 !cJSON_AddStringToObject(out, "type", "STRING")))
+                fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
+        } else if (strcmp(key, "items") == 0) {
+            snprintf(sub, sizeof sub, "%.120s.items", where);
+            cJSON *c = to_openapi(b, k, sub, depth + 1);
+            if (c && !cJSON_AddItemToObject(out, "items", c))
+                fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
+        } else if (strcmp(key, "properties") == 0 && cJSON_IsObject(k)) {
+            cJSON *props = cJSON_AddObjectToObject(out, "properties");
+            if (!props)
+                fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
+            for (const cJSON *pr = k->child; pr && !b->status; pr = pr->next) {
+                snprintf(sub, sizeof sub, "%.80s.properties.%.60s", where, pr->string);
+                cJSON *c = to_openapi(b, pr, sub, depth + 1);
+                if (c && !cJSON_AddItemToObject(props, pr->string, c))
+                    fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
+            }
+        } else if (strcmp(key, "anyOf") == 0 && cJSON_IsArray(k)) {
+            cJSON *any = cJSON_AddArrayToObject(out, "anyOf");
+            int i = 0;
+            for (const cJSON *it = k->child; it && !b->status && any; it = it->next, i++) {
+                snprintf(sub, sizeof sub, "%.120s.anyOf[%d]", where, i);
+                cJSON *c = to_openapi(b, it, sub, depth + 1);
+                if (c)
+                    cJSON_AddItemToArray(any, c);
+            }
+            if (!any)
+                fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
+        } else {
+            fail(b, LX_CANNOT_SERVE, "gemini adapter: %s.%.40s has no equivalent in Gemini's "
+                                     "OpenAPI schema (\"schema\": \"json_schema\" sends it as is)",
+                 where, key);
+        }
+    }
+    if (b->status) {
+        cJSON_Delete(out);
+        return NULL;
+    }
+    return out;
+}
+
+/* The schema under its JSON Schema name, or converted under its OpenAPI name. */
+static int add_schema(build_ctx *b, cJSON *to, const cJSON *schema, const char *json_name,
+                      const char *openapi_name, const char *where)
+{
+    cJSON *v = b->openapi ? to_openapi(b, schema, where, 0) : cJSON_Duplicate(schema, 1);
+    if (b->status)
+        return b->status;
+    if (!v || !cJSON_AddItemToObject(to, b->openapi ? openapi_name : json_name, v)) {
+        cJSON_Delete(v);
+        return fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
+    }
+    return 0;
+}
+
 static int build_tools(build_ctx *b, cJSON *body, const cJSON *tools, const cJSON *choice)
 {
     if (cJSON_IsArray(tools) && tools->child) {
@@ -425,11 +555,13 @@ static int build_tools(build_ctx *b, cJSON *body, const cJSON *tools, const cJSO
             const char *desc = str_member(fn, "description");
             if (desc && !cJSON_AddStringToObject(d, "description", desc))
                 return fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
-            /* full JSON Schema, as the caller wrote it: nothing dropped */
+            /* full JSON Schema as the caller wrote it, or the OpenAPI subset */
             const cJSON *params = cJSON_GetObjectItemCaseSensitive(fn, "parameters");
+            char where[96];
+            snprintf(where, sizeof where, "tools[%.64s].parameters", name);
             if (cJSON_IsObject(params) &&
-                !cJSON_AddItemToObject(d, "parametersJsonSchema", cJSON_Duplicate(params, 1)))
-                return fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
+                add_schema(b, d, params, "parametersJsonSchema", "parameters", where))
+                return b->status;
         }
     }
     if (!choice)
@@ -514,8 +646,9 @@ static int build_generation_config(build_ctx *b, cJSON *body, const cJSON *req)
         const cJSON *js = cJSON_GetObjectItemCaseSensitive(rf, "json_schema");
         const cJSON *schema = cJSON_GetObjectItemCaseSensitive(js, "schema");
         if (strcmp(rft, "json_schema") == 0 && cJSON_IsObject(schema) &&
-            !cJSON_AddItemToObject(gc, "responseJsonSchema", cJSON_Duplicate(schema, 1)))
-            return fail(b, LLMUX_ERR_NO_MEMORY, "out of memory");
+            add_schema(b, gc, schema, "responseJsonSchema", "responseSchema",
+                       "response_format.json_schema.schema"))
+            return b->status;
     } else if (rft && strcmp(rft, "text")) {
         return fail(b, LX_CANNOT_SERVE,
                     "gemini adapter: response_format \"%.40s\" is not supported", rft);
@@ -581,7 +714,7 @@ static int gemini_build_request(const lx_provider_cfg *p, const char *model, con
     const cJSON *tree = llmux__request_tree(req, err);
     if (!tree)
         return LLMUX_ERR_NO_MEMORY;
-    build_ctx b = {cJSON_GetObjectItemCaseSensitive(tree, "messages"), err, 0};
+    build_ctx b = {cJSON_GetObjectItemCaseSensitive(tree, "messages"), st->openapi, err, 0};
     cJSON *body = cJSON_CreateObject();
     if (!body)
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
