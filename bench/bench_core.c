@@ -16,7 +16,10 @@
  *                  then the floor_one exchange with /a
  *       llmux_fb   llmux_chat with the two-target alias whose first target is
  *                  /bad: both exchanges on every call
- *       The order of floor and llmux flips every repetition.
+ *       The order of floor and llmux flips every repetition. Then one block of
+ *       llmux_gemini  llmux_chat with an alias whose target is a gemini
+ *                  provider (the simulator's generateContent at /a): the
+ *                  translation both ways on top of llmux_one
  * tput: T threads for --secs seconds, calls counted; floor threads each own a
  *       floor client, llmux threads share one gateway. Alternating blocks.
  *
@@ -124,8 +127,9 @@ static void llmux_call(const char *alias)
 
 /* ---------------------------------------------------------------- seq mode */
 
-enum { V_FLOOR_ONE, V_LLMUX_ONE, V_FLOOR_FB, V_LLMUX_FB, V_COUNT };
-static const char *const V_NAME[V_COUNT] = {"floor_one", "llmux_one", "floor_fb", "llmux_fb"};
+enum { V_FLOOR_ONE, V_LLMUX_ONE, V_FLOOR_FB, V_LLMUX_FB, V_LLMUX_GEM, V_COUNT };
+static const char *const V_NAME[V_COUNT] = {"floor_one", "llmux_one", "floor_fb", "llmux_fb",
+                                            "llmux_gemini"};
 
 static double g_cpu_self_us, g_cpu_sim_us; /* of the last block */
 
@@ -140,6 +144,7 @@ static double run_block(int v, floor_client *fc, long n)
 #ifndef BENCH_NO_LLMUX
         case V_LLMUX_ONE: llmux_call("one"); break;
         case V_LLMUX_FB: llmux_call("fb"); break;
+        case V_LLMUX_GEM: llmux_call("gem"); break;
 #endif
         default: break;
         }
@@ -179,7 +184,7 @@ static int cmd_seq(int argc, char **argv)
     /* Warm up: connections open, caches and branch predictors primed. */
     long warm = block / 5 > 200 ? block / 5 : 200;
     for (int v = 0; v < V_COUNT; v++)
-        if (!(g_floor_only && (v == V_LLMUX_ONE || v == V_LLMUX_FB)))
+        if (!(g_floor_only && (v == V_LLMUX_ONE || v == V_LLMUX_FB || v == V_LLMUX_GEM)))
             run_block(v, fc, warm);
 
     /* Does the fallback really make both exchanges on every call? */
@@ -199,24 +204,31 @@ static int cmd_seq(int argc, char **argv)
                     fb_calls += block;
             }
         }
+        if (!g_floor_only) {
+            samples[V_LLMUX_GEM][r] = run_block(V_LLMUX_GEM, fc, block);
+            cpu_self[V_LLMUX_GEM][r] = g_cpu_self_us;
+            cpu_sim[V_LLMUX_GEM][r] = g_cpu_sim_us;
+        }
         fprintf(stderr, "seq rep %ld/%ld: floor_one %.1f us", r + 1, reps, samples[0][r]);
         if (!g_floor_only)
             fprintf(stderr, ", llmux_one %.1f us", samples[V_LLMUX_ONE][r]);
         fprintf(stderr, ", floor_fb %.1f us", samples[V_FLOOR_FB][r]);
         if (!g_floor_only)
             fprintf(stderr, ", llmux_fb %.1f us", samples[V_LLMUX_FB][r]);
+        if (!g_floor_only)
+            fprintf(stderr, ", llmux_gemini %.1f us", samples[V_LLMUX_GEM][r]);
         fprintf(stderr, "\n");
     }
     long bad_after = bench_sim_requests(g_base, "bad");
 
     bench_row row;
     for (int v = 0; v < V_COUNT; v++) {
-        int is_llmux = (v == V_LLMUX_ONE || v == V_LLMUX_FB);
+        int is_llmux = (v == V_LLMUX_ONE || v == V_LLMUX_FB || v == V_LLMUX_GEM);
         if (g_floor_only && is_llmux)
             continue;
         bench_row_begin(&row, "seq", V_NAME[v], "us/call");
         if (is_llmux)
-            bench_row_str(&row, "baseline", V_NAME[v - 1]);
+            bench_row_str(&row, "baseline", V_NAME[v == V_LLMUX_GEM ? V_FLOOR_ONE : v - 1]);
         bench_row_str(&row, "placement", g_placement);
         bench_row_num(&row, "block", (double)block);
         bench_row_samples(&row, samples[v], (int)reps);

@@ -60,7 +60,8 @@ static const char CONFIG[] =
     "\"az\":{\"type\":\"azure\",\"base_url\":\"http://127.0.0.1:9/az\","
     "\"api_version\":\"2024-10-21\"},"
     "\"br\":{\"type\":\"bedrock\",\"region\":\"us-east-1\",\"base_url\":\"http://127.0.0.1:9/br\","
-    "\"access_key_id_env\":\"LLMUX_BENCH_AK\",\"secret_access_key_env\":\"LLMUX_BENCH_SK\"}},"
+    "\"access_key_id_env\":\"LLMUX_BENCH_AK\",\"secret_access_key_env\":\"LLMUX_BENCH_SK\"},"
+    "\"gem\":{\"type\":\"gemini\",\"base_url\":\"http://127.0.0.1:9/gem/v1beta\"}},"
     "\"models\":{"
     "\"one\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m\"}]},"
     "\"fb\":{\"targets\":[{\"provider\":\"bad\",\"model\":\"m\"},{\"provider\":\"a\",\"model\":\"m\"}]},"
@@ -78,6 +79,7 @@ static lx_config *g_cfg;
 static lx_provider_cfg *g_prov; /* provider "a" */
 static lx_provider_cfg *g_az;   /* provider "az": Azure's deployments route */
 static lx_provider_cfg *g_bedrock; /* provider "br" */
+static lx_provider_cfg *g_gem;  /* provider "gem" (gemini) */
 static lx_ledger *g_ledger;
 static cJSON *g_req;
 static volatile long g_sink; /* keeps results observable */
@@ -447,6 +449,22 @@ static int op_bedrock_response_parse(void)
 }
 
 
+/* The simulator's Gemini answer to the same request. */
+static const char GEMINI_RESPONSE[] =
+    "{\"candidates\":[{\"content\":{\"role\":\"model\",\"parts\":[{\"text\":\"[a] " BENCH_USER "\"}]},"
+    "\"finishReason\":\"STOP\",\"index\":0}],\"usageMetadata\":{\"promptTokenCount\":43,"
+    "\"candidatesTokenCount\":20,\"totalTokenCount\":63},\"modelVersion\":\"m\",\"responseId\":\"a-1\"}";
+
+static int op_gemini_build(void)
+{
+    return build_on(g_gem, "m");
+}
+
+static int op_gemini_parse(void)
+{
+    return parse_on(g_gem, GEMINI_RESPONSE, sizeof GEMINI_RESPONSE - 1);
+}
+
 typedef struct micro {
     const char *name;
     const char *what;
@@ -472,6 +490,10 @@ static const micro BENCHES[] = {
     {"request_parse_build", "request_parse + build_request + frees", op_parse_and_build},
     {"response_parse", "openai parse_response: body buffer filled, validated, usage read",
      op_response_parse},
+    {"gemini_request_build", "gemini build_request: generateContent body from the parsed request "
+                             "(tree cached)", op_gemini_build},
+    {"gemini_response_parse", "gemini parse_response: answer checked, parsed, chat.completion printed",
+     op_gemini_parse},
     {"classify_error", "openai classify_error: a 503 with an OpenAI error body", op_classify_error},
     {"azure_request_build", "azure build_request: deployments route URL + the spliced body",
      op_azure_request_build},
@@ -522,7 +544,8 @@ int main(int argc, char **argv)
     }
     g_prov = llmux__config_find_provider(g_cfg, "a", 1);
     g_bedrock = llmux__config_find_provider(g_cfg, "br", 2);
-    if (!g_bedrock) {
+    g_gem = llmux__config_find_provider(g_cfg, "gem", 3);
+    if (!g_bedrock || !g_gem) {
         fprintf(stderr, "bench_micro: no bedrock provider\n");
         return 1;
     }

@@ -124,5 +124,6 @@ void llmux__provider_types(char *out, size_t cap, int available_only);
 extern const lx_provider_ops llmux__openai_ops;
 extern const lx_provider_ops llmux__azure_ops;
 extern const lx_provider_ops llmux__bedrock_ops;
+extern const lx_provider_ops llmux__gemini_ops;
 
 #endif

@@ -15,7 +15,7 @@ static entry types[MAX_TYPES] = {
     {"openai", &llmux__openai_ops},
     {"azure", &llmux__azure_ops},
     {"anthropic", NULL},
-    {"gemini", NULL},
+    {"gemini", &llmux__gemini_ops},
     {"bedrock", &llmux__bedrock_ops},
 };
 

@@ -48,4 +48,11 @@ typedef struct fuzz_rng {
 void fuzz_rng_seed(fuzz_rng *r, const uint8_t *data, size_t size);
 size_t fuzz_rng_below(fuzz_rng *r, size_t n);
 
+struct lx_provider_cfg;
+/* Feeds the input to p's stream decoder (and the assembler) whole, one byte at
+ * a time and in random fragments seeded by the input; aborts unless every run
+ * ends with the same status, the same number of chunks and the same assembled
+ * chat.completion ("created" aside), or if an error quotes the key. */
+void fuzz_stream_three_ways(const struct lx_provider_cfg *p, const uint8_t *data, size_t size);
+
 #endif

@@ -7,6 +7,8 @@
 #include <string.h>
 
 #include "config/config.h"
+#include "engine/assemble.h"
+#include "providers/provider.h"
 
 void fuzz_fail(const char *fmt, ...)
 {
@@ -87,4 +89,108 @@ size_t fuzz_rng_below(fuzz_rng *r, size_t n)
     r->s ^= r->s >> 7;
     r->s ^= r->s << 17;
     return n ? (size_t)(r->s % n) : 0;
+}
+
+/* ------------------------------------------------------ stream decoders */
+
+#define ASSEMBLY_LIMIT (64u * 1024)
+
+typedef struct run {
+    lx_assembler assembler;
+    lx_err err;
+    size_t chunks;
+} run;
+
+static int sink(void *ctx, const char *json, size_t len, cJSON *chunk)
+{
+    run *r = ctx;
+    if (!chunk || !json || json[len] != '\0')
+        fuzz_fail("a chunk without its JSON or not NUL-terminated");
+    fuzz_check_json("a chunk", json);
+    r->chunks++;
+    return llmux__assembler_add(&r->assembler, chunk, &r->err) != LLMUX_OK;
+}
+
+/* The assembled completion with "created" zeroed (each decoder stamps its own). */
+static char *normalised(char *json)
+{
+    cJSON *o = cJSON_Parse(json);
+    if (!o)
+        fuzz_fail("the assembled completion does not parse: %s", json);
+    cJSON *c = cJSON_GetObjectItemCaseSensitive(o, "created");
+    if (c)
+        cJSON_SetNumberValue(c, 0);
+    char *s = cJSON_PrintUnformatted(o);
+    cJSON_Delete(o);
+    free(json);
+    if (!s)
+        abort();
+    return s;
+}
+
+static int feed(const lx_provider_cfg *p, const uint8_t *data, size_t size, size_t max_frag,
+                fuzz_rng *rng, run *r, char **out)
+{
+    const lx_provider_ops *ops = p->ops;
+    void *dec = ops->stream_new(p);
+    if (!dec)
+        abort();
+    llmux__assembler_init(&r->assembler, ASSEMBLY_LIMIT);
+    int rc = LLMUX_OK;
+    size_t off = 0;
+    while (rc == LLMUX_OK && off < size) {
+        size_t n = max_frag ? 1 + fuzz_rng_below(rng, max_frag) : size;
+        if (n > size - off)
+            n = size - off;
+        rc = ops->stream_feed(dec, (const char *)data + off, n, sink, r, &r->err);
+        if (rc == LX_STREAM_END) { /* the end marker: the rest of the body is not read */
+            rc = LLMUX_OK;
+            break;
+        }
+        if (rc == LLMUX_ERR_CANCELLED && r->err.status)
+            rc = r->err.status; /* the assembler refused a chunk */
+        off += n;
+    }
+    if (rc == LLMUX_OK)
+        rc = ops->stream_finish(dec, &r->err);
+    if (rc != LLMUX_OK)
+        fuzz_check_no_key("a stream error", r->err.msg, strlen(r->err.msg), data, size);
+    *out = NULL;
+    if (rc == LLMUX_OK) {
+        char *a = llmux__assembler_finish(&r->assembler);
+        if (!a)
+            abort();
+        fuzz_check_json("the assembled completion", a);
+        *out = normalised(a);
+    }
+    llmux__assembler_free(&r->assembler);
+    ops->stream_free(dec);
+    return rc;
+}
+
+void fuzz_stream_three_ways(const lx_provider_cfg *p, const uint8_t *data, size_t size)
+{
+    fuzz_rng rng;
+    fuzz_rng_seed(&rng, data, size);
+    size_t max_frag = 1 + fuzz_rng_below(&rng, 16);
+
+    run whole = {0};
+    char *a = NULL;
+    int ra = feed(p, data, size, 0, &rng, &whole, &a);
+    const size_t frags[2] = {1, max_frag};
+    for (int k = 0; k < 2; k++) {
+        run cut = {0};
+        char *b = NULL;
+        int rb = feed(p, data, size, frags[k], &rng, &cut, &b);
+        if (ra != rb)
+            fuzz_fail("whole input ends %d (%s), in fragments of at most %zu bytes %d (%s)", ra,
+                      whole.err.msg, frags[k], rb, cut.err.msg);
+        if (whole.chunks != cut.chunks)
+            fuzz_fail("whole input gave %zu chunks, fragments of at most %zu bytes %zu",
+                      whole.chunks, frags[k], cut.chunks);
+        if (ra == LLMUX_OK && strcmp(a, b) != 0)
+            fuzz_fail("assembled differently:\n%s\n%s", a, b);
+        free(b);
+    }
+    free(a);
 }

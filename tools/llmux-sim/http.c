@@ -232,6 +232,11 @@ long http_parse_head(const char *buf, size_t len, http_request *req)
         case 14:
             if (span_ieq(buf, ns, nl, "content-length"))
                 rc = parse_content_length(v, vl, &req->content_length);
+            else if (span_ieq(buf, ns, nl, "x-goog-api-key")) {
+                req->goog_key.off = vs;
+                req->goog_key.len = vl;
+                req->has_goog_key = 1;
+            }
             break;
         case 17:
             if (span_ieq(buf, ns, nl, "transfer-encoding"))

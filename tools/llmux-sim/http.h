@@ -29,6 +29,8 @@ typedef struct http_request {
     int has_authorization;
     http_span api_key;       /* Azure's api-key header */
     int has_api_key;
+    http_span goog_key; /* x-goog-api-key */
+    int has_goog_key;
     int minor_version;       /* HTTP/1.<minor> */
     int64_t content_length;  /* -1 when absent */
     int chunked;             /* Transfer-Encoding: chunked */

@@ -10,6 +10,7 @@
 #include "bedrock.h"
 #include "chat.h"
 #include "faults.h"
+#include "gemini.h"
 #include "hostile.h"
 #include "http.h"
 
@@ -358,6 +359,18 @@ int sim_handle(sim_conn *c, const sim_request *r)
         return handle_control(c, r);
     if (sim_bedrock_match(r))
         return sim_bedrock_handle(c, r);
+    /* Gemini: /{deployment}/v1beta/models/{model}:(stream)GenerateContent */
+    const char *gm = NULL, *colon = NULL;
+    for (size_t i = 1; !gm && i + 15 <= n; i++)
+        gm = memcmp(p + i, "/v1beta/models/", 15) == 0 ? p + i : NULL;
+    colon = gm ? memchr(gm, ':', n - (size_t)(gm - p)) : NULL;
+    if (gm && colon && gm > p + 1 && sim_name_valid(p + 1, (size_t)(gm - p - 1)) &&
+        span_is(r->method, r->method_len, "POST")) {
+        size_t rest = n - (size_t)(colon - p);
+        int st = span_is(colon, rest, ":streamGenerateContent");
+        if (st || span_is(colon, rest, ":generateContent"))
+            return sim_gemini_handle(c, r, p + 1, (size_t)(gm - p - 1), gm + 15, (size_t)(colon - gm - 15), st);
+    }
     sim_request az;
     char az_auth[SIM_AZURE_AUTH_MAX];
     int keep = 0, azure = sim_azure_route(c, r, &az, az_auth, &dep, &dep_len, &keep);

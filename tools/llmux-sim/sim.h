@@ -22,6 +22,9 @@ typedef struct sim_request {
     int has_api_key;
     const char *head;     /* the raw request head (Bedrock verifies SigV4 over it) */
     size_t head_len;
+    const char *goog_key; /* x-goog-api-key header value (Gemini) */
+    size_t goog_key_len;
+    int has_goog_key;
     const char *body;
     size_t body_len;
     int minor_version;    /* HTTP/1.x */
