@@ -29,7 +29,7 @@ static void copy_err(char *errbuf, size_t errlen, const char *msg)
 
 int llmux_open(llmux **out, const char *config_json, char *errbuf, size_t errlen)
 {
-    lx_err err = {0, 0, "", ""};
+    lx_err err = {0};
     copy_err(errbuf, errlen, "");
     if (!out) {
         copy_err(errbuf, errlen, "out is NULL");
@@ -177,7 +177,7 @@ int llmux_spend_json(llmux *gw, const char *group_by, char **out)
     *out = NULL;
     if (!gw)
         return LLMUX_ERR_INVALID_ARGUMENT;
-    lx_err err = {0, 0, "", ""};
+    lx_err err = {0};
     return llmux__ledger_report(gw->ledger, group_by, out, &err);
 }
 

@@ -480,6 +480,8 @@ static void test_error_classes(void **state)
                                    "google.rpc.QuotaFailure\"},{\"@type\":\"type.googleapis.com/google.rpc."
                                    "RetryInfo\",\"retryDelay\":\"37s\"}]}}", &err), LLMUX_ERR_RATE_LIMIT);
     assert_string_equal(err.msg, "HTTP 429 (RESOURCE_EXHAUSTED): quota (retry in 37000 ms)");
+    assert_true(err.has_retry_after); /* the engine records it as the attempt's retry_after_ms */
+    assert_int_equal(err.retry_after_ms, 37000);
     for (long s = 500; s <= 504; s += 2) {
         assert_int_equal(classify(s, "{\"error\":{\"code\":503,\"message\":\"overloaded\",\"status\":"
                                      "\"UNAVAILABLE\"}}", &err), LLMUX_ERR_PROVIDER);

@@ -17,6 +17,9 @@ typedef struct lx_err {
     int http_status; /* provider's HTTP status, or the one llmux assigns; 0 = none */
     char msg[LLMUX_ERRMSG_MAX];
     char provider_code[64]; /* the provider's own error code or type, "" when none */
+    long retry_after_ms;    /* a delay the provider asked for in its body (Gemini's RetryInfo);
+                               used when has_retry_after is set and no header gave one */
+    int has_retry_after;
 } lx_err;
 
 /* Record an error; returns status so callers can `return llmux__err(...)`. */

@@ -257,6 +257,8 @@ static int settle_attempt(const lx_candidate *t, lx_attempt *a, int status, cons
 {
     const lx_provider_cfg *p = t->provider;
     a->status = status;
+    if (status && err->has_retry_after && a->retry_after_ms < 0)
+        a->retry_after_ms = err->retry_after_ms; /* from the body, when no header said */
     if (status) {
         char msg[LLMUX_ERRMSG_MAX + 160];
         snprintf(msg, sizeof msg, "provider \"%s\" (model %s): %s", p->name, t->model, err->msg);
@@ -275,7 +277,7 @@ static int settle_attempt(const lx_candidate *t, lx_attempt *a, int status, cons
 static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
 {
     const lx_provider_cfg *p = t->provider;
-    lx_err err = {0, 0, "", ""};
+    lx_err err = {0};
     lx_http_request hreq;
     lx_exchange x;
     stream_ctx *sc = NULL;
@@ -361,7 +363,7 @@ done:
 static int attempt_hedged(call *c, const lx_candidate *t, lx_attempt *a[2], long hedge_ms,
                           int st[2])
 {
-    lx_err err[2] = {{0, 0, "", ""}, {0, 0, "", ""}};
+    lx_err err[2] = {{0}, {0}};
     lx_http_request hreq[2];
     lx_exchange x[2];
     int bounded[2] = {0, 0};
@@ -654,7 +656,7 @@ static int try_route(call *c, lx_route *route)
 static int run(call *c, const char *request_json, lx_route *route)
 {
     llmux_result *res = c->res;
-    lx_err err = {0, 0, "", ""};
+    lx_err err = {0};
     /* every call is accounted, also one refused below: reserve first */
     lx_charge expected = {c->info.key_id, res->workflow, res->task, NULL, NULL,
                           0, LX_USAGE_UNKNOWN, -1, 0};

@@ -55,7 +55,7 @@ int llmux_route_json(llmux *gw, const char *request_json, const llmux_call_optio
     if (opts && (opts->version == 0 || opts->version > LLMUX_CALL_OPTIONS_VERSION))
         return error_json(LLMUX_ERR_INVALID_ARGUMENT,
                           "opts->version is not one this library knows", out);
-    lx_err err = {0, 0, "", ""};
+    lx_err err = {0};
     lx_request req;
     req.has_features = 0;
     int rc = llmux__request_init(&req, request_json, strlen(request_json), &err);

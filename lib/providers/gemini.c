@@ -1122,8 +1122,11 @@ static int word_error(const lx_provider_cfg *p, const char *secret, long http, c
     snprintf(err->provider_code, sizeof err->provider_code, "%s", reason[0] ? reason : code);
     err->http_status = (int)http;
     char delay[48] = "";
-    if (retry_ms >= 0)
+    if (retry_ms >= 0) {
         snprintf(delay, sizeof delay, " (retry in %ld ms)", retry_ms);
+        err->retry_after_ms = retry_ms; /* the trace's retry_after_ms, and retries honour it */
+        err->has_retry_after = 1;
+    }
     return llmux__err(err, st, "HTTP %ld%s%s%s: %s%s", http, err->provider_code[0] ? " (" : "",
                       err->provider_code, err->provider_code[0] ? ")" : "",
                       msg[0] ? msg : "(empty body)", delay);
