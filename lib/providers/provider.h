@@ -116,5 +116,6 @@ int llmux__provider_register(const lx_provider_ops *ops);
 void llmux__provider_types(char *out, size_t cap, int available_only);
 
 extern const lx_provider_ops llmux__openai_ops;
+extern const lx_provider_ops llmux__anthropic_ops;
 
 #endif

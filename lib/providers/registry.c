@@ -14,7 +14,7 @@ typedef struct entry {
 static entry types[MAX_TYPES] = {
     {"openai", &llmux__openai_ops},
     {"azure", NULL},
-    {"anthropic", NULL},
+    {"anthropic", &llmux__anthropic_ops},
     {"gemini", NULL},
     {"bedrock", NULL},
 };
