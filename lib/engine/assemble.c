@@ -10,7 +10,8 @@ void llmux__assembler_init(lx_assembler *a, size_t limit)
 {
     memset(a, 0, sizeof *a);
     a->limit = limit;
-    a->u.prompt_tokens = a->u.completion_tokens = a->u.cached_tokens = -1;
+    lx_usage unknown = LX_USAGE_UNKNOWN;
+    a->u = unknown;
 }
 
 /* Take n more bytes out of the call's budget: 0, or -2 when it is spent. */
@@ -124,6 +125,10 @@ int llmux__assembler_add(lx_assembler *a, const cJSON *chunk, lx_err *err)
         a->u.completion_tokens = member_long(usage, "completion_tokens");
         const cJSON *d = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
         a->u.cached_tokens = cJSON_IsObject(d) ? member_long(d, "cached_tokens") : -1;
+        a->u.cache_write_tokens = cJSON_IsObject(d) ? member_long(d, "cache_write_tokens") : -1;
+        a->u.cache_write_1h_tokens = cJSON_IsObject(d) ? member_long(d, "cache_write_1h_tokens") : -1;
+        const cJSON *cd = cJSON_GetObjectItemCaseSensitive(usage, "completion_tokens_details");
+        a->u.reasoning_tokens = cJSON_IsObject(cd) ? member_long(cd, "reasoning_tokens") : -1;
     }
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");
     if (choices && !cJSON_IsArray(choices) && !cJSON_IsNull(choices))

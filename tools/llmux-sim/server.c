@@ -249,6 +249,8 @@ static void conn_serve(sim_conn *c)
             .auth = c->in.data + hr.authorization.off,
             .auth_len = hr.authorization.len,
             .has_auth = hr.has_authorization,
+            .head = c->in.data,
+            .head_len = hl,
             .body = body,
             .body_len = body_len,
             .minor_version = hr.minor_version,

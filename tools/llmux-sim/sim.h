@@ -15,6 +15,8 @@ typedef struct sim_request {
     const char *auth;     /* Authorization header value */
     size_t auth_len;
     int has_auth;
+    const char *head;     /* the request line and headers, for other header lookups */
+    size_t head_len;
     const char *body;
     size_t body_len;
     int minor_version;    /* HTTP/1.x */
