@@ -556,6 +556,9 @@ static void test_classify_errors(void **state)
          "HTTP 529 (overloaded_error): Overloaded"},
         {402, EB("billing_error", "Your credit balance is too low"), LLMUX_ERR_PERMISSION,
          "billing_error", NULL},
+        {400, EB("invalid_request_error", "Your credit balance is too low to access the Anthropic "
+                 "API. Please go to Plans & Billing to upgrade or purchase credits."),
+         LLMUX_ERR_PERMISSION, "invalid_request_error", NULL},
         {504, EB("timeout_error", "Request timed out"), LLMUX_ERR_TIMEOUT, "timeout_error", NULL},
         {502, "<html>bad gateway</html>", LLMUX_ERR_PROVIDER, "", "HTTP 502: <html>bad gateway</html>"},
         {401, EB("authentication_error", "bad key " KEY " given"), LLMUX_ERR_AUTH,

@@ -840,6 +840,8 @@ static int status_for(const char *type, long http, const char *msg)
         s = http ? llmux__status_for_http(http) : LLMUX_ERR_PROVIDER;
     if (s == LLMUX_ERR_BAD_REQUEST && llmux__is_context_overflow(msg))
         s = LLMUX_ERR_CONTEXT_WINDOW;
+    else if (s == LLMUX_ERR_BAD_REQUEST && strstr(msg, "credit balance"))
+        s = LLMUX_ERR_PERMISSION; /* billing, answered as a 400 invalid_request_error */
     return s;
 }
 
