@@ -233,14 +233,16 @@ static inline void bench_config(char *out, size_t cap, const char *base)
              "{\"providers\":{"
              "\"a\":{\"type\":\"openai\",\"base_url\":\"%s/a/v1\"},"
              "\"bad\":{\"type\":\"openai\",\"base_url\":\"%s/bad/v1\"},"
-             "\"slow\":{\"type\":\"openai\",\"base_url\":\"%s/slow/v1\"}},"
+             "\"slow\":{\"type\":\"openai\",\"base_url\":\"%s/slow/v1\"},"
+             "\"anth\":{\"type\":\"anthropic\",\"base_url\":\"%s/a\"}},"
              "\"models\":{"
              "\"one\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m\"}]},"
              "\"fb\":{\"targets\":[{\"provider\":\"bad\",\"model\":\"m\"},"
              "{\"provider\":\"a\",\"model\":\"m\"}]},"
-             "\"slow\":{\"targets\":[{\"provider\":\"slow\",\"model\":\"m\"}]}},"
+             "\"slow\":{\"targets\":[{\"provider\":\"slow\",\"model\":\"m\"}]},"
+             "\"anth\":{\"targets\":[{\"provider\":\"anth\",\"model\":\"m\"}]}},"
              "\"defaults\":{\"timeout_ms\":30000}}",
-             base, base, base);
+             base, base, base, base);
 }
 
 #endif

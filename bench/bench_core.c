@@ -5,7 +5,7 @@
  *   bench_core seq  --base http://127.0.0.1:PORT [--reps 15] [--block 3000]
  *   bench_core tput --base ... [--threads 1,2,4,8,32] [--reps 5] [--secs 1.0]
  *   common: [--placement TEXT] [--floor-only] [--sim-pid PID]
- *   seq --only floor_one|llmux_one|floor_fb|llmux_fb runs one variant alone
+ *   seq --only floor_one|llmux_one|floor_fb|llmux_fb|llmux_anth runs one variant alone
  *   (no warm-up, no rows), for perf or callgrind; tput --only floor|llmux likewise.
  *
  * seq:  one caller. Per repetition four blocks of --block calls each:
@@ -17,6 +17,8 @@
  *       llmux_fb   llmux_chat with the two-target alias whose first target is
  *                  /bad: both exchanges on every call
  *       The order of floor and llmux flips every repetition.
+ *       llmux_anth then runs llmux_one's call through the Anthropic adapter (the
+ *       same deployment, its Messages API): the translation's cost per call.
  * tput: T threads for --secs seconds, calls counted; floor threads each own a
  *       floor client, llmux threads share one gateway. Alternating blocks.
  *
@@ -124,8 +126,9 @@ static void llmux_call(const char *alias)
 
 /* ---------------------------------------------------------------- seq mode */
 
-enum { V_FLOOR_ONE, V_LLMUX_ONE, V_FLOOR_FB, V_LLMUX_FB, V_COUNT };
-static const char *const V_NAME[V_COUNT] = {"floor_one", "llmux_one", "floor_fb", "llmux_fb"};
+enum { V_FLOOR_ONE, V_LLMUX_ONE, V_FLOOR_FB, V_LLMUX_FB, V_LLMUX_ANTH, V_COUNT };
+static const char *const V_NAME[V_COUNT] = {"floor_one", "llmux_one", "floor_fb", "llmux_fb",
+                                            "llmux_anth"};
 
 static double g_cpu_self_us, g_cpu_sim_us; /* of the last block */
 
@@ -140,6 +143,7 @@ static double run_block(int v, floor_client *fc, long n)
 #ifndef BENCH_NO_LLMUX
         case V_LLMUX_ONE: llmux_call("one"); break;
         case V_LLMUX_FB: llmux_call("fb"); break;
+        case V_LLMUX_ANTH: llmux_call("anth"); break;
 #endif
         default: break;
         }
@@ -179,7 +183,7 @@ static int cmd_seq(int argc, char **argv)
     /* Warm up: connections open, caches and branch predictors primed. */
     long warm = block / 5 > 200 ? block / 5 : 200;
     for (int v = 0; v < V_COUNT; v++)
-        if (!(g_floor_only && (v == V_LLMUX_ONE || v == V_LLMUX_FB)))
+        if (!(g_floor_only && (v == V_LLMUX_ONE || v == V_LLMUX_FB || v == V_LLMUX_ANTH)))
             run_block(v, fc, warm);
 
     /* Does the fallback really make both exchanges on every call? */
@@ -199,6 +203,11 @@ static int cmd_seq(int argc, char **argv)
                     fb_calls += block;
             }
         }
+        if (!g_floor_only) {
+            samples[V_LLMUX_ANTH][r] = run_block(V_LLMUX_ANTH, fc, block);
+            cpu_self[V_LLMUX_ANTH][r] = g_cpu_self_us;
+            cpu_sim[V_LLMUX_ANTH][r] = g_cpu_sim_us;
+        }
         fprintf(stderr, "seq rep %ld/%ld: floor_one %.1f us", r + 1, reps, samples[0][r]);
         if (!g_floor_only)
             fprintf(stderr, ", llmux_one %.1f us", samples[V_LLMUX_ONE][r]);
@@ -211,12 +220,12 @@ static int cmd_seq(int argc, char **argv)
 
     bench_row row;
     for (int v = 0; v < V_COUNT; v++) {
-        int is_llmux = (v == V_LLMUX_ONE || v == V_LLMUX_FB);
+        int is_llmux = (v == V_LLMUX_ONE || v == V_LLMUX_FB || v == V_LLMUX_ANTH);
         if (g_floor_only && is_llmux)
             continue;
         bench_row_begin(&row, "seq", V_NAME[v], "us/call");
-        if (is_llmux)
-            bench_row_str(&row, "baseline", V_NAME[v - 1]);
+        if (is_llmux) /* llmux_anth against llmux_one: the translation's cost */
+            bench_row_str(&row, "baseline", V_NAME[v == V_LLMUX_ANTH ? V_LLMUX_ONE : v - 1]);
         bench_row_str(&row, "placement", g_placement);
         bench_row_num(&row, "block", (double)block);
         bench_row_samples(&row, samples[v], (int)reps);

@@ -44,7 +44,8 @@ static const char ERROR_BODY[] =
 static const char CONFIG[] =
     "{\"providers\":{"
     "\"a\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/a/v1\"},"
-    "\"bad\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/bad/v1\"}},"
+    "\"bad\":{\"type\":\"openai\",\"base_url\":\"http://127.0.0.1:9/bad/v1\"},"
+    "\"anth\":{\"type\":\"anthropic\",\"base_url\":\"http://127.0.0.1:9/anth\"}},"
     "\"models\":{"
     "\"one\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m\"}]},"
     "\"fb\":{\"targets\":[{\"provider\":\"bad\",\"model\":\"m\"},{\"provider\":\"a\",\"model\":\"m\"}]},"
@@ -56,7 +57,16 @@ static const char CONFIG[] =
     "\"format\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m5\"}]}},"
     "\"defaults\":{\"timeout_ms\":30000}}";
 
+/* What llmux-sim's Messages API answers to REQUEST (docs/simulator.md). */
+static const char ANTHROPIC_RESPONSE[] =
+    "{\"id\":\"msg_sim_anth_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\","
+    "\"content\":[{\"type\":\"text\",\"text\":\"[anth] " BENCH_USER "\"}],\"stop_reason\":"
+    "\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":43,"
+    "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"cache_creation\":{"
+    "\"ephemeral_5m_input_tokens\":0,\"ephemeral_1h_input_tokens\":0},\"output_tokens\":20}}";
+
 static lx_config *g_cfg;
+static lx_provider_cfg *g_anth; /* provider "anth" (type anthropic) */
 static lx_provider_cfg *g_prov; /* provider "a" */
 static lx_ledger *g_ledger;
 static cJSON *g_req;
@@ -110,7 +120,8 @@ static int op_request_build(void)
     return rc;
 }
 
-static int op_parse_and_build(void)
+/* request_parse + build_request + frees, for provider p. */
+static int parse_and_build(lx_provider_cfg *p)
 {
     lx_request req;
     lx_err err;
@@ -119,27 +130,51 @@ static int op_parse_and_build(void)
         return rc;
     lx_http_request out;
     llmux__http_request_init(&out);
-    rc = g_prov->ops->build_request(g_prov, "m", &req, 0, &out, &err);
+    rc = p->ops->build_request(p, "m", &req, 0, &out, &err);
+    g_sink += (long)out.body_len;
     llmux__http_request_free(&out);
     llmux__request_free(&req);
     return rc;
 }
 
+static int op_parse_and_build(void)
+{
+    return parse_and_build(g_prov);
+}
+
+/* The Anthropic translation of a fresh request (validation, the tree it
+ * needs, the Messages body): compare with request_parse_build. */
+static int op_anthropic_request_build(void)
+{
+    return parse_and_build(g_anth);
+}
+
 /* Includes filling a buffer with the body, as the transport's write callback
  * does, since parse_response may take the buffer over. */
-static int op_response_parse(void)
+static int response_parse(lx_provider_cfg *p, const char *text, size_t len)
 {
     lx_buf body = LX_BUF_INIT;
-    if (llmux__buf_append(&body, RESPONSE, sizeof RESPONSE - 1) != 0)
+    if (llmux__buf_append(&body, text, len) != 0)
         return -1;
     char *json = NULL;
     lx_usage usage = LX_USAGE_UNKNOWN;
     lx_err err;
-    int rc = g_prov->ops->parse_response(g_prov, &body, &json, &usage, &err);
+    int rc = p->ops->parse_response(p, &body, &json, &usage, &err);
     g_sink += usage.prompt_tokens;
     free(json);
     llmux__buf_free(&body);
     return rc;
+}
+
+static int op_response_parse(void)
+{
+    return response_parse(g_prov, RESPONSE, sizeof RESPONSE - 1);
+}
+
+/* A Messages answer to an OpenAI chat.completion: compare with response_parse. */
+static int op_anthropic_response_parse(void)
+{
+    return response_parse(g_anth, ANTHROPIC_RESPONSE, sizeof ANTHROPIC_RESPONSE - 1);
 }
 
 static int op_classify_error(void)
@@ -267,6 +302,12 @@ static const micro BENCHES[] = {
     {"request_parse_build", "request_parse + build_request + frees", op_parse_and_build},
     {"response_parse", "openai parse_response: body buffer filled, validated, usage read",
      op_response_parse},
+    {"anthropic_request_build",
+     "anthropic: request_parse + tree + Messages body + frees (vs request_parse_build)",
+     op_anthropic_request_build},
+    {"anthropic_response_parse",
+     "anthropic parse_response: a Messages answer to an OpenAI chat.completion (vs response_parse)",
+     op_anthropic_response_parse},
     {"classify_error", "openai classify_error: a 503 with an OpenAI error body", op_classify_error},
     {"trace_build", "a two-attempt result built, its trace JSON built, freed", op_trace_build},
     {"result_lifecycle", "the same result built and freed, no trace (subtract from trace_build)",
@@ -297,8 +338,9 @@ int main(int argc, char **argv)
         return 1;
     }
     g_prov = llmux__config_find_provider(g_cfg, "a", 1);
+    g_anth = llmux__config_find_provider(g_cfg, "anth", 1);
     const char *model;
-    if (!g_prov || llmux__request_parse(REQUEST, sizeof REQUEST - 1, &g_req, &model, &err) != 0 ||
+    if (!g_prov || !g_anth || llmux__request_parse(REQUEST, sizeof REQUEST - 1, &g_req, &model, &err) != 0 ||
         llmux__ledger_new(&g_ledger, 0) != 0) {
         fprintf(stderr, "bench_micro: setup failed\n");
         return 1;

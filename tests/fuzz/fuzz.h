@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct lx_config;
+struct lx_provider_cfg;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 
@@ -47,5 +48,13 @@ typedef struct fuzz_rng {
 } fuzz_rng;
 void fuzz_rng_seed(fuzz_rng *r, const uint8_t *data, size_t size);
 size_t fuzz_rng_below(fuzz_rng *r, size_t n);
+
+/* A provider's stream decoder and the stream assembler, as the engine drives
+ * them: the input is fed whole, one byte at a time and in random fragments
+ * (seeded by the input); every run must end the same way, with the same
+ * chunks and the same assembled chat.completion (valid JSON), and no error
+ * may quote the key. assembly_limit bounds the assembler. */
+void fuzz_check_stream(struct lx_provider_cfg *p, const uint8_t *data, size_t size,
+                       size_t assembly_limit);
 
 #endif
