@@ -654,6 +654,40 @@ static const char STREAM_TOOL_OUT[] =
     CH "\"choices\":[],\"usage\":{\"prompt_tokens\":135,\"completion_tokens\":42,\"total_tokens\":177,"
        "\"prompt_tokens_details\":{\"cached_tokens\":100,\"cache_write_tokens\":10}}}\n";
 
+/* The json fallback tool streams as content; a redacted thinking block comes
+ * back whole; refusal is content_filter; a 1-hour cache write is split out. */
+static const char STREAM_JSON[] =
+    EV("message_start", "{\"type\":\"message_start\",\"message\":{\"id\":\"msg_s\",\"model\":"
+                        "\"claude-x-1\",\"usage\":{\"input_tokens\":3,\"cache_creation_input_tokens\":"
+                        "7,\"cache_read_input_tokens\":0,\"cache_creation\":{"
+                        "\"ephemeral_5m_input_tokens\":0,\"ephemeral_1h_input_tokens\":7},"
+                        "\"output_tokens\":1}}}")
+    EV("content_block_start", "{\"type\":\"content_block_start\",\"index\":0,\"content_block\":{"
+                              "\"type\":\"redacted_thinking\",\"data\":\"EmwKAh\"}}")
+    EV("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":0}")
+    EV("content_block_start", "{\"type\":\"content_block_start\",\"index\":1,\"content_block\":{"
+                              "\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"llmux_json_output\","
+                              "\"input\":{}}}")
+    EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
+                              "\"input_json_delta\",\"partial_json\":\"{\\\"a\\\":\"}}")
+    EV("content_block_delta", "{\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":"
+                              "\"input_json_delta\",\"partial_json\":\"1}\"}}")
+    EV("content_block_stop", "{\"type\":\"content_block_stop\",\"index\":1}")
+    EV("message_delta", "{\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},"
+                        "\"usage\":{\"output_tokens\":5}}")
+    EV("message_stop", "{\"type\":\"message_stop\"}")
+    "event: ping\ndata: {\"type\":\"ping\"}\n\n"; /* after the end: not read */
+
+static const char STREAM_JSON_OUT[] =
+    CD("{\"role\":\"assistant\",\"content\":\"\"}")
+    CD("{\"thinking_blocks\":[{\"type\":\"redacted_thinking\",\"data\":\"EmwKAh\"}]}")
+    CD("{\"content\":\"{\\\"a\\\":\"}")
+    CD("{\"content\":\"1}\"}")
+    CH "\"choices\":[{\"index\":0,\"delta\":{},\"logprobs\":null,\"finish_reason\":\"stop\"}]}\n"
+    CH "\"choices\":[],\"usage\":{\"prompt_tokens\":10,\"completion_tokens\":5,\"total_tokens\":15,"
+       "\"prompt_tokens_details\":{\"cached_tokens\":0,\"cache_write_tokens\":7,"
+       "\"cache_write_1h_tokens\":7}}}\n";
+
 /* Feeds text in pieces of `step` bytes (0: split once at `split`). */
 static int feed(lx_provider_cfg *p, const char *text, size_t len, size_t step, size_t split,
                 collect *c, lx_err *err, int *ended)
@@ -698,6 +732,16 @@ static void test_stream_golden_every_split(void **state)
     assert_int_equal(feed(p, STREAM_TOOL, len, 1, 0, &c, &err, &ended), LLMUX_OK);
     assert_string_equal(c.out.data, STREAM_TOOL_OUT);
     llmux__buf_free(&c.out);
+    /* the json fallback and a redacted block, whole and byte at a time */
+    for (size_t step = 0; step < 2; step++) {
+        c = (collect){LX_BUF_INIT, 0};
+        size_t jl = strlen(STREAM_JSON);
+        assert_int_equal(feed(p, STREAM_JSON, jl, step ? 1 : jl, 0, &c, &err, &ended), LLMUX_OK);
+        assert_true(ended);
+        if (strcmp(c.out.data, STREAM_JSON_OUT) != 0)
+            fail_msg("got\n%s\nwant\n%s", c.out.data, STREAM_JSON_OUT);
+        llmux__buf_free(&c.out);
+    }
     /* split at every position */
     for (size_t k = 1; k < len; k++) {
         c = (collect){LX_BUF_INIT, 0};

@@ -1369,7 +1369,9 @@ static int on_event(void *ctx, const char *event, const char *data, size_t len)
         s->status = body_error(s->secret, 0, data, len, s->err, "error event in the stream");
         rc = 1;
     } else if (!s->started && strcmp(t, "ping") != 0 && strcmp(t, "message_start") != 0) {
-        rc = fail(s, LLMUX_ERR_BAD_RESPONSE, "stream event \"%.40s\" before message_start", t);
+        char shown[41];
+        llmux__provider_text(shown, sizeof shown, t, strlen(t), s->secret);
+        rc = fail(s, LLMUX_ERR_BAD_RESPONSE, "stream event \"%s\" before message_start", shown);
     } else if (strcmp(t, "message_start") == 0) {
         rc = on_message_start(s, root);
     } else if (strcmp(t, "content_block_start") == 0) {
