@@ -15,6 +15,7 @@
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
+#include <curl/curl.h>
 
 #include "config/config.h"
 #include "engine/result.h"
@@ -1126,6 +1127,89 @@ static void test_sim_validates(void **state)
     llmux_close(gw);
 }
 
+/* Raw requests to the simulator's Messages API: what the real API refuses,
+ * it refuses, with Anthropic's error shape. */
+static size_t keep_body(char *p, size_t size, size_t n, void *ctx)
+{
+    llmux__buf_append(ctx, p, size * n);
+    return size * n;
+}
+
+static long post_raw(const char *dep, const char *body, int version, const char *key, lx_buf *out)
+{
+    CURL *c = curl_easy_init();
+    char url[256], keyh[128];
+    snprintf(url, sizeof url, "%s/%s/v1/messages", S.url, dep);
+    struct curl_slist *h = curl_slist_append(NULL, "Content-Type: application/json");
+    if (version)
+        h = curl_slist_append(h, "anthropic-version: 2023-06-01");
+    if (key) {
+        snprintf(keyh, sizeof keyh, "x-api-key: %s", key);
+        h = curl_slist_append(h, keyh);
+    }
+    curl_easy_setopt(c, CURLOPT_URL, url);
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, h);
+    curl_easy_setopt(c, CURLOPT_POSTFIELDS, body);
+    curl_easy_setopt(c, CURLOPT_WRITEFUNCTION, keep_body);
+    curl_easy_setopt(c, CURLOPT_WRITEDATA, out);
+    long status = 0;
+    if (curl_easy_perform(c) == CURLE_OK)
+        curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &status);
+    curl_slist_free_all(h);
+    curl_easy_cleanup(c);
+    return status;
+}
+
+static void test_sim_refuses(void **state)
+{
+    (void)state;
+    SKIP_WITHOUT_SIM();
+#define OKU "\"messages\":[{\"role\":\"user\",\"content\":\"x\"}]"
+    static const struct {
+        const char *body;
+        int version;
+        const char *key;
+        long status;
+        const char *msg;
+    } cases[] = {
+        {"{\"model\":\"c\",\"max_tokens\":5," OKU "}", 0, KEY, 400,
+         "anthropic-version: header is required"},
+        {"{\"model\":\"c\",\"max_tokens\":5," OKU "}", 1, "sk-wrong", 401, "invalid x-api-key"},
+        {"{\"model\":\"c\",\"max_tokens\":5," OKU "}", 1, NULL, 401, "authentication_error"},
+        {"{\"model\":\"c\"," OKU "}", 1, KEY, 400, "max_tokens: Field required"},
+        {"{\"model\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":\"system\",\"content\":"
+         "\"s\"}," "{\"role\":\"user\",\"content\":\"x\"}]}", 1, KEY, 400,
+         "Unexpected role \\\"system\\\""},
+        {"{\"model\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":\"x\"},"
+         "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":"
+         "\"f\",\"input\":{}}]},{\"role\":\"user\",\"content\":\"no result\"}]}", 1, KEY, 400,
+         "`tool_use` ids were found without `tool_result` blocks immediately after: t1"},
+        {"{\"model\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":["
+         "{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"tool_result\",\"tool_use_id\":\"t\"}]}]}",
+         1, KEY, 400, "tool_result blocks must come first"},
+        {"{\"model\":\"c\",\"max_tokens\":5,\"messages\":[{\"role\":\"user\",\"content\":["
+         "{\"type\":\"image\",\"source\":{\"type\":\"base64\",\"media_type\":\"image/bmp\","
+         "\"data\":\"AA\"}}]}]}", 1, KEY, 400, "source.media_type"},
+        {"{\"model\":\"c\",\"max_tokens\":2000," OKU ",\"thinking\":{\"type\":\"enabled\","
+         "\"budget_tokens\":2000}}", 1, KEY, 400,
+         "`max_tokens` must be greater than `thinking.budget_tokens`"},
+        {"{\"model\":\"c\",\"max_tokens\":5," OKU ",\"temperature\":1.5}", 1, KEY, 400,
+         "temperature"},
+        {"{\"model\":\"c\",\"max_tokens\":5," OKU ",\"tool_choice\":{\"type\":\"any\"}}", 1, KEY,
+         400, "tool_choice: may only be specified while providing tools"},
+        {"{\"model\":\"c\",\"max_tokens\":5," OKU "}", 1, KEY, 200, "\"type\":\"message\""},
+    };
+    assert_int_equal(sim_set(&S, "a6", "{\"require_key\":\"" KEY "\"}"), 200);
+    for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
+        lx_buf out = LX_BUF_INIT;
+        long st = post_raw("a6", cases[i].body, cases[i].version, cases[i].key, &out);
+        if (st != cases[i].status || !out.data || !strstr(out.data, cases[i].msg) ||
+            (st != 200 && !strstr(out.data, "{\"type\":\"error\",\"error\":{\"type\":")))
+            fail_msg("case %zu: %ld %s", i, st, out.data ? out.data : "");
+        llmux__buf_free(&out);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest unit[] = {
@@ -1145,6 +1229,7 @@ int main(void)
         cmocka_unit_test(test_sim_image_json_thinking_cache),
         cmocka_unit_test(test_sim_errors),
         cmocka_unit_test(test_sim_validates),
+        cmocka_unit_test(test_sim_refuses),
     };
     int failed = cmocka_run_group_tests_name("anthropic", unit, NULL, NULL);
     return failed | cmocka_run_group_tests_name("anthropic_sim", with_sim, sim_setup, sim_teardown);
