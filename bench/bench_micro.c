@@ -338,7 +338,7 @@ int main(int argc, char **argv)
         return 1;
     }
     g_prov = llmux__config_find_provider(g_cfg, "a", 1);
-    g_anth = llmux__config_find_provider(g_cfg, "anth", 1);
+    g_anth = llmux__config_find_provider(g_cfg, "anth", 4);
     const char *model;
     if (!g_prov || !g_anth || llmux__request_parse(REQUEST, sizeof REQUEST - 1, &g_req, &model, &err) != 0 ||
         llmux__ledger_new(&g_ledger, 0) != 0) {

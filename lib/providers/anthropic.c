@@ -779,28 +779,31 @@ static lx_usage to_usage(const raw_usage *r)
     return u;
 }
 
-static int add_count(cJSON *o, const char *k, int64_t v)
+/* ,"key":v for a known count (the first member without its comma). */
+static int put_count(lx_buf *b, int *first, const char *key, int64_t v)
 {
-    return v < 0 || cJSON_AddNumberToObject(o, k, (double)v) ? 0 : -1;
+    if (v < 0)
+        return 0;
+    int bad = llmux__buf_printf(b, "%s\"%s\":%lld", *first ? "" : ",", key, (long long)v);
+    *first = 0;
+    return bad;
 }
 
-/* The OpenAI usage object; -1 members are left out. */
-static cJSON *usage_json(const lx_usage *u)
+/* The OpenAI usage object as text; unknown (-1) members are left out. */
+static int usage_text(lx_buf *b, const lx_usage *u)
 {
-    cJSON *o = cJSON_CreateObject(), *d = NULL;
     int64_t total = u->prompt_tokens >= 0 && u->completion_tokens >= 0
                         ? u->prompt_tokens + u->completion_tokens : -1;
-    if (!o || add_count(o, "prompt_tokens", u->prompt_tokens) ||
-        add_count(o, "completion_tokens", u->completion_tokens) ||
-        add_count(o, "total_tokens", total) ||
-        !(d = cJSON_AddObjectToObject(o, "prompt_tokens_details")) ||
-        add_count(d, "cached_tokens", u->cached_tokens) ||
-        add_count(d, "cache_write_tokens", u->cache_write_tokens) ||
-        add_count(d, "cache_write_1h_tokens", u->cache_write_1h_tokens)) {
-        cJSON_Delete(o);
-        return NULL;
-    }
-    return o;
+    int first = 1, inner = 1;
+    int bad = llmux__buf_puts(b, "{") || put_count(b, &first, "prompt_tokens", u->prompt_tokens) ||
+              put_count(b, &first, "completion_tokens", u->completion_tokens) ||
+              put_count(b, &first, "total_tokens", total) ||
+              llmux__buf_puts(b, first ? "\"prompt_tokens_details\":{" : ",\"prompt_tokens_details\":{") ||
+              put_count(b, &inner, "cached_tokens", u->cached_tokens) ||
+              put_count(b, &inner, "cache_write_tokens", u->cache_write_tokens) ||
+              put_count(b, &inner, "cache_write_1h_tokens", u->cache_write_1h_tokens) ||
+              llmux__buf_puts(b, "}}");
+    return bad;
 }
 
 /* stop_reason to finish_reason; json_only: the only tool used was the json
@@ -878,71 +881,82 @@ static int anthropic_classify_error(const lx_provider_cfg *p, const lx_http_resp
     return body_error(p->api_key, resp->status, resp->body.data, resp->body.len, err, what);
 }
 
-/* The message object of a response: text, tool calls, reasoning. */
-static int add_message(cJSON *choice, const cJSON *content, int *json_only)
+/* A cJSON value printed into b. */
+static int put_printed(lx_buf *b, const cJSON *v)
 {
-    lx_buf text = LX_BUF_INIT, reasoning = LX_BUF_INIT;
-    cJSON *msg = cJSON_AddObjectToObject(choice, "message");
-    cJSON *calls = cJSON_CreateArray(), *blocks = cJSON_CreateArray();
-    int bad = !msg || !calls || !blocks || !cJSON_AddStringToObject(msg, "role", "assistant");
-    int has_text = 0, has_reasoning = 0, n_json = 0;
-    for (const cJSON *b = content->child; b && !bad; b = b->next) {
-        const cJSON *type = get(b, "type");
+    char *t = cJSON_PrintUnformatted(v);
+    int bad = !t || llmux__buf_puts(b, t);
+    free(t);
+    return bad;
+}
+
+/* The assistant message of a response, as text: content (text blocks
+ * joined; the json fallback tool's input), reasoning_content and
+ * thinking_blocks, tool_calls. 1 = a malformed tool_use block, -1 = out of
+ * memory. */
+static int message_text(lx_buf *b, const cJSON *content, int *json_only)
+{
+    lx_buf text = LX_BUF_INIT, reasoning = LX_BUF_INIT, calls = LX_BUF_INIT, blocks = LX_BUF_INIT;
+    int bad = 0, has_text = 0, has_reasoning = 0, n_json = 0;
+    for (const cJSON *c = content->child; c && !bad; c = c->next) {
+        const cJSON *type = get(c, "type");
         const char *t = cJSON_IsString(type) ? type->valuestring : "";
         if (strcmp(t, "text") == 0) {
-            const cJSON *s = get(b, "text");
+            const cJSON *s = get(c, "text");
             if (cJSON_IsString(s))
                 bad = llmux__buf_puts(&text, s->valuestring) != 0, has_text = 1;
         } else if (strcmp(t, "tool_use") == 0) {
-            const cJSON *id = get(b, "id"), *name = get(b, "name"), *input = get(b, "input");
-            if (!cJSON_IsString(id) || !cJSON_IsString(name))
-                return cJSON_Delete(calls), cJSON_Delete(blocks), llmux__buf_free(&text),
-                       llmux__buf_free(&reasoning), 1;
-            char *args = input ? cJSON_PrintUnformatted(input) : NULL;
-            if (input && !args) {
+            const cJSON *id = get(c, "id"), *name = get(c, "name"), *input = get(c, "input");
+            if (!cJSON_IsString(id) || !cJSON_IsString(name)) {
                 bad = 1;
                 break;
             }
+            char *args = input ? cJSON_PrintUnformatted(input) : strdup("{}");
+            if (!args) {
+                bad = -1;
+                break;
+            }
             if (strcmp(name->valuestring, JSON_TOOL) == 0) {
-                bad = llmux__buf_puts(&text, args) != 0;
+                bad = llmux__buf_puts(&text, args) ? -1 : 0;
                 has_text = 1;
                 n_json++;
-                free(args);
-                continue;
+            } else {
+                bad = (calls.len && llmux__buf_puts(&calls, ",")) ||
+                      llmux__buf_puts(&calls, "{\"id\":") || llmux__buf_json_string(&calls, id->valuestring) ||
+                      llmux__buf_puts(&calls, ",\"type\":\"function\",\"function\":{\"name\":") ||
+                      llmux__buf_json_string(&calls, name->valuestring) ||
+                      llmux__buf_puts(&calls, ",\"arguments\":") || llmux__buf_json_string(&calls, args) ||
+                      llmux__buf_puts(&calls, "}}") ? -1 : 0;
             }
-            cJSON *tc = cJSON_CreateObject(), *fn = NULL;
-            bad = !tc || !cJSON_AddItemToArray(calls, tc) ||
-                  !cJSON_AddStringToObject(tc, "id", id->valuestring) ||
-                  !cJSON_AddStringToObject(tc, "type", "function") ||
-                  !(fn = cJSON_AddObjectToObject(tc, "function")) ||
-                  !cJSON_AddStringToObject(fn, "name", name->valuestring) ||
-                  !cJSON_AddStringToObject(fn, "arguments", args ? args : "{}");
             free(args);
         } else if (strcmp(t, "thinking") == 0 || strcmp(t, "redacted_thinking") == 0) {
-            const cJSON *s = get(b, "thinking");
+            const cJSON *s = get(c, "thinking");
             if (cJSON_IsString(s))
-                bad = llmux__buf_puts(&reasoning, s->valuestring) != 0, has_reasoning = 1;
-            cJSON *dup = cJSON_Duplicate(b, 1);
-            bad = bad || !dup || !cJSON_AddItemToArray(blocks, dup);
+                bad = llmux__buf_puts(&reasoning, s->valuestring) ? -1 : 0, has_reasoning = 1;
+            bad = bad || (blocks.len && llmux__buf_puts(&blocks, ",")) || put_printed(&blocks, c)
+                      ? (bad ? bad : -1) : 0;
         } /* server tool blocks and types to come: not part of the chat answer */
     }
-    *json_only = n_json > 0 && !calls->child;
+    *json_only = n_json > 0 && !calls.len;
     if (!bad) {
-        bad = !(has_text ? cJSON_AddStringToObject(msg, "content", text.data ? text.data : "")
-                         : cJSON_AddNullToObject(msg, "content"));
-        if (!bad && has_reasoning)
-            bad = !cJSON_AddStringToObject(msg, "reasoning_content",
-                                           reasoning.data ? reasoning.data : "");
-        if (!bad && blocks->child)
-            bad = !cJSON_AddItemToObject(msg, "thinking_blocks", blocks), blocks = NULL;
-        if (!bad && calls->child)
-            bad = !cJSON_AddItemToObject(msg, "tool_calls", calls), calls = NULL;
+        bad = llmux__buf_puts(b, "{\"role\":\"assistant\",\"content\":") ||
+              (has_text ? llmux__buf_json_string(b, text.data ? text.data : "")
+                        : llmux__buf_puts(b, "null")) ||
+              (has_reasoning && (llmux__buf_puts(b, ",\"reasoning_content\":") ||
+                                 llmux__buf_json_string(b, reasoning.data ? reasoning.data : ""))) ||
+              (blocks.len && (llmux__buf_puts(b, ",\"thinking_blocks\":[") ||
+                              llmux__buf_append(b, blocks.data, blocks.len) ||
+                              llmux__buf_puts(b, "]"))) ||
+              (calls.len && (llmux__buf_puts(b, ",\"tool_calls\":[") ||
+                             llmux__buf_append(b, calls.data, calls.len) ||
+                             llmux__buf_puts(b, "]"))) ||
+              llmux__buf_puts(b, "}") ? -1 : 0;
     }
-    cJSON_Delete(blocks);
-    cJSON_Delete(calls);
     llmux__buf_free(&text);
     llmux__buf_free(&reasoning);
-    return bad ? -1 : 0;
+    llmux__buf_free(&calls);
+    llmux__buf_free(&blocks);
+    return bad;
 }
 
 static int anthropic_parse_response(const lx_provider_cfg *p, lx_buf *body, char **out_json,
@@ -954,7 +968,8 @@ static int anthropic_parse_response(const lx_provider_cfg *p, lx_buf *body, char
         return llmux__err(err, LLMUX_ERR_BAD_RESPONSE,
                           "the response body is not valid %s (%zu bytes, error at byte %zu)",
                           syntax == LLMUX_JSON_UTF8 ? "UTF-8" : "JSON", body->len, off);
-    cJSON *root = cJSON_ParseWithLength(body->data, body->len), *out = NULL;
+    cJSON *root = cJSON_ParseWithLength(body->data, body->len);
+    lx_buf out = LX_BUF_INIT;
     if (!root)
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     int rc = LLMUX_OK;
@@ -976,39 +991,35 @@ static int anthropic_parse_response(const lx_provider_cfg *p, lx_buf *body, char
     read_raw_usage(get(root, "usage"), &ru);
     *usage = to_usage(&ru);
     const cJSON *id = get(root, "id"), *model = get(root, "model"), *stop = get(root, "stop_reason");
-    cJSON *choices = NULL, *choice = NULL;
+    lx_buf msg = LX_BUF_INIT;
     int json_only = 0;
-    out = cJSON_CreateObject();
-    if (!out || !cJSON_AddStringToObject(out, "id", cJSON_IsString(id) ? id->valuestring : "") ||
-        !cJSON_AddStringToObject(out, "object", "chat.completion") ||
-        !cJSON_AddNumberToObject(out, "created", (double)time(NULL)) ||
-        !cJSON_AddStringToObject(out, "model", cJSON_IsString(model) ? model->valuestring : "") ||
-        !(choices = cJSON_AddArrayToObject(out, "choices")) ||
-        !(choice = cJSON_CreateObject()) || !cJSON_AddItemToArray(choices, choice) ||
-        !cJSON_AddNumberToObject(choice, "index", 0))
-        goto nomem;
-    int m = add_message(choice, content, &json_only);
+    int m = message_text(&msg, content, &json_only);
     if (m > 0) {
+        llmux__buf_free(&msg);
         rc = llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "a tool_use block without a string id and name");
         goto done;
     }
     const char *fr = finish_reason(cJSON_IsString(stop) ? stop->valuestring : NULL, json_only);
-    cJSON *u = usage_json(usage);
-    if (m < 0 || !cJSON_AddNullToObject(choice, "logprobs") ||
-        !(fr ? cJSON_AddStringToObject(choice, "finish_reason", fr)
-             : cJSON_AddNullToObject(choice, "finish_reason")) ||
-        !u || !cJSON_AddItemToObject(out, "usage", u)) {
-        if (u && !get(out, "usage"))
-            cJSON_Delete(u);
-        goto nomem;
-    }
-    if (!(*out_json = cJSON_PrintUnformatted(out)))
+    int bad = m < 0 || llmux__buf_reserve(&out, msg.len + 256) ||
+              llmux__buf_puts(&out, "{\"id\":") ||
+              llmux__buf_json_string(&out, cJSON_IsString(id) ? id->valuestring : "") ||
+              llmux__buf_printf(&out, ",\"object\":\"chat.completion\",\"created\":%lld,\"model\":",
+                                (long long)time(NULL)) ||
+              llmux__buf_json_string(&out, cJSON_IsString(model) ? model->valuestring : "") ||
+              llmux__buf_puts(&out, ",\"choices\":[{\"index\":0,\"message\":") ||
+              llmux__buf_append(&out, msg.data, msg.len) ||
+              llmux__buf_puts(&out, ",\"logprobs\":null,\"finish_reason\":") ||
+              (fr ? llmux__buf_json_string(&out, fr) : llmux__buf_puts(&out, "null")) ||
+              llmux__buf_puts(&out, "}],\"usage\":") || usage_text(&out, usage) ||
+              llmux__buf_puts(&out, "}");
+    llmux__buf_free(&msg);
+    if (bad || !(*out_json = llmux__buf_steal(&out)))
         goto nomem;
     goto done;
 nomem:
     rc = llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
 done:
-    cJSON_Delete(out);
+    llmux__buf_free(&out);
     cJSON_Delete(root);
     return rc;
 }
@@ -1338,7 +1349,9 @@ static int on_message_delta(anthropic_stream *s, const cJSON *data)
 static int on_message_stop(anthropic_stream *s)
 {
     lx_usage u = to_usage(&s->ru);
-    cJSON *uj = usage_json(&u);
+    lx_buf text = LX_BUF_INIT;
+    cJSON *uj = usage_text(&text, &u) ? NULL : cJSON_ParseWithLength(text.data, text.len);
+    llmux__buf_free(&text);
     if (!uj)
         return fail(s, LLMUX_ERR_NO_MEMORY, "out of memory");
     if (emit(s, NULL, NULL, uj))
