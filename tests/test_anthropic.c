@@ -171,6 +171,11 @@ static const struct {
      "{\"role\":\"assistant\",\"content\":[{\"type\":\"tool_use\",\"id\":\"t1\",\"name\":\"f\","
      "\"input\":{}}]},{\"role\":\"user\",\"content\":[{\"type\":\"tool_result\",\"tool_use_id\":"
      "\"t1\",\"content\":\"r\"},{\"type\":\"text\",\"text\":\"meanwhile\"}]}]}"},
+    {"an empty assistant turn is dropped, the user turns around it merged",
+     "{\"model\":\"m\",\"messages\":[" U("a") ",{\"role\":\"assistant\",\"content\":\"\"},"
+     U("b") "]}",
+     "{\"model\":\"claude-x\",\"max_tokens\":4096,\"messages\":[{\"role\":\"user\",\"content\":["
+     "{\"type\":\"text\",\"text\":\"a\"},{\"type\":\"text\",\"text\":\"b\"}]}]}"},
     {"thinking blocks carried back before the text",
      "{\"model\":\"m\",\"messages\":[" U("q") ",{\"role\":\"assistant\",\"content\":null,"
      "\"reasoning_content\":\"hmm\",\"thinking_blocks\":[{\"type\":\"thinking\",\"thinking\":\"hmm\","
@@ -307,7 +312,9 @@ static void test_request_refused(void **state)
          "\"t\",\"type\":\"function\",\"function\":{\"name\":\"f\",\"arguments\":\"{oops\"}}]}]}",
          LLMUX_ERR_BAD_REQUEST, "the arguments of tool call \"t\" are not valid JSON"},
         {"{\"model\":\"m\",\"messages\":[{\"role\":\"system\",\"content\":\"s\"}]}",
-         LLMUX_ERR_BAD_REQUEST, "no user or assistant message (Anthropic needs at least one)"},
+         LLMUX_ERR_BAD_REQUEST, "no user or assistant message with content (Anthropic needs one)"},
+        {"{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"\"}]}",
+         LLMUX_ERR_BAD_REQUEST, "no user or assistant message with content (Anthropic needs one)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {
         int rc;

@@ -446,23 +446,41 @@ static int add_system(xlate *x, cJSON *out, const cJSON *msgs)
     return add(x, out, "system", blocks);
 }
 
-/* A turn whose content is one plain text block is sent as a string. */
+/* Turns left without content (an assistant message of "" between two user
+ * messages, say) are dropped, as Anthropic refuses empty turns, and the
+ * same-role turns that then meet are merged. A turn whose content is one
+ * plain text block is sent as a string. */
 static int collapse_turns(xlate *x, cJSON *messages)
 {
-    for (cJSON *m = messages->child; m; m = m->next) {
+    cJSON *prev = NULL;
+    for (cJSON *m = messages->child, *next; m; m = next) {
+        next = m->next;
         cJSON *content = cJSON_GetObjectItemCaseSensitive(m, "content");
-        cJSON *only = content->child;
-        if (!only) /* e.g. a user turn of empty text */
-            return bad_request(x, "a message with no content (Anthropic refuses empty turns)");
-        const cJSON *type = get(only, "type");
-        if (!only->next && strcmp(type->valuestring, "text") == 0 && !get(only, "cache_control")) {
-            cJSON *s = cJSON_CreateString(get(only, "text")->valuestring);
-            if (!s || !cJSON_ReplaceItemInObjectCaseSensitive(m, "content", s)) {
-                cJSON_Delete(s);
+        const char *role = get(m, "role")->valuestring;
+        if (content->child && prev && strcmp(get(prev, "role")->valuestring, role) == 0) {
+            cJSON *into = cJSON_GetObjectItemCaseSensitive(prev, "content");
+            while (content->child)
+                cJSON_AddItemToArray(into, cJSON_DetachItemViaPointer(content, content->child));
+        }
+        if (!content->child) {
+            cJSON_Delete(cJSON_DetachItemViaPointer(messages, m));
+            continue;
+        }
+        prev = m;
+    }
+    for (cJSON *m = messages->child; m; m = m->next) {
+        cJSON *only = cJSON_GetObjectItemCaseSensitive(m, "content")->child;
+        if (!only->next && strcmp(get(only, "type")->valuestring, "text") == 0 &&
+            !get(only, "cache_control")) {
+            cJSON *str = cJSON_CreateString(get(only, "text")->valuestring);
+            if (!str || !cJSON_ReplaceItemInObjectCaseSensitive(m, "content", str)) {
+                cJSON_Delete(str);
                 return oom(x);
             }
         }
     }
+    if (!messages->child)
+        return bad_request(x, "no user or assistant message with content (Anthropic needs one)");
     return 0;
 }
 
@@ -488,8 +506,6 @@ static int add_messages(xlate *x, cJSON *out, const cJSON *msgs)
             refuse(x, "a message of role \"%.40s\" (Anthropic has user and assistant turns)", r);
         }
     }
-    if (!x->rc && !messages->child)
-        return bad_request(x, "no user or assistant message (Anthropic needs at least one)");
     return x->rc ? x->rc : collapse_turns(x, messages);
 }
 
