@@ -166,6 +166,15 @@ static int oom(xlate *x)
     return x->rc;
 }
 
+/* A whole number as its digits: cJSON prints every number through sprintf
+ * and reads it back with sscanf, thousands of instructions each. */
+static int add_int(cJSON *o, const char *key, long v)
+{
+    char digits[24];
+    snprintf(digits, sizeof digits, "%ld", v);
+    return cJSON_AddRawToObject(o, key, digits) != NULL;
+}
+
 /* Adds item to arr (or to obj under key when key is set); NULL item = OOM. */
 static int add(xlate *x, cJSON *parent, const char *key, cJSON *item)
 {
@@ -639,7 +648,7 @@ static int add_thinking(xlate *x, cJSON *out, const cJSON *req, long max_tokens)
                                "budget (Anthropic's minimum is 1024 tokens, below max_tokens)");
     cJSON *o = cJSON_CreateObject();
     if (add(x, out, "thinking", o) || !cJSON_AddStringToObject(o, "type", "enabled") ||
-        !cJSON_AddNumberToObject(o, "budget_tokens", (double)budget))
+        !add_int(o, "budget_tokens", budget))
         return oom(x);
     return 0;
 }
@@ -694,7 +703,7 @@ static char *translate(xlate *x, const cJSON *req, const char *model, int stream
     long max_tokens = max_tokens_of(x->st, req);
     const cJSON *msgs = get(req, "messages");
     if (!out || !cJSON_AddStringToObject(out, "model", model) ||
-        !cJSON_AddNumberToObject(out, "max_tokens", (double)max_tokens)) {
+        !add_int(out, "max_tokens", max_tokens)) {
         oom(x);
         goto done;
     }
