@@ -234,15 +234,17 @@ static inline void bench_config(char *out, size_t cap, const char *base)
              "\"a\":{\"type\":\"openai\",\"base_url\":\"%s/a/v1\"},"
              "\"bad\":{\"type\":\"openai\",\"base_url\":\"%s/bad/v1\"},"
              "\"slow\":{\"type\":\"openai\",\"base_url\":\"%s/slow/v1\"},"
-             "\"gem\":{\"type\":\"gemini\",\"base_url\":\"%s/a/v1beta\"}},"
+             "\"gem\":{\"type\":\"gemini\",\"base_url\":\"%s/a/v1beta\"},"
+             "\"anth\":{\"type\":\"anthropic\",\"base_url\":\"%s/a\"}},"
              "\"models\":{"
              "\"one\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m\"}]},"
              "\"fb\":{\"targets\":[{\"provider\":\"bad\",\"model\":\"m\"},"
              "{\"provider\":\"a\",\"model\":\"m\"}]},"
              "\"slow\":{\"targets\":[{\"provider\":\"slow\",\"model\":\"m\"}]},"
-             "\"gem\":{\"targets\":[{\"provider\":\"gem\",\"model\":\"m\"}]}},"
+             "\"gem\":{\"targets\":[{\"provider\":\"gem\",\"model\":\"m\"}]},"
+             "\"anth\":{\"targets\":[{\"provider\":\"anth\",\"model\":\"m\"}]}},"
              "\"defaults\":{\"timeout_ms\":30000}}",
-             base, base, base, base);
+             base, base, base, base, base);
 }
 
 #endif

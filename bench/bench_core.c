@@ -5,7 +5,7 @@
  *   bench_core seq  --base http://127.0.0.1:PORT [--reps 15] [--block 3000]
  *   bench_core tput --base ... [--threads 1,2,4,8,32] [--reps 5] [--secs 1.0]
  *   common: [--placement TEXT] [--floor-only] [--sim-pid PID]
- *   seq --only floor_one|llmux_one|floor_fb|llmux_fb runs one variant alone
+ *   seq --only floor_one|llmux_one|floor_fb|llmux_fb|llmux_anth runs one variant alone
  *   (no warm-up, no rows), for perf or callgrind; tput --only floor|llmux likewise.
  *
  * seq:  one caller. Per repetition four blocks of --block calls each:
@@ -20,6 +20,8 @@
  *       llmux_gemini  llmux_chat with an alias whose target is a gemini
  *                  provider (the simulator's generateContent at /a): the
  *                  translation both ways on top of llmux_one
+ *       and one of llmux_anth: llmux_one's call through the Anthropic adapter
+ *                  (the same deployment, its Messages API).
  * tput: T threads for --secs seconds, calls counted; floor threads each own a
  *       floor client, llmux threads share one gateway. Alternating blocks.
  *
@@ -127,9 +129,9 @@ static void llmux_call(const char *alias)
 
 /* ---------------------------------------------------------------- seq mode */
 
-enum { V_FLOOR_ONE, V_LLMUX_ONE, V_FLOOR_FB, V_LLMUX_FB, V_LLMUX_GEM, V_COUNT };
+enum { V_FLOOR_ONE, V_LLMUX_ONE, V_FLOOR_FB, V_LLMUX_FB, V_LLMUX_GEM, V_LLMUX_ANTH, V_COUNT };
 static const char *const V_NAME[V_COUNT] = {"floor_one", "llmux_one", "floor_fb", "llmux_fb",
-                                            "llmux_gemini"};
+                                            "llmux_gemini", "llmux_anth"};
 
 static double g_cpu_self_us, g_cpu_sim_us; /* of the last block */
 
@@ -145,6 +147,7 @@ static double run_block(int v, floor_client *fc, long n)
         case V_LLMUX_ONE: llmux_call("one"); break;
         case V_LLMUX_FB: llmux_call("fb"); break;
         case V_LLMUX_GEM: llmux_call("gem"); break;
+        case V_LLMUX_ANTH: llmux_call("anth"); break;
 #endif
         default: break;
         }
@@ -184,7 +187,8 @@ static int cmd_seq(int argc, char **argv)
     /* Warm up: connections open, caches and branch predictors primed. */
     long warm = block / 5 > 200 ? block / 5 : 200;
     for (int v = 0; v < V_COUNT; v++)
-        if (!(g_floor_only && (v == V_LLMUX_ONE || v == V_LLMUX_FB || v == V_LLMUX_GEM)))
+        if (!(g_floor_only && (v == V_LLMUX_ONE || v == V_LLMUX_FB || v == V_LLMUX_GEM ||
+                               v == V_LLMUX_ANTH)))
             run_block(v, fc, warm);
 
     /* Does the fallback really make both exchanges on every call? */
@@ -208,6 +212,9 @@ static int cmd_seq(int argc, char **argv)
             samples[V_LLMUX_GEM][r] = run_block(V_LLMUX_GEM, fc, block);
             cpu_self[V_LLMUX_GEM][r] = g_cpu_self_us;
             cpu_sim[V_LLMUX_GEM][r] = g_cpu_sim_us;
+            samples[V_LLMUX_ANTH][r] = run_block(V_LLMUX_ANTH, fc, block);
+            cpu_self[V_LLMUX_ANTH][r] = g_cpu_self_us;
+            cpu_sim[V_LLMUX_ANTH][r] = g_cpu_sim_us;
         }
         fprintf(stderr, "seq rep %ld/%ld: floor_one %.1f us", r + 1, reps, samples[0][r]);
         if (!g_floor_only)
@@ -223,12 +230,14 @@ static int cmd_seq(int argc, char **argv)
 
     bench_row row;
     for (int v = 0; v < V_COUNT; v++) {
-        int is_llmux = (v == V_LLMUX_ONE || v == V_LLMUX_FB || v == V_LLMUX_GEM);
+        int is_llmux = (v == V_LLMUX_ONE || v == V_LLMUX_FB || v == V_LLMUX_GEM ||
+                        v == V_LLMUX_ANTH);
         if (g_floor_only && is_llmux)
             continue;
         bench_row_begin(&row, "seq", V_NAME[v], "us/call");
-        if (is_llmux)
-            bench_row_str(&row, "baseline", V_NAME[v == V_LLMUX_GEM ? V_FLOOR_ONE : v - 1]);
+        if (is_llmux) /* the translating adapters against llmux_one: the translation's cost */
+            bench_row_str(&row, "baseline",
+                          V_NAME[v == V_LLMUX_GEM || v == V_LLMUX_ANTH ? V_LLMUX_ONE : v - 1]);
         bench_row_str(&row, "placement", g_placement);
         bench_row_num(&row, "block", (double)block);
         bench_row_samples(&row, samples[v], (int)reps);

@@ -61,7 +61,8 @@ static const char CONFIG[] =
     "\"api_version\":\"2024-10-21\"},"
     "\"br\":{\"type\":\"bedrock\",\"region\":\"us-east-1\",\"base_url\":\"http://127.0.0.1:9/br\","
     "\"access_key_id_env\":\"LLMUX_BENCH_AK\",\"secret_access_key_env\":\"LLMUX_BENCH_SK\"},"
-    "\"gem\":{\"type\":\"gemini\",\"base_url\":\"http://127.0.0.1:9/gem/v1beta\"}},"
+    "\"gem\":{\"type\":\"gemini\",\"base_url\":\"http://127.0.0.1:9/gem/v1beta\"},"
+    "\"anth\":{\"type\":\"anthropic\",\"base_url\":\"http://127.0.0.1:9/anth\"}},"
     "\"models\":{"
     "\"one\":{\"targets\":[{\"provider\":\"a\",\"model\":\"m\"}]},"
     "\"fb\":{\"targets\":[{\"provider\":\"bad\",\"model\":\"m\"},{\"provider\":\"a\",\"model\":\"m\"}]},"
@@ -75,7 +76,16 @@ static const char CONFIG[] =
     "\"prices\":{\"m\":{\"input_mtok\":0.5,\"output_mtok\":1.5},"
     "\"a/m2\":{\"input_mtok\":0.0375,\"output_mtok\":0.15}}}";
 
+/* What llmux-sim's Messages API answers to REQUEST (docs/simulator.md). */
+static const char ANTHROPIC_RESPONSE[] =
+    "{\"id\":\"msg_sim_anth_1\",\"type\":\"message\",\"role\":\"assistant\",\"model\":\"m\","
+    "\"content\":[{\"type\":\"text\",\"text\":\"[anth] " BENCH_USER "\"}],\"stop_reason\":"
+    "\"end_turn\",\"stop_sequence\":null,\"usage\":{\"input_tokens\":43,"
+    "\"cache_creation_input_tokens\":0,\"cache_read_input_tokens\":0,\"cache_creation\":{"
+    "\"ephemeral_5m_input_tokens\":0,\"ephemeral_1h_input_tokens\":0},\"output_tokens\":20}}";
+
 static lx_config *g_cfg;
+static lx_provider_cfg *g_anth; /* provider "anth" (type anthropic) */
 static lx_provider_cfg *g_prov; /* provider "a" */
 static lx_provider_cfg *g_az;   /* provider "az": Azure's deployments route */
 static lx_provider_cfg *g_bedrock; /* provider "br" */
@@ -232,7 +242,8 @@ static int op_azure_request_build(void)
     return build_on(g_az, "gpt4o-prod");
 }
 
-static int op_parse_and_build(void)
+/* request_parse + build_request + frees, for provider p. */
+static int parse_and_build(lx_provider_cfg *p)
 {
     lx_request req;
     lx_err err;
@@ -241,10 +252,23 @@ static int op_parse_and_build(void)
         return rc;
     lx_http_request out;
     llmux__http_request_init(&out);
-    rc = g_prov->ops->build_request(g_prov, "m", &req, 0, &out, &err);
+    rc = p->ops->build_request(p, "m", &req, 0, &out, &err);
+    g_sink += (long)out.body_len;
     llmux__http_request_free(&out);
     llmux__request_free(&req);
     return rc;
+}
+
+static int op_parse_and_build(void)
+{
+    return parse_and_build(g_prov);
+}
+
+/* The Anthropic translation of a fresh request (validation, the tree it
+ * needs, the Messages body): compare with request_parse_build. */
+static int op_anthropic_request_build(void)
+{
+    return parse_and_build(g_anth);
 }
 
 /* Includes filling a buffer with the body, as the transport's write callback
@@ -465,6 +489,12 @@ static int op_gemini_parse(void)
     return parse_on(g_gem, GEMINI_RESPONSE, sizeof GEMINI_RESPONSE - 1);
 }
 
+/* A Messages answer to an OpenAI chat.completion: compare with response_parse. */
+static int op_anthropic_response_parse(void)
+{
+    return parse_on(g_anth, ANTHROPIC_RESPONSE, sizeof ANTHROPIC_RESPONSE - 1);
+}
+
 typedef struct micro {
     const char *name;
     const char *what;
@@ -516,6 +546,12 @@ static const micro BENCHES[] = {
      op_bedrock_sigv4},
     {"bedrock_response_parse", "bedrock parse_response: Converse answer to a chat.completion",
      op_bedrock_response_parse},
+    {"anthropic_request_build",
+     "anthropic: request_parse + tree + Messages body + frees (vs request_parse_build)",
+     op_anthropic_request_build},
+    {"anthropic_response_parse",
+     "anthropic parse_response: a Messages answer to an OpenAI chat.completion (vs response_parse)",
+     op_anthropic_response_parse},
     {"floor_request_build", "for scale: the floor's cJSON request build and print", op_floor_build},
     {"floor_response_parse", "for scale: the floor's cJSON parse of the response", op_floor_parse},
 };
@@ -545,7 +581,8 @@ int main(int argc, char **argv)
     g_prov = llmux__config_find_provider(g_cfg, "a", 1);
     g_bedrock = llmux__config_find_provider(g_cfg, "br", 2);
     g_gem = llmux__config_find_provider(g_cfg, "gem", 3);
-    if (!g_bedrock || !g_gem) {
+    g_anth = llmux__config_find_provider(g_cfg, "anth", 4);
+    if (!g_bedrock || !g_gem || !g_anth) {
         fprintf(stderr, "bench_micro: no bedrock provider\n");
         return 1;
     }

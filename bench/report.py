@@ -429,6 +429,13 @@ def section_seq(res):
             ratio_cell(res.ratio("seq", lx), "over") if x else "–",
             fmt(added) if added is not None else "–",
             cpu_pair(f, x, "cpu_client_us"), cpu_pair(f, x, "cpu_sim_us")))
+    a, one = rows.get("llmux_anth"), rows.get("llmux_one")
+    if a and one:
+        L += ["", "Through an Anthropic target (the same call translated to the Messages API "
+              "and back, on the same simulator deployment): %s µs/call, ÷ llmux one target %s, "
+              "client CPU %s µs/call." % (spread(a["samples"]),
+                                         ratio_cell(res.ratio("seq", "llmux_anth"), "over"),
+                                         cpu_pair(one, a, "cpu_client_us"))]
     L += ["", SEQ_INCLUDES, "", CPU_NOTE, ""]
     L += where_time_goes(res)
     L += not_run_lines(res, ["seq"])

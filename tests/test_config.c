@@ -175,9 +175,6 @@ static const struct bad_case BAD[] = {
     {"{\"providers\":{\"p\":{\"type\":\"cohere\"}},\"models\":{" M_OK "}}",
      "providers.p.type: unknown provider type \"cohere\" (expected one of: openai, azure, "
      "anthropic, gemini, bedrock)"},
-    {"{\"providers\":{\"p\":{\"type\":\"anthropic\"}},\"models\":{" M_OK "}}",
-     "providers.p.type: provider type \"anthropic\" is not supported by this build yet "
-     "(supported: openai, azure, gemini, bedrock)"},
     {"{\"providers\":{\"p\":{\"type\":7}},\"models\":{" M_OK "}}",
      "providers.p.type: expected a string, got a number"},
     {"{\"providers\":{\"p\":{\"type\":\"openai\",\"base_url\":\"ftp://x\"}},\"models\":{" M_OK "}}",

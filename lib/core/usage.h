@@ -17,7 +17,8 @@ typedef struct lx_usage {
     int64_t cache_write_tokens; /* cache writes (all lifetimes), part of prompt_tokens */
     int64_t cache_write_1h_tokens; /* the 1-hour writes among them (Anthropic); -1 = not split */
     int64_t reasoning_tokens;   /* part of completion_tokens */
-    int absurd;                 /* the provider reported a count out of range: ignored, noted */
+    int64_t absurd; /* 1: the provider reported a count out of range: ignored, noted
+                       (64-bit, so the record has no padding and compares bytewise) */
 } lx_usage;
 
 #define LX_USAGE_UNKNOWN {-1, -1, -1, -1, -1, -1, 0}

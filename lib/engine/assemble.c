@@ -52,6 +52,29 @@ static int append_text(lx_assembler *a, lx_buf *b, const cJSON *v)
     return llmux__buf_append(b, v->valuestring, n);
 }
 
+/* A delta's thinking blocks, kept whole (a signature must go back as it
+ * came). 0, -1 out of memory, -2 over the budget. */
+static int keep_blocks(lx_assembler *a, lx_asm_choice *c, const cJSON *blocks)
+{
+    for (const cJSON *b = cJSON_IsArray(blocks) ? blocks->child : NULL; b; b = b->next) {
+        char *text = cJSON_PrintUnformatted(b);
+        size_t n = text ? strlen(text) : 0;
+        free(text);
+        if (!text)
+            return -1;
+        if (spend(a, n))
+            return -2;
+        if (!c->thinking_blocks && !(c->thinking_blocks = cJSON_CreateArray()))
+            return -1;
+        cJSON *dup = cJSON_Duplicate(b, 1);
+        if (!dup || !cJSON_AddItemToArray(c->thinking_blocks, dup)) {
+            cJSON_Delete(dup);
+            return -1;
+        }
+    }
+    return 0;
+}
+
 /* The error for a non-zero keep_string / append_text result. */
 static int kept_error(const lx_assembler *a, int rc, lx_err *err)
 {
@@ -139,7 +162,10 @@ int llmux__assembler_add(lx_assembler *a, const cJSON *chunk, lx_err *err)
         if (!cJSON_IsObject(delta))
             continue; /* Azure sends annotation chunks without a delta */
         if ((rc = append_text(a, &c->content, cJSON_GetObjectItemCaseSensitive(delta, "content"))) ||
-            (rc = append_text(a, &c->refusal, cJSON_GetObjectItemCaseSensitive(delta, "refusal"))))
+            (rc = append_text(a, &c->refusal, cJSON_GetObjectItemCaseSensitive(delta, "refusal"))) ||
+            (rc = append_text(a, &c->reasoning,
+                              cJSON_GetObjectItemCaseSensitive(delta, "reasoning_content"))) ||
+            (rc = keep_blocks(a, c, cJSON_GetObjectItemCaseSensitive(delta, "thinking_blocks"))))
             return kept_error(a, rc, err);
         const cJSON *tcs = cJSON_GetObjectItemCaseSensitive(delta, "tool_calls");
         for (const cJSON *tc = cJSON_IsArray(tcs) ? tcs->child : NULL; tc; tc = tc->next) {
@@ -149,6 +175,8 @@ int llmux__assembler_add(lx_assembler *a, const cJSON *chunk, lx_err *err)
     }
     return LLMUX_OK;
 }
+
+static int attach(cJSON *obj, const char *key, cJSON *item);
 
 static cJSON *build_choice(const lx_asm_choice *c, int index)
 {
@@ -164,6 +192,10 @@ static cJSON *build_choice(const lx_asm_choice *c, int index)
         cJSON_AddNullToObject(msg, "content");
     if (c->refusal.len)
         cJSON_AddStringToObject(msg, "refusal", c->refusal.data);
+    if (c->reasoning.len)
+        cJSON_AddStringToObject(msg, "reasoning_content", c->reasoning.data);
+    if (c->thinking_blocks && attach(msg, "thinking_blocks", cJSON_Duplicate(c->thinking_blocks, 1)))
+        goto fail;
     if (c->n_tools) {
         cJSON *arr = cJSON_AddArrayToObject(msg, "tool_calls");
         for (size_t t = 0; arr && t < c->n_tools; t++) {
@@ -247,6 +279,8 @@ void llmux__assembler_free(lx_assembler *a)
         lx_asm_choice *c = &a->choices[i];
         llmux__buf_free(&c->content);
         llmux__buf_free(&c->refusal);
+        llmux__buf_free(&c->reasoning);
+        cJSON_Delete(c->thinking_blocks);
         free(c->finish_reason);
         for (size_t t = 0; t < c->n_tools; t++) {
             free(c->tools[t].id);

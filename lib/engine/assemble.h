@@ -1,7 +1,7 @@
 /*
  * Builds the chat.completion a stream amounts to, from its OpenAI-shaped
- * chunks: content and refusal text, tool calls (arguments joined across
- * chunks by tool index), finish reasons and usage. Provider independent: every
+ * chunks: content, refusal and reasoning text, thinking blocks, tool calls
+ * (arguments joined across chunks by tool index), finish reasons and usage. Provider independent: every
  * adapter's stream decoder emits OpenAI chunks.
  */
 #ifndef LLMUX_ENGINE_ASSEMBLE_H
@@ -22,6 +22,8 @@ typedef struct lx_asm_tool {
 typedef struct lx_asm_choice {
     int used;
     lx_buf content, refusal;
+    lx_buf reasoning;              /* delta.reasoning_content, joined */
+    struct cJSON *thinking_blocks; /* delta.thinking_blocks items, in order (Anthropic) */
     char *finish_reason;
     lx_asm_tool *tools;
     size_t n_tools;

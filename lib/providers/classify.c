@@ -111,7 +111,7 @@ long llmux__token_count(double d)
 }
 
 /* A count member of obj into *slot: the count, or -1 (absent, null, absurd). */
-static void read_count(const cJSON *obj, const char *key, int64_t *slot, int *absurd)
+static void read_count(const cJSON *obj, const char *key, int64_t *slot, int64_t *absurd)
 {
     const cJSON *v = cJSON_GetObjectItemCaseSensitive(obj, key);
     if (!v || cJSON_IsNull(v))

@@ -125,5 +125,6 @@ extern const lx_provider_ops llmux__openai_ops;
 extern const lx_provider_ops llmux__azure_ops;
 extern const lx_provider_ops llmux__bedrock_ops;
 extern const lx_provider_ops llmux__gemini_ops;
+extern const lx_provider_ops llmux__anthropic_ops;
 
 #endif

@@ -14,7 +14,7 @@ typedef struct entry {
 static entry types[MAX_TYPES] = {
     {"openai", &llmux__openai_ops},
     {"azure", &llmux__azure_ops},
-    {"anthropic", NULL},
+    {"anthropic", &llmux__anthropic_ops},
     {"gemini", &llmux__gemini_ops},
     {"bedrock", &llmux__bedrock_ops},
 };

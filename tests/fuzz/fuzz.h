@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 struct lx_config;
+struct lx_provider_cfg;
 
 int LLVMFuzzerTestOneInput(const uint8_t *data, size_t size);
 

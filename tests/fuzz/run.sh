@@ -19,7 +19,7 @@
 set -uo pipefail
 here=$(cd "$(dirname "$0")" && pwd)
 root=$(cd "$here/../.." && pwd)
-targets_all=(fuzz_config fuzz_request fuzz_response fuzz_stream fuzz_chat fuzz_azure_stream fuzz_eventstream fuzz_gemini_stream)
+targets_all=(fuzz_config fuzz_request fuzz_response fuzz_stream fuzz_chat fuzz_azure_stream fuzz_eventstream fuzz_gemini_stream fuzz_anthropic_stream)
 export ASAN_OPTIONS=${ASAN_OPTIONS:-detect_leaks=1:abort_on_error=1}
 export UBSAN_OPTIONS=${UBSAN_OPTIONS:-halt_on_error=1:print_stacktrace=1}
 

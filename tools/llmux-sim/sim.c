@@ -6,6 +6,7 @@
 #include <string.h>
 #include <time.h>
 
+#include "anthropic.h"
 #include "azure.h"
 #include "bedrock.h"
 #include "chat.h"
@@ -357,6 +358,10 @@ int sim_handle(sim_conn *c, const sim_request *r)
 
     if (n >= 6 && memcmp(p, "/_sim/", 6) == 0)
         return handle_control(c, r);
+    const size_t al = sizeof ANTHROPIC_SUFFIX - 1; /* POST /{deployment}/v1/messages */
+    if (n > al + 1 && p[0] == '/' && memcmp(p + n - al, ANTHROPIC_SUFFIX, al) == 0 &&
+        sim_name_valid(p + 1, n - al - 1) && span_is(r->method, r->method_len, "POST"))
+        return sim_anthropic(c, r, p + 1, n - al - 1);
     if (sim_bedrock_match(r))
         return sim_bedrock_handle(c, r);
     /* Gemini: /{deployment}/v1beta/models/{model}:(stream)GenerateContent */
