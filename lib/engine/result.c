@@ -23,6 +23,7 @@ llmux_result *llmux__result_new(lx_config *cfg)
     r->cost_usd = -1.0;
     r->cost_nusd = -1;
     r->route = "none";
+    r->ttft_ms = -1;
     return r;
 }
 

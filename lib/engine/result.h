@@ -18,6 +18,7 @@ typedef struct lx_attempt {
     int http_status;
     long retry_after_ms;                /* -1 = none */
     double latency_ms;
+    double wait_ms;                     /* of which in the transport: waiting on the provider */
     char *error;                        /* NULL on success */
     char *detail;                       /* the transport's own wording (libcurl), or NULL */
     char *provider_code;                /* the provider's error code or type, or NULL */
@@ -52,6 +53,7 @@ struct llmux_result {
     size_t n_targets;
     int streamed;
     size_t chunks;
+    double ttft_ms; /* call start to the first chunk handed to the caller; -1 = none */
     lx_attempt inline_attempts[LLMUX_INLINE_ATTEMPTS];
     lx_attempt *attempts;
     size_t n_attempts, cap_attempts;
