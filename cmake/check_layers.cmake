@@ -9,8 +9,9 @@ set(allowed_providers core wire request providers)
 set(allowed_config    core wire providers config)
 set(allowed_router    core request providers config router)
 set(allowed_ledger    core ledger)
+set(allowed_log       core log)
 # the engine drives every layer below it, through the gateway handle
-set(allowed_engine    core wire request transport providers config router ledger engine gateway.h)
+set(allowed_engine    core wire request transport providers config router ledger log engine gateway.h)
 
 file(GLOB_RECURSE files RELATIVE ${LIB} ${LIB}/*.c ${LIB}/*.h)
 set(bad "")
