@@ -52,7 +52,7 @@ valgrind_check() {
 
 python_tests() {
   [ -d bindings/python/tests ] || { echo "no Python tests"; return 1; }
-  python3 -c "import pytest, mypy, openai" 2>/dev/null ||
+  python3 -c "import pytest, mypy, openai, prometheus_client" 2>/dev/null ||
     python3 -m pip install -q -r bindings/python/tests/requirements-test.txt || return 1
   LLMUX_LIB_PATH=$root/build/prefix/lib/libllmux.so LLMUX_SIM=$root/build/bin/llmux-sim \
     python3 -m pytest -q bindings/python/tests
