@@ -6,7 +6,6 @@
 #include <string.h>
 #include <time.h>
 
-#include "core/buf.h"
 
 #define MAX_LOGGED_ATTEMPTS 16
 
@@ -108,16 +107,8 @@ static void on_call(void *state, const lx_call_info *call)
     snprintf(id, sizeof id, "%016llx%016llx", o->id_base, seq);
     llmux__log_call_fill(o->cfg, call, id, atts, MAX_LOGGED_ATTEMPTS, &rec);
     llmux__metrics_observe(o->metrics, &rec);
-    if (!o->log || !llmux__log_active(o->log))
-        return;
-    lx_buf b = LX_BUF_INIT;
-    if (llmux__log_record_json(&rec, &b)) {
-        llmux__buf_free(&b);
-        return;
-    }
-    size_t len = b.len;
-    size_t n = 1 + (rec.with_attempts ? rec.n_attempts : 0);
-    llmux__log_submit(o->log, llmux__buf_steal(&b), len, n, rec.time_unix_ns);
+    if (o->log && llmux__log_active(o->log))
+        llmux__log_submit(o->log, &rec); /* copied; the writer thread formats it */
 }
 
 lx_observer llmux__log_observer(lx_log_observer *o)

@@ -10,12 +10,11 @@
 #include "log/otlp.h"
 
 typedef struct entry {
-    char *lines;
-    size_t len;
-    int64_t t_ns;
+    lx_log_call *call; /* an owned copy */
 } entry;
 
 #define BATCH 64
+#define LINGER_S 0.02 /* how long an idle writer waits for more before it sleeps */
 
 struct lx_log {
     pthread_mutex_t mu;
@@ -27,6 +26,8 @@ struct lx_log {
     uint64_t submitted, done, dropped_queue, records, dropped_file;
     uint64_t exported, dropped_otlp; /* copied from the exporter by the writer */
     uint64_t flush_asked, flush_done;
+    int sleeping; /* the writer waits for a signal: a submit must wake it */
+    int lingered; /* the writer already waited LINGER_S with nothing to do */
     double otlp_interval_s, otlp_due; /* the writer's: when the pending export is due */
     /* sinks: the file and the exporter belong to the writer thread */
     int has_file, has_otlp;
@@ -35,6 +36,7 @@ struct lx_log {
     pthread_mutex_t cb_mu; /* held while the callback runs, and to change it */
     lx_log_cb cb;
     void *cb_user;
+    lx_buf lines; /* the writer's: the records of the entry being delivered */
     int active; /* atomic: some sink is there */
 };
 
@@ -48,9 +50,19 @@ static double mono(void)
 static void deliver(lx_log *l, entry *e)
 {
     uint64_t recs = 0, file_drops = 0;
+    llmux__buf_clear(&l->lines);
+    if (llmux__log_record_json(e->call, &l->lines)) {
+        pthread_mutex_lock(&l->mu);
+        l->dropped_file += 1 + (e->call->with_attempts ? e->call->n_attempts : 0);
+        pthread_mutex_unlock(&l->mu);
+        return;
+    }
+    char *lines = l->lines.data;
+    size_t len = l->lines.len;
+    int64_t t_ns = e->call->time_unix_ns;
     /* the file and the exporter first: the callback lock is never held
      * across an export */
-    for (char *p = e->lines, *end = e->lines + e->len; p < end;) {
+    for (char *p = lines, *end = lines + len; p < end;) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         recs++;
@@ -59,14 +71,14 @@ static void deliver(lx_log *l, entry *e)
         if (l->has_otlp) {
             if (!l->otlp.pending)
                 l->otlp_due = mono() + l->otlp_interval_s;
-            llmux__otlp_add(&l->otlp, p, n, e->t_ns);
+            llmux__otlp_add(&l->otlp, p, n, t_ns);
         }
         p += n + 1;
     }
     pthread_mutex_lock(&l->cb_mu);
     lx_log_cb cb = l->cb;
     void *user = l->cb_user;
-    for (char *p = e->lines, *end = e->lines + e->len; cb && p < end;) {
+    for (char *p = lines, *end = lines + len; cb && p < end;) {
         char *nl = memchr(p, '\n', (size_t)(end - p));
         size_t n = nl ? (size_t)(nl - p) : (size_t)(end - p);
         char keep = p[n];
@@ -121,12 +133,25 @@ static void *writer(void *arg)
             }
             if (l->stop)
                 break;
-            if (l->has_otlp && l->otlp.pending)
-                wait_until(&l->wake, &l->mu, l->otlp_due);
+            double due = l->has_otlp && l->otlp.pending ? l->otlp_due : 0;
+            if (!l->lingered) {
+                /* linger: under load the next records come soon, and a call
+                 * that finds the writer lingering does not wake it (no
+                 * syscall on the calling thread) */
+                double until = mono() + LINGER_S;
+                wait_until(&l->wake, &l->mu, due && due < until ? due : until);
+                l->lingered = 1;
+                continue;
+            }
+            l->sleeping = 1;
+            if (due)
+                wait_until(&l->wake, &l->mu, due);
             else
                 pthread_cond_wait(&l->wake, &l->mu);
+            l->sleeping = 0;
             continue;
         }
+        l->lingered = 0;
         size_t n = 0;
         while (l->count && n < BATCH) {
             batch[n++] = l->ring[l->head];
@@ -136,7 +161,7 @@ static void *writer(void *arg)
         pthread_mutex_unlock(&l->mu);
         for (size_t i = 0; i < n; i++) {
             deliver(l, &batch[i]);
-            free(batch[i].lines);
+            free(batch[i].call);
         }
         if (l->has_file)
             llmux__log_file_flush(&l->file);
@@ -214,7 +239,7 @@ void llmux__log_free(lx_log *l)
     if (running)
         pthread_join(l->thread, NULL);
     for (size_t i = 0; i < l->count; i++) /* only when the writer never ran */
-        free(l->ring[(l->head + i) % l->cap].lines);
+        free(l->ring[(l->head + i) % l->cap].call);
     if (l->has_otlp || l->otlp.url)
         llmux__otlp_free(&l->otlp);
     if (l->has_file)
@@ -223,6 +248,7 @@ void llmux__log_free(lx_log *l)
     pthread_cond_destroy(&l->done_cv);
     pthread_mutex_destroy(&l->mu);
     pthread_mutex_destroy(&l->cb_mu);
+    llmux__buf_free(&l->lines);
     free(l->ring);
     free(l);
 }
@@ -250,22 +276,25 @@ int llmux__log_set_callback(lx_log *l, lx_log_cb cb, void *user)
     return rc ? LLMUX_ERR_NO_MEMORY : LLMUX_OK;
 }
 
-int llmux__log_submit(lx_log *l, char *lines, size_t len, size_t n_records, int64_t t_ns)
+int llmux__log_submit(lx_log *l, const lx_log_call *c)
 {
+    size_t n_records = 1 + (c->with_attempts ? c->n_attempts : 0);
     pthread_mutex_lock(&l->mu);
-    if (l->count == l->cap || l->stop || !l->running) {
+    int room = l->count < l->cap && !l->stop && l->running;
+    pthread_mutex_unlock(&l->mu);
+    lx_log_call *copy = room ? llmux__log_call_copy(c) : NULL;
+    pthread_mutex_lock(&l->mu);
+    if (!copy || l->count == l->cap || l->stop || !l->running) {
         l->dropped_queue += n_records;
         pthread_mutex_unlock(&l->mu);
-        free(lines);
+        free(copy);
         return -1;
     }
-    entry *e = &l->ring[(l->head + l->count) % l->cap];
-    e->lines = lines;
-    e->len = len;
-    e->t_ns = t_ns;
+    l->ring[(l->head + l->count) % l->cap].call = copy;
     l->count++;
     l->submitted++;
-    pthread_cond_signal(&l->wake);
+    if (l->sleeping || l->count >= l->cap / 2 + 1)
+        pthread_cond_signal(&l->wake);
     pthread_mutex_unlock(&l->mu);
     return 0;
 }

@@ -11,6 +11,7 @@
 #include <stdint.h>
 
 #include "core/error.h"
+#include "log/record.h"
 
 typedef struct lx_log lx_log;
 
@@ -32,7 +33,7 @@ typedef struct lx_log_options {
 } lx_log_options;
 
 typedef struct lx_log_stats {
-    uint64_t submitted;     /* entries accepted into the queue */
+    uint64_t submitted;     /* calls accepted into the queue */
     uint64_t dropped_queue; /* records refused: the queue was full */
     uint64_t records;       /* records handed to the sinks */
     uint64_t dropped_file;  /* records the file sink could not write */
@@ -51,11 +52,10 @@ int llmux__log_active(lx_log *l);
  * not running and will not be called again. LLMUX_ERR_INVALID_ARGUMENT when
  * called from the callback itself. */
 int llmux__log_set_callback(lx_log *l, lx_log_cb cb, void *user);
-/* Queue an entry: n_records records, each ending in '\n'. Takes lines
- * (malloc'd) in all cases. 0, or -1 when it was dropped (its records are
- * counted in dropped_queue). */
-int llmux__log_submit(lx_log *l, char *lines, size_t len, size_t n_records,
-                      int64_t time_unix_ns);
+/* Queue a call's records: c is copied (llmux__log_call_copy) and serialised
+ * on the writer thread. 0, or -1 when they were dropped (counted in
+ * dropped_queue). */
+int llmux__log_submit(lx_log *l, const lx_log_call *c);
 /* Wait until every entry submitted before this call went through the sinks;
  * 0, or LLMUX_ERR_TIMEOUT. */
 int llmux__log_flush(lx_log *l, long timeout_ms);

@@ -2,41 +2,72 @@
 
 #include <openssl/evp.h>
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 #include <time.h>
 
 #include "core/error.h"
 
+/* ,"key": (keys are our own names: nothing to escape) */
+static int put_key(lx_buf *b, const char *key)
+{
+    return llmux__buf_puts(b, ",\"") || llmux__buf_puts(b, key) || llmux__buf_puts(b, "\":");
+}
+
+static int put_int(lx_buf *b, long long v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    return llmux__buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}
+
 static int put_str(lx_buf *b, const char *key, const char *v)
 {
-    if (llmux__buf_printf(b, ",\"%s\":", key))
+    if (put_key(b, key))
         return -1;
     return v ? llmux__buf_json_string(b, v) : llmux__buf_puts(b, "null");
 }
 
+/* milliseconds with three decimals, as digits (no printf on this path) */
 static int put_ms(lx_buf *b, const char *key, double ms)
 {
-    if (ms < 0)
-        return llmux__buf_printf(b, ",\"%s\":null", key);
-    return llmux__buf_printf(b, ",\"%s\":%.3f", key, ms);
+    if (put_key(b, key))
+        return -1;
+    if (!(ms >= 0) || ms > 1e15)
+        return llmux__buf_puts(b, "null");
+    long long us = (long long)(ms * 1000 + 0.5);
+    char frac[5] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
+                    (char)('0' + us % 10), 0};
+    return put_int(b, us / 1000) || llmux__buf_append(b, frac, 4);
 }
 
 static int put_count(lx_buf *b, const char *key, int64_t n)
 {
-    if (n < 0)
-        return llmux__buf_printf(b, ",\"%s\":null", key);
-    return llmux__buf_printf(b, ",\"%s\":%lld", key, (long long)n);
+    if (put_key(b, key))
+        return -1;
+    return n < 0 ? llmux__buf_puts(b, "null") : put_int(b, (long long)n);
 }
 
-/* {"time":"2026-12-05T03:20:01.123456Z" */
-static int put_time(lx_buf *b, int64_t ns)
+/* "2026-12-05T03:20:01.123456Z", once per call */
+static void format_time(int64_t ns, char out[48])
 {
     time_t s = (time_t)(ns / 1000000000);
     struct tm tm;
-    char when[40];
+    char when[32];
     gmtime_r(&s, &tm);
     strftime(when, sizeof when, "%Y-%m-%dT%H:%M:%S", &tm);
-    return llmux__buf_printf(b, "{\"time\":\"%s.%06dZ\"", when, (int)(ns % 1000000000 / 1000));
+    snprintf(out, 48, "%.20s.%06dZ", when, (int)(ns % 1000000000 / 1000));
+}
+
+static int put_time(lx_buf *b, const char *when)
+{
+    return llmux__buf_puts(b, "{\"time\":\"") || llmux__buf_puts(b, when) ||
+           llmux__buf_puts(b, "\"");
 }
 
 static const char *class_of(int status)
@@ -74,19 +105,19 @@ static int put_body(lx_buf *b, const char *what, const char *s, size_t n)
     return llmux__buf_json_string(b, s);
 }
 
-static int attempt_json(const lx_log_call *c, size_t i, lx_buf *b)
+static int attempt_json(const lx_log_call *c, size_t i, const char *when, lx_buf *b)
 {
     const lx_log_attempt *a = &c->attempts[i];
-    return put_time(b, c->time_unix_ns) ||
+    return put_time(b, when) ||
            llmux__buf_puts(b, ",\"event.name\":\"llmux.attempt\"") ||
-           put_str(b, "llmux.call_id", c->call_id) ||
-           llmux__buf_printf(b, ",\"llmux.attempt\":%zu", i + 1) ||
+           put_str(b, "llmux.call_id", c->call_id) || put_key(b, "llmux.attempt") ||
+           put_int(b, (long long)i + 1) ||
            llmux__buf_puts(b, ",\"gen_ai.operation.name\":\"chat\"") ||
            put_str(b, "gen_ai.provider.name", a->provider) ||
            put_str(b, "gen_ai.request.model", a->model) ||
            put_str(b, "llmux.status", a->status ? llmux__status_class(a->status) : "ok") ||
            put_str(b, "error.type", class_of(a->status)) ||
-           llmux__buf_printf(b, ",\"http.response.status_code\":%d", a->http_status) ||
+           put_key(b, "http.response.status_code") || put_int(b, a->http_status) ||
            put_ms(b, "llmux.latency_ms", a->latency_ms) ||
            put_str(b, "llmux.action", a->action) || put_str(b, "llmux.error", a->error) ||
            llmux__buf_puts(b, "}\n");
@@ -94,12 +125,14 @@ static int attempt_json(const lx_log_call *c, size_t i, lx_buf *b)
 
 int llmux__log_record_json(const lx_log_call *c, lx_buf *b)
 {
+    char when[48];
+    format_time(c->time_unix_ns, when);
     for (size_t i = 0; c->with_attempts && i < c->n_attempts; i++)
-        if (attempt_json(c, i, b))
+        if (attempt_json(c, i, when, b))
             return -1;
     const lx_usage *u = &c->usage;
     int bad =
-        put_time(b, c->time_unix_ns) || llmux__buf_puts(b, ",\"event.name\":\"llmux.call\"") ||
+        put_time(b, when) || llmux__buf_puts(b, ",\"event.name\":\"llmux.call\"") ||
         put_str(b, "llmux.call_id", c->call_id) || put_str(b, "llmux.key_id", c->key_id) ||
         put_str(b, "llmux.team", c->team) || put_str(b, "llmux.workflow", c->workflow) ||
         put_str(b, "llmux.task", c->task) ||
@@ -109,7 +142,7 @@ int llmux__log_record_json(const lx_log_call *c, lx_buf *b)
         put_str(b, "gen_ai.response.model", c->model) ||
         put_str(b, "llmux.status", c->status ? llmux__status_class(c->status) : "ok") ||
         put_str(b, "error.type", class_of(c->status)) ||
-        llmux__buf_printf(b, ",\"http.response.status_code\":%d", c->http_status) ||
+        put_key(b, "http.response.status_code") || put_int(b, c->http_status) ||
         put_str(b, "llmux.error", c->error) || put_ms(b, "llmux.latency_ms", c->latency_ms) ||
         put_ms(b, "llmux.ttft_ms", c->ttft_ms) || put_ms(b, "llmux.overhead_ms", c->overhead_ms) ||
         put_count(b, "gen_ai.usage.input_tokens", u->prompt_tokens) ||
@@ -133,4 +166,82 @@ int llmux__log_record_json(const lx_log_call *c, lx_buf *b)
         bad = put_body(b, "request", c->request, c->request_len) ||
               put_body(b, "response", c->response, c->response_len);
     return bad || llmux__buf_puts(b, "}\n") ? -1 : 0;
+}
+
+/* ------------------------------------------------------------------ copy */
+
+typedef struct arena {
+    char *p;
+} arena;
+
+static size_t str_size(const char *s)
+{
+    return s ? strlen(s) + 1 : 0;
+}
+
+static const char *put(arena *a, const char *s)
+{
+    if (!s)
+        return NULL;
+    size_t n = strlen(s) + 1;
+    char *d = a->p;
+    memcpy(d, s, n);
+    a->p += n;
+    return d;
+}
+
+static const char *put_n(arena *a, const char *s, size_t n)
+{
+    if (!s)
+        return NULL;
+    char *d = a->p;
+    memcpy(d, s, n);
+    d[n] = '\0';
+    a->p += n + 1;
+    return d;
+}
+
+lx_log_call *llmux__log_call_copy(const lx_log_call *c)
+{
+    int body = c->content != LX_CONTENT_OFF;
+    size_t size = sizeof *c + c->n_attempts * sizeof *c->attempts;
+    size += str_size(c->call_id) + str_size(c->key_id) + str_size(c->team) +
+            str_size(c->workflow) + str_size(c->task) + str_size(c->alias) +
+            str_size(c->route) + str_size(c->provider) + str_size(c->model) + str_size(c->error);
+    if (body)
+        size += (c->request ? c->request_len + 1 : 0) + (c->response ? c->response_len + 1 : 0);
+    for (size_t i = 0; i < c->n_attempts; i++) {
+        const lx_log_attempt *t = &c->attempts[i];
+        size += str_size(t->provider) + str_size(t->model) + str_size(t->action) +
+                str_size(t->error);
+    }
+    lx_log_call *d = malloc(size);
+    if (!d)
+        return NULL;
+    *d = *c;
+    lx_log_attempt *atts = (lx_log_attempt *)(d + 1);
+    arena a = {(char *)(atts + c->n_attempts)};
+    d->attempts = atts;
+    d->call_id = put(&a, c->call_id);
+    d->key_id = put(&a, c->key_id);
+    d->team = put(&a, c->team);
+    d->workflow = put(&a, c->workflow);
+    d->task = put(&a, c->task);
+    d->alias = put(&a, c->alias);
+    d->route = put(&a, c->route);
+    d->provider = put(&a, c->provider);
+    d->model = put(&a, c->model);
+    d->error = put(&a, c->error);
+    d->request = body ? put_n(&a, c->request, c->request_len) : NULL;
+    d->response = body ? put_n(&a, c->response, c->response_len) : NULL;
+    if (!body)
+        d->request_len = d->response_len = 0;
+    for (size_t i = 0; i < c->n_attempts; i++) {
+        atts[i] = c->attempts[i];
+        atts[i].provider = put(&a, c->attempts[i].provider);
+        atts[i].model = put(&a, c->attempts[i].model);
+        atts[i].action = put(&a, c->attempts[i].action);
+        atts[i].error = put(&a, c->attempts[i].error);
+    }
+    return d;
 }

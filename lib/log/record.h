@@ -56,6 +56,12 @@ typedef struct lx_log_call {
     size_t response_len;
 } lx_log_call;
 
+/* A deep copy of c in one allocation (strings, attempts, and the request and
+ * response only when the content policy uses them), for the writer thread to
+ * serialise: the calling thread copies, it does not format. Freed with free();
+ * NULL when out of memory. */
+lx_log_call *llmux__log_call_copy(const lx_log_call *c);
+
 /* Append the call's records to out, each a JSON object ending in '\n'
  * (attempts first, then the call). 0, or -1 when out of memory. */
 int llmux__log_record_json(const lx_log_call *c, lx_buf *out);
