@@ -240,6 +240,18 @@ static int op_record_build(void)
     return rc;
 }
 
+static lx_metrics *g_metrics;
+
+static int op_metrics_observe(void)
+{
+    lx_log_attempt atts[16];
+    lx_log_call rec;
+    if ((!g_metrics && llmux__metrics_new(&g_metrics, 10000)) || fill_record(&rec, atts))
+        return -1;
+    llmux__metrics_observe(g_metrics, &rec);
+    return 0;
+}
+
 static int op_result_lifecycle(void)
 {
     llmux_result *r = fallback_result();
@@ -314,6 +326,8 @@ static const micro BENCHES[] = {
     {"ledger_record", "ledger reserve + settle of one call (in-memory store)", op_ledger_record},
     {"record_copy", "the call log's record of a two-attempt call filled and copied for the queue: "
      "what the calling thread pays", op_record_copy},
+    {"metrics_observe", "the same record's metric updates (counters, histograms) on the calling "
+     "thread", op_metrics_observe},
     {"record_build", "the same record filled and written as JSON lines (the writer thread's work, "
      "file write not included)", op_record_build},
     {"floor_request_build", "for scale: the floor's cJSON request build and print", op_floor_build},
@@ -386,6 +400,7 @@ int main(int argc, char **argv)
     }
     cJSON_Delete(g_req);
     llmux_result_free(g_log_res);
+    llmux__metrics_free(g_metrics);
     llmux__ledger_free(g_ledger);
     llmux__config_unref(g_cfg);
     return failed;

@@ -23,6 +23,17 @@ static const struct {
     {"llmux_unpriced_calls_total", "Calls whose price is unknown, by gateway key, team and model."},
 };
 
+/* The label names of each family; a series is keyed by its raw values (each
+ * NUL-terminated, one after the other), escaped only when the text is made. */
+static const char *const LABELS[N_COUNTERS][4] = {
+    {"provider", "model"},
+    {"provider", "model", "error_class"},
+    {"provider", "model", "outcome"},
+    {"key", "team", "model", "kind"},
+    {"key", "team", "model"},
+    {"key", "team", "model"},
+};
+
 #define N_HIST 3
 static const char *const HIST_NAME[N_HIST] = {"llmux_call_duration_seconds",
                                               "llmux_overhead_seconds",
@@ -41,7 +52,8 @@ static const double BUCKETS[N_HIST][N_BUCKETS] = {
 };
 
 typedef struct series {
-    char *labels; /* NULL = empty slot */
+    char *labels; /* the raw values, each NUL-terminated; NULL = empty slot */
+    size_t len;
     int family;
     uint64_t hash;
     double value;
@@ -95,43 +107,63 @@ void llmux__metrics_in_flight(lx_metrics *m, int delta)
     __atomic_add_fetch(&m->in_flight, delta, __ATOMIC_RELAXED);
 }
 
-/* name="value" with the exposition format's escapes. */
-static int label(lx_buf *b, const char *name, const char *v)
-{
-    if (b->len && llmux__buf_puts(b, ","))
-        return -1;
-    if (llmux__buf_printf(b, "%s=\"", name))
-        return -1;
-    for (const char *s = v ? v : ""; *s; s++) {
-        const char *e = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
-        if (e ? llmux__buf_puts(b, e) : llmux__buf_append(b, s, 1))
-            return -1;
-    }
-    return llmux__buf_puts(b, "\"");
-}
+#define MAX_KEY 1024
 
-/* with mu held */
-static void add(lx_metrics *m, int family, const lx_buf *labels, double v)
+/* with mu held: add v to the series of family with these values (as many as
+ * the family has labels; NULL reads as ""). No allocation but for a new
+ * series, no escaping, no printf. */
+static void add(lx_metrics *m, int family, const char *const *vals, double v)
 {
-    if (!labels->data)
-        return;
-    uint64_t h = llmux__hash(labels->data, labels->len) * 31 + (uint64_t)family;
-    size_t i = h & m->mask;
-    while (m->slots[i].labels &&
-           !(m->slots[i].hash == h && m->slots[i].family == family &&
-             strcmp(m->slots[i].labels, labels->data) == 0))
-        i = (i + 1) & m->mask;
-    series *s = &m->slots[i];
-    if (!s->labels) {
-        if (m->n >= m->max || !(s->labels = strdup(labels->data))) {
+    char key[MAX_KEY];
+    size_t len = 0;
+    for (int i = 0; i < 4 && LABELS[family][i]; i++) {
+        const char *s = vals[i] ? vals[i] : "";
+        size_t n = strlen(s) + 1;
+        if (n > MAX_KEY - len) {
             m->series_dropped++;
             return;
         }
+        memcpy(key + len, s, n);
+        len += n;
+    }
+    uint64_t h = llmux__hash(key, len) * 31 + (uint64_t)family;
+    size_t i = h & m->mask;
+    while (m->slots[i].labels &&
+           !(m->slots[i].hash == h && m->slots[i].family == family && m->slots[i].len == len &&
+             memcmp(m->slots[i].labels, key, len) == 0))
+        i = (i + 1) & m->mask;
+    series *s = &m->slots[i];
+    if (!s->labels) {
+        if (m->n >= m->max || !(s->labels = malloc(len))) {
+            m->series_dropped++;
+            return;
+        }
+        memcpy(s->labels, key, len);
+        s->len = len;
         s->family = family;
         s->hash = h;
         m->n++;
     }
     s->value += v;
+}
+
+/* name="value",... of a series, with the exposition format's escapes */
+static int put_labels(lx_buf *b, int family, const char *raw)
+{
+    for (int i = 0; i < 4 && LABELS[family][i]; i++) {
+        if ((i && llmux__buf_puts(b, ",")) || llmux__buf_puts(b, LABELS[family][i]) ||
+            llmux__buf_puts(b, "=\""))
+            return -1;
+        for (const char *s = raw; *s; s++) {
+            const char *e = *s == '\\' ? "\\\\" : *s == '"' ? "\\\"" : *s == '\n' ? "\\n" : NULL;
+            if (e ? llmux__buf_puts(b, e) : llmux__buf_append(b, s, 1))
+                return -1;
+        }
+        if (llmux__buf_puts(b, "\""))
+            return -1;
+        raw += strlen(raw) + 1;
+    }
+    return 0;
 }
 
 static void observe_hist(hist *h, const double *bounds, double seconds)
@@ -150,63 +182,45 @@ static const char *or_none(const char *s)
     return s && *s ? s : "(none)";
 }
 
+#define MAX_ATTEMPT_SERIES 8
+
 void llmux__metrics_observe(lx_metrics *m, const lx_log_call *c)
 {
-    /* the label texts first, outside the lock */
-    lx_buf pm = LX_BUF_INIT, err = LX_BUF_INIT, who = LX_BUF_INIT, tok = LX_BUF_INIT;
-    lx_buf att[8];
-    size_t n_att = c->n_attempts < 8 ? c->n_attempts : 8;
-    label(&pm, "provider", or_none(c->provider));
-    label(&pm, "model", or_none(c->model));
-    if (c->status) {
-        label(&err, "provider", or_none(c->provider));
-        label(&err, "model", or_none(c->model));
-        label(&err, "error_class", llmux__status_class(c->status));
-    }
-    label(&who, "key", c->key_id ? c->key_id : "(anonymous)");
-    label(&who, "team", c->team ? c->team : "");
-    label(&who, "model", or_none(c->model));
-    for (size_t i = 0; i < n_att; i++) {
-        const lx_log_attempt *a = &c->attempts[i];
-        lx_buf b = LX_BUF_INIT;
-        label(&b, "provider", or_none(a->provider));
-        label(&b, "model", or_none(a->model));
-        label(&b, "outcome", a->status ? llmux__status_class(a->status) : "ok");
-        att[i] = b;
-    }
     static const char *const KIND[5] = {"input", "output", "cache_read", "cache_write",
                                         "reasoning"};
     int64_t counts[5] = {c->usage.prompt_tokens, c->usage.completion_tokens,
                          c->usage.cached_tokens, c->usage.cache_write_tokens,
                          c->usage.reasoning_tokens};
+    const char *provider = or_none(c->provider), *model = or_none(c->model);
+    const char *key = c->key_id ? c->key_id : "(anonymous)", *team = c->team ? c->team : "";
+    size_t n_att = c->n_attempts < MAX_ATTEMPT_SERIES ? c->n_attempts : MAX_ATTEMPT_SERIES;
     pthread_mutex_lock(&m->mu);
-    add(m, F_CALLS, &pm, 1);
+    const char *pm[3] = {provider, model, c->status ? llmux__status_class(c->status) : NULL};
+    add(m, F_CALLS, pm, 1);
     if (c->status)
-        add(m, F_ERRORS, &err, 1);
-    for (size_t i = 0; i < n_att; i++)
-        add(m, F_ATTEMPTS, &att[i], 1);
+        add(m, F_ERRORS, pm, 1);
+    for (size_t i = 0; i < n_att; i++) {
+        const lx_log_attempt *a = &c->attempts[i];
+        const char *v[3] = {or_none(a->provider), or_none(a->model),
+                            a->status ? llmux__status_class(a->status) : "ok"};
+        add(m, F_ATTEMPTS, v, 1);
+    }
+    const char *who[4] = {key, team, model, NULL};
     for (int k = 0; k < 5; k++) {
         if (counts[k] < 0)
             continue;
-        llmux__buf_clear(&tok);
-        if (who.data && !llmux__buf_append(&tok, who.data, who.len) && !label(&tok, "kind", KIND[k]))
-            add(m, F_TOKENS, &tok, (double)counts[k]);
+        who[3] = KIND[k];
+        add(m, F_TOKENS, who, (double)counts[k]);
     }
     if (c->cost_nusd >= 0)
-        add(m, F_COST, &who, (double)c->cost_nusd / 1e9);
+        add(m, F_COST, who, (double)c->cost_nusd / 1e9);
     else
-        add(m, F_UNPRICED, &who, 1);
+        add(m, F_UNPRICED, who, 1);
     observe_hist(&m->h[0], BUCKETS[0], c->latency_ms / 1e3);
     observe_hist(&m->h[1], BUCKETS[1], (c->overhead_ms > 0 ? c->overhead_ms : 0) / 1e3);
     if (c->ttft_ms >= 0)
         observe_hist(&m->h[2], BUCKETS[2], c->ttft_ms / 1e3);
     pthread_mutex_unlock(&m->mu);
-    for (size_t i = 0; i < n_att; i++)
-        llmux__buf_free(&att[i]);
-    llmux__buf_free(&pm);
-    llmux__buf_free(&err);
-    llmux__buf_free(&who);
-    llmux__buf_free(&tok);
 }
 
 static int head(lx_buf *b, const char *name, const char *type, const char *help)
@@ -222,8 +236,9 @@ int llmux__metrics_text(lx_metrics *m, const lx_log_stats *log, lx_buf *b)
         bad = head(b, FAMILIES[f].name, "counter", FAMILIES[f].help);
         for (size_t i = 0; i <= m->mask && !bad; i++)
             if (m->slots[i].labels && m->slots[i].family == f)
-                bad = llmux__buf_printf(b, "%s{%s} %.17g\n", FAMILIES[f].name,
-                                        m->slots[i].labels, m->slots[i].value);
+                bad = llmux__buf_puts(b, FAMILIES[f].name) || llmux__buf_puts(b, "{") ||
+                      put_labels(b, f, m->slots[i].labels) ||
+                      llmux__buf_printf(b, "} %.17g\n", m->slots[i].value);
     }
     for (int h = 0; h < N_HIST && !bad; h++) {
         bad = head(b, HIST_NAME[h], "histogram", HIST_HELP[h]);
