@@ -679,6 +679,9 @@ static void test_rotation_and_retention(void **state)
              "{\"attempts\":false,\"file\":{\"path\":\"%s\",\"max_bytes\":1500,"
              "\"retain_seconds\":3600,\"retain_bytes\":4000}}", path);
     llmux *gw = open_log(a, b, log);
+    struct stat st;
+    assert_int_equal(stat(path, &st), 0);
+    assert_int_equal(st.st_mode & 0777, 0600); /* owner-only: the log may hold prompts */
     assert_int_equal(access(old, F_OK), -1); /* removed at open: older than an hour */
     assert_int_equal(access(fresh, F_OK), 0);
     char req[256];

@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <errno.h>
+#include <fcntl.h>
+#include <unistd.h>
 #include <stdlib.h>
 #include <string.h>
 #include <sys/stat.h>
@@ -83,9 +85,15 @@ static void retention(lx_log_file *lf)
 
 static int reopen(lx_log_file *lf)
 {
-    lf->f = fopen(lf->path, "a");
-    if (!lf->f)
+    /* owner-only: the log may hold prompts (content "full") */
+    int fd = open(lf->path, O_WRONLY | O_CREAT | O_APPEND | O_CLOEXEC, 0600);
+    if (fd < 0)
         return -1;
+    lf->f = fdopen(fd, "a");
+    if (!lf->f) {
+        close(fd);
+        return -1;
+    }
     struct stat st;
     lf->size = fstat(fileno(lf->f), &st) == 0 ? (long)st.st_size : 0;
     lf->opened = mono_s();

@@ -2,7 +2,6 @@
 
 #include <cjson/cJSON.h>
 #include <curl/curl.h>
-#include <math.h>
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
@@ -64,8 +63,8 @@ static int log_record(lx_buf *b, const cJSON *rec, int64_t t_ns)
                   llmux__buf_json_string(b, m->valuestring);
         else if (cJSON_IsBool(m))
             bad = llmux__buf_printf(b, "\"boolValue\":%s", cJSON_IsTrue(m) ? "true" : "false");
-        else if (cJSON_IsNumber(m) && m->valuedouble == floor(m->valuedouble) &&
-                 fabs(m->valuedouble) < 9e15)
+        else if (cJSON_IsNumber(m) && m->valuedouble > -9e15 && m->valuedouble < 9e15 &&
+                 m->valuedouble == (double)(long long)m->valuedouble) /* no libm */
             bad = llmux__buf_printf(b, "\"intValue\":\"%lld\"", (long long)m->valuedouble);
         else
             bad = llmux__buf_printf(b, "\"doubleValue\":%.17g",
