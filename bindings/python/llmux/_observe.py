@@ -7,15 +7,15 @@ C callback's user pointer, so a record that arrives while a gateway is being
 collected finds no function and is dropped instead of calling freed memory.
 """
 
-import itertools
+from __future__ import annotations  # annotations stay strings: import stays cheap
+
 import threading
-import weakref
 from typing import Callable, Dict, Optional
 
 from ._errors import error_class
 
 _callbacks: Dict[int, Callable[[str], None]] = {}
-_tokens = itertools.count(1)
+_next_token = 0
 _lock = threading.Lock()
 _trampoline = None
 
@@ -75,7 +75,12 @@ class Observability:
         tramp = _get_trampoline(capi)
         token = self.__dict__.get("_log_token")
         if token is None:
-            token = next(_tokens)
+            import weakref
+
+            global _next_token
+            with _lock:
+                _next_token += 1
+                token = _next_token
             self.__dict__["_log_token"] = token
             # forget the function once the C gateway is gone
             weakref.finalize(self._core, _callbacks.pop, token, None)  # type: ignore[attr-defined]
