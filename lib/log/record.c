@@ -8,10 +8,15 @@
 
 #include "core/error.h"
 
-/* ,"key": (keys are our own names: nothing to escape) */
-static int put_key(lx_buf *b, const char *key)
+/* A literal and its length, known when compiling: no strlen on this path. */
+#define LIT(s) (s), sizeof(s) - 1
+/* ,"name": as a literal (keys are our own names: nothing to escape) */
+#define KEY(name) LIT(",\"" name "\":")
+#define PUTS(b, s) llmux__buf_append((b), LIT(s))
+
+static int put_key(lx_buf *b, const char *key, size_t n)
 {
-    return llmux__buf_puts(b, ",\"") || llmux__buf_puts(b, key) || llmux__buf_puts(b, "\":");
+    return llmux__buf_append(b, key, n);
 }
 
 static int put_int(lx_buf *b, long long v)
@@ -26,31 +31,31 @@ static int put_int(lx_buf *b, long long v)
     return llmux__buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
-static int put_str(lx_buf *b, const char *key, const char *v)
+static int put_str(lx_buf *b, const char *key, size_t kn, const char *v)
 {
-    if (put_key(b, key))
+    if (put_key(b, key, kn))
         return -1;
-    return v ? llmux__buf_json_string(b, v) : llmux__buf_puts(b, "null");
+    return v ? llmux__buf_json_string(b, v) : PUTS(b, "null");
 }
 
 /* milliseconds with three decimals, as digits (no printf on this path) */
-static int put_ms(lx_buf *b, const char *key, double ms)
+static int put_ms(lx_buf *b, const char *key, size_t kn, double ms)
 {
-    if (put_key(b, key))
+    if (put_key(b, key, kn))
         return -1;
     if (!(ms >= 0) || ms > 1e15)
-        return llmux__buf_puts(b, "null");
+        return PUTS(b, "null");
     long long us = (long long)(ms * 1000 + 0.5);
     char frac[5] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
                     (char)('0' + us % 10), 0};
     return put_int(b, us / 1000) || llmux__buf_append(b, frac, 4);
 }
 
-static int put_count(lx_buf *b, const char *key, int64_t n)
+static int put_count(lx_buf *b, const char *key, size_t kn, int64_t n)
 {
-    if (put_key(b, key))
+    if (put_key(b, key, kn))
         return -1;
-    return n < 0 ? llmux__buf_puts(b, "null") : put_int(b, (long long)n);
+    return n < 0 ? PUTS(b, "null") : put_int(b, (long long)n);
 }
 
 /* "2026-12-05T03:20:01.123456Z", once per call */
@@ -64,10 +69,9 @@ static void format_time(int64_t ns, char out[48])
     snprintf(out, 48, "%.20s.%06dZ", when, (int)(ns % 1000000000 / 1000));
 }
 
-static int put_time(lx_buf *b, const char *when)
+static int put_time(lx_buf *b, const char *when, size_t n)
 {
-    return llmux__buf_puts(b, "{\"time\":\"") || llmux__buf_puts(b, when) ||
-           llmux__buf_puts(b, "\"");
+    return PUTS(b, "{\"time\":\"") || llmux__buf_append(b, when, n) || PUTS(b, "\"");
 }
 
 static const char *class_of(int status)
@@ -105,52 +109,57 @@ static int put_body(lx_buf *b, const char *what, const char *s, size_t n)
     return llmux__buf_json_string(b, s);
 }
 
-static int attempt_json(const lx_log_call *c, size_t i, const char *when, lx_buf *b)
+static int attempt_json(const lx_log_call *c, size_t i, const char *when, size_t when_len,
+                        lx_buf *b)
 {
     const lx_log_attempt *a = &c->attempts[i];
-    return put_time(b, when) ||
-           llmux__buf_puts(b, ",\"event.name\":\"llmux.attempt\"") ||
-           put_str(b, "llmux.call_id", c->call_id) || put_key(b, "llmux.attempt") ||
+    return put_time(b, when, when_len) ||
+           PUTS(b, ",\"event.name\":\"llmux.attempt\"") ||
+           put_str(b, KEY("llmux.call_id"), c->call_id) || put_key(b, KEY("llmux.attempt")) ||
            put_int(b, (long long)i + 1) ||
-           llmux__buf_puts(b, ",\"gen_ai.operation.name\":\"chat\"") ||
-           put_str(b, "gen_ai.provider.name", a->provider) ||
-           put_str(b, "gen_ai.request.model", a->model) ||
-           put_str(b, "llmux.status", a->status ? llmux__status_class(a->status) : "ok") ||
-           put_str(b, "error.type", class_of(a->status)) ||
-           put_key(b, "http.response.status_code") || put_int(b, a->http_status) ||
-           put_ms(b, "llmux.latency_ms", a->latency_ms) ||
-           put_str(b, "llmux.action", a->action) || put_str(b, "llmux.error", a->error) ||
-           llmux__buf_puts(b, "}\n");
+           PUTS(b, ",\"gen_ai.operation.name\":\"chat\"") ||
+           put_str(b, KEY("gen_ai.provider.name"), a->provider) ||
+           put_str(b, KEY("gen_ai.request.model"), a->model) ||
+           put_str(b, KEY("llmux.status"), a->status ? llmux__status_class(a->status) : "ok") ||
+           put_str(b, KEY("error.type"), class_of(a->status)) ||
+           put_key(b, KEY("http.response.status_code")) || put_int(b, a->http_status) ||
+           put_ms(b, KEY("llmux.latency_ms"), a->latency_ms) ||
+           put_str(b, KEY("llmux.action"), a->action) || put_str(b, KEY("llmux.error"), a->error) ||
+           PUTS(b, "}\n");
 }
 
 int llmux__log_record_json(const lx_log_call *c, lx_buf *b)
 {
     char when[48];
     format_time(c->time_unix_ns, when);
+    size_t when_len = strlen(when);
+    /* one reservation for the usual record: appends then only copy */
+    if (llmux__buf_reserve(b, 1024 + (c->with_attempts ? c->n_attempts * 512 : 0)) == -1)
+        return -1;
     for (size_t i = 0; c->with_attempts && i < c->n_attempts; i++)
-        if (attempt_json(c, i, when, b))
+        if (attempt_json(c, i, when, when_len, b))
             return -1;
     const lx_usage *u = &c->usage;
     int bad =
-        put_time(b, when) || llmux__buf_puts(b, ",\"event.name\":\"llmux.call\"") ||
-        put_str(b, "llmux.call_id", c->call_id) || put_str(b, "llmux.key_id", c->key_id) ||
-        put_str(b, "llmux.team", c->team) || put_str(b, "llmux.workflow", c->workflow) ||
-        put_str(b, "llmux.task", c->task) ||
-        llmux__buf_puts(b, ",\"gen_ai.operation.name\":\"chat\"") ||
-        put_str(b, "gen_ai.request.model", c->alias) || put_str(b, "llmux.route", c->route) ||
-        put_str(b, "gen_ai.provider.name", c->provider) ||
-        put_str(b, "gen_ai.response.model", c->model) ||
-        put_str(b, "llmux.status", c->status ? llmux__status_class(c->status) : "ok") ||
-        put_str(b, "error.type", class_of(c->status)) ||
-        put_key(b, "http.response.status_code") || put_int(b, c->http_status) ||
-        put_str(b, "llmux.error", c->error) || put_ms(b, "llmux.latency_ms", c->latency_ms) ||
-        put_ms(b, "llmux.ttft_ms", c->ttft_ms) || put_ms(b, "llmux.overhead_ms", c->overhead_ms) ||
-        put_count(b, "gen_ai.usage.input_tokens", u->prompt_tokens) ||
-        put_count(b, "gen_ai.usage.output_tokens", u->completion_tokens) ||
-        put_count(b, "gen_ai.usage.cache_read.input_tokens", u->cached_tokens) ||
-        put_count(b, "gen_ai.usage.cache_creation.input_tokens", u->cache_write_tokens) ||
-        put_count(b, "llmux.usage.reasoning_tokens", u->reasoning_tokens) ||
-        (c->cost_nusd < 0 ? llmux__buf_puts(b, ",\"llmux.cost_usd\":null")
+        put_time(b, when, when_len) || PUTS(b, ",\"event.name\":\"llmux.call\"") ||
+        put_str(b, KEY("llmux.call_id"), c->call_id) || put_str(b, KEY("llmux.key_id"), c->key_id) ||
+        put_str(b, KEY("llmux.team"), c->team) || put_str(b, KEY("llmux.workflow"), c->workflow) ||
+        put_str(b, KEY("llmux.task"), c->task) ||
+        PUTS(b, ",\"gen_ai.operation.name\":\"chat\"") ||
+        put_str(b, KEY("gen_ai.request.model"), c->alias) || put_str(b, KEY("llmux.route"), c->route) ||
+        put_str(b, KEY("gen_ai.provider.name"), c->provider) ||
+        put_str(b, KEY("gen_ai.response.model"), c->model) ||
+        put_str(b, KEY("llmux.status"), c->status ? llmux__status_class(c->status) : "ok") ||
+        put_str(b, KEY("error.type"), class_of(c->status)) ||
+        put_key(b, KEY("http.response.status_code")) || put_int(b, c->http_status) ||
+        put_str(b, KEY("llmux.error"), c->error) || put_ms(b, KEY("llmux.latency_ms"), c->latency_ms) ||
+        put_ms(b, KEY("llmux.ttft_ms"), c->ttft_ms) || put_ms(b, KEY("llmux.overhead_ms"), c->overhead_ms) ||
+        put_count(b, KEY("gen_ai.usage.input_tokens"), u->prompt_tokens) ||
+        put_count(b, KEY("gen_ai.usage.output_tokens"), u->completion_tokens) ||
+        put_count(b, KEY("gen_ai.usage.cache_read.input_tokens"), u->cached_tokens) ||
+        put_count(b, KEY("gen_ai.usage.cache_creation.input_tokens"), u->cache_write_tokens) ||
+        put_count(b, KEY("llmux.usage.reasoning_tokens"), u->reasoning_tokens) ||
+        (c->cost_nusd < 0 ? PUTS(b, ",\"llmux.cost_usd\":null")
                           : llmux__buf_printf(b, ",\"llmux.cost_usd\":%.9f",
                                               (double)c->cost_nusd / 1e9)) ||
         llmux__buf_printf(b, ",\"llmux.attempts\":%zu,\"llmux.stream\":%s,\"llmux.chunks\":%zu",
@@ -165,7 +174,7 @@ int llmux__log_record_json(const lx_log_call *c, lx_buf *b)
     else if (!bad && c->content == LX_CONTENT_FULL)
         bad = put_body(b, "request", c->request, c->request_len) ||
               put_body(b, "response", c->response, c->response_len);
-    return bad || llmux__buf_puts(b, "}\n") ? -1 : 0;
+    return bad || PUTS(b, "}\n") ? -1 : 0;
 }
 
 /* ------------------------------------------------------------------ copy */
