@@ -102,13 +102,14 @@ static void on_call(void *state, const lx_call_info *call)
     lx_log_observer *o = state;
     lx_log_attempt atts[MAX_LOGGED_ATTEMPTS];
     lx_log_call rec;
-    char id[33];
+    char id[33] = "";
+    llmux__log_call_fill(o->cfg, call, id, atts, MAX_LOGGED_ATTEMPTS, &rec);
+    llmux__metrics_observe(o->metrics, &rec); /* metrics need no call id */
+    if (!o->log || !llmux__log_active(o->log))
+        return;
     unsigned long long seq = __atomic_add_fetch(&o->seq, 1, __ATOMIC_RELAXED);
     snprintf(id, sizeof id, "%016llx%016llx", o->id_base, seq);
-    llmux__log_call_fill(o->cfg, call, id, atts, MAX_LOGGED_ATTEMPTS, &rec);
-    llmux__metrics_observe(o->metrics, &rec);
-    if (o->log && llmux__log_active(o->log))
-        llmux__log_submit(o->log, &rec); /* copied; the writer thread formats it */
+    llmux__log_submit(o->log, &rec); /* copied; the writer thread formats it */
 }
 
 lx_observer llmux__log_observer(lx_log_observer *o)

@@ -31,11 +31,25 @@ static int put_int(lx_buf *b, long long v)
     return llmux__buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
 }
 
+/* A JSON string: printable ASCII without quote or backslash (config names,
+ * ids, classes: nearly every value) is copied as it is; anything else goes
+ * through the escaping, UTF-8-repairing writer. */
+static int put_jstr(lx_buf *b, const char *v)
+{
+    size_t n = 0;
+    for (unsigned char ch; (ch = (unsigned char)v[n]) >= 0x20 && ch < 0x7f && ch != '"' &&
+                           ch != '\\';)
+        n++;
+    if (v[n])
+        return llmux__buf_json_string(b, v);
+    return PUTS(b, "\"") || llmux__buf_append(b, v, n) || PUTS(b, "\"");
+}
+
 static int put_str(lx_buf *b, const char *key, size_t kn, const char *v)
 {
     if (put_key(b, key, kn))
         return -1;
-    return v ? llmux__buf_json_string(b, v) : PUTS(b, "null");
+    return v ? put_jstr(b, v) : PUTS(b, "null");
 }
 
 /* milliseconds with three decimals, as digits (no printf on this path) */
