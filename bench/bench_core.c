@@ -67,6 +67,8 @@ static void cpu_per_call(cpu_mark a, long calls, double *self_us, double *sim_us
 
 #ifndef BENCH_NO_LLMUX
 static llmux *g_gw;
+static llmux *g_gw_log; /* the same config with the file log on */
+static char g_log_path[300];
 #endif
 
 /* ------------------------------------------------------------ one call each */
@@ -105,12 +107,12 @@ static void floor_fb(floor_client *c)
 }
 
 #ifndef BENCH_NO_LLMUX
-static void llmux_call(const char *alias)
+static void llmux_call_on(llmux *gw, const char *alias)
 {
     char content[512];
     char *body = floor_build_request(alias, BENCH_SYSTEM, BENCH_USER);
     llmux_result *res = NULL;
-    int st = llmux_chat(g_gw, body, NULL, &res);
+    int st = llmux_chat(gw, body, NULL, &res);
     free(body);
     if (st != LLMUX_OK) {
         if (atomic_fetch_add(&g_errors, 1) < 5)
@@ -125,13 +127,24 @@ static void llmux_call(const char *alias)
     check_content(content);
     llmux_result_free(res);
 }
+
+static void llmux_call(const char *alias)
+{
+    llmux_call_on(g_gw, alias);
+}
 #endif
 
 /* ---------------------------------------------------------------- seq mode */
 
-enum { V_FLOOR_ONE, V_LLMUX_ONE, V_FLOOR_FB, V_LLMUX_FB, V_LLMUX_GEM, V_LLMUX_ANTH, V_COUNT };
+/* llmux_one_log: llmux_one on a gateway writing the call log to a file; its
+ * baseline is llmux_one, so the ratio is what the log adds */
+enum { V_FLOOR_ONE, V_LLMUX_ONE, V_FLOOR_FB, V_LLMUX_FB, V_LLMUX_LOG, V_LLMUX_GEM, V_LLMUX_ANTH,
+       V_COUNT };
 static const char *const V_NAME[V_COUNT] = {"floor_one", "llmux_one", "floor_fb", "llmux_fb",
-                                            "llmux_gemini", "llmux_anth"};
+                                            "llmux_one_log", "llmux_gemini", "llmux_anth"};
+/* llmux_gemini and llmux_anth: the translating adapters, against llmux_one */
+static const int V_BASE[V_COUNT] = {-1, V_FLOOR_ONE, -1, V_FLOOR_FB, V_LLMUX_ONE, V_LLMUX_ONE,
+                                    V_LLMUX_ONE};
 
 static double g_cpu_self_us, g_cpu_sim_us; /* of the last block */
 
@@ -146,6 +159,7 @@ static double run_block(int v, floor_client *fc, long n)
 #ifndef BENCH_NO_LLMUX
         case V_LLMUX_ONE: llmux_call("one"); break;
         case V_LLMUX_FB: llmux_call("fb"); break;
+        case V_LLMUX_LOG: llmux_call_on(g_gw_log, "one"); break;
         case V_LLMUX_GEM: llmux_call("gem"); break;
         case V_LLMUX_ANTH: llmux_call("anth"); break;
 #endif
@@ -187,14 +201,19 @@ static int cmd_seq(int argc, char **argv)
     /* Warm up: connections open, caches and branch predictors primed. */
     long warm = block / 5 > 200 ? block / 5 : 200;
     for (int v = 0; v < V_COUNT; v++)
-        if (!(g_floor_only && (v == V_LLMUX_ONE || v == V_LLMUX_FB || v == V_LLMUX_GEM ||
-                               v == V_LLMUX_ANTH)))
+        if (!(g_floor_only && V_BASE[v] >= 0))
             run_block(v, fc, warm);
 
     /* Does the fallback really make both exchanges on every call? */
     long fb_calls = 0, bad_before = bench_sim_requests(g_base, "bad");
 
     for (long r = 0; r < reps; r++) {
+        /* the logged gateway's block next to llmux_one's, before it or after */
+        if (!g_floor_only && r % 2 == 0) {
+            samples[V_LLMUX_LOG][r] = run_block(V_LLMUX_LOG, fc, block);
+            cpu_self[V_LLMUX_LOG][r] = g_cpu_self_us;
+            cpu_sim[V_LLMUX_LOG][r] = g_cpu_sim_us;
+        }
         for (int pair = 0; pair < 2; pair++) {
             int base_v = pair == 0 ? V_FLOOR_ONE : V_FLOOR_FB;
             for (int k = 0; k < nv; k++) {
@@ -206,6 +225,11 @@ static int cmd_seq(int argc, char **argv)
                 cpu_sim[v][r] = g_cpu_sim_us;
                 if (v == V_LLMUX_FB || v == V_FLOOR_FB)
                     fb_calls += block;
+            }
+            if (!g_floor_only && r % 2 == 1 && pair == 0) {
+                samples[V_LLMUX_LOG][r] = run_block(V_LLMUX_LOG, fc, block);
+                cpu_self[V_LLMUX_LOG][r] = g_cpu_self_us;
+                cpu_sim[V_LLMUX_LOG][r] = g_cpu_sim_us;
             }
         }
         if (!g_floor_only) {
@@ -221,23 +245,20 @@ static int cmd_seq(int argc, char **argv)
             fprintf(stderr, ", llmux_one %.1f us", samples[V_LLMUX_ONE][r]);
         fprintf(stderr, ", floor_fb %.1f us", samples[V_FLOOR_FB][r]);
         if (!g_floor_only)
-            fprintf(stderr, ", llmux_fb %.1f us", samples[V_LLMUX_FB][r]);
-        if (!g_floor_only)
-            fprintf(stderr, ", llmux_gemini %.1f us", samples[V_LLMUX_GEM][r]);
+            fprintf(stderr, ", llmux_fb %.1f us, llmux_one_log %.1f us", samples[V_LLMUX_FB][r],
+                    samples[V_LLMUX_LOG][r]);
         fprintf(stderr, "\n");
     }
     long bad_after = bench_sim_requests(g_base, "bad");
 
     bench_row row;
     for (int v = 0; v < V_COUNT; v++) {
-        int is_llmux = (v == V_LLMUX_ONE || v == V_LLMUX_FB || v == V_LLMUX_GEM ||
-                        v == V_LLMUX_ANTH);
+        int is_llmux = V_BASE[v] >= 0;
         if (g_floor_only && is_llmux)
             continue;
         bench_row_begin(&row, "seq", V_NAME[v], "us/call");
-        if (is_llmux) /* the translating adapters against llmux_one: the translation's cost */
-            bench_row_str(&row, "baseline",
-                          V_NAME[v == V_LLMUX_GEM || v == V_LLMUX_ANTH ? V_LLMUX_ONE : v - 1]);
+        if (is_llmux)
+            bench_row_str(&row, "baseline", V_NAME[V_BASE[v]]);
         bench_row_str(&row, "placement", g_placement);
         bench_row_num(&row, "block", (double)block);
         bench_row_samples(&row, samples[v], (int)reps);
@@ -448,6 +469,18 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench: llmux_open: %s\n", err);
             return 1;
         }
+        /* the same config with the call log written to a file (rotated at
+         * 64 MiB, two rotated files kept) */
+        char logged[4600];
+        snprintf(g_log_path, sizeof g_log_path, "/tmp/llmux-bench-log-%ld.jsonl", (long)getpid());
+        snprintf(logged, sizeof logged,
+                 "%.*s,\"log\":{\"file\":{\"path\":\"%s\",\"max_bytes\":67108864,"
+                 "\"retain_bytes\":134217728}}}",
+                 (int)strlen(cfg) - 1, cfg, g_log_path);
+        if (llmux_open(&g_gw_log, logged, err, sizeof err) != LLMUX_OK) {
+            fprintf(stderr, "bench: llmux_open (file log): %s\n", err);
+            return 1;
+        }
     }
 #endif
 
@@ -461,6 +494,13 @@ int main(int argc, char **argv)
 
 #ifndef BENCH_NO_LLMUX
     llmux_close(g_gw);
+    llmux_close(g_gw_log);
+    if (g_log_path[0]) { /* the log and its rotated files */
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "rm -f '%s' '%s'.*", g_log_path, g_log_path);
+        if (system(cmd) != 0)
+            fprintf(stderr, "bench: could not remove %s\n", g_log_path);
+    }
 #endif
     long errors = atomic_load(&g_errors);
     if (errors) {

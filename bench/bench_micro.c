@@ -18,6 +18,7 @@
 #include "config/config.h"
 #include "core/buf.h"
 #include "core/error.h"
+#include "engine/log_observer.h"
 #include "engine/result.h"
 #include "request/validate.h"
 #include "ledger/ledger.h"
@@ -386,6 +387,57 @@ static int op_trace_build(void)
     return 0;
 }
 
+/* The call log's record of a two-attempt call. The calling thread fills it
+ * and copies it into the queue (record_copy); the writer thread turns it into
+ * JSON lines (record_build: fill + JSON, the whole build of one record). */
+static llmux_result *g_log_res;
+
+static int fill_record(lx_log_call *rec, lx_log_attempt atts[16])
+{
+    if (!g_log_res && !(g_log_res = fallback_result()))
+        return -1;
+    lx_call_info info = {g_log_res, "key-0123456789abcdef", NULL, REQUEST};
+    llmux__log_call_fill(g_cfg, &info, "0123456789abcdef0000000000000001", atts, 16, rec);
+    return 0;
+}
+
+static int op_record_copy(void)
+{
+    lx_log_attempt atts[16];
+    lx_log_call rec;
+    if (fill_record(&rec, atts))
+        return -1;
+    lx_log_call *copy = llmux__log_call_copy(&rec);
+    g_sink += (long)(copy != NULL);
+    free(copy);
+    return copy ? 0 : -1;
+}
+
+static int op_record_build(void)
+{
+    lx_log_attempt atts[16];
+    lx_log_call rec;
+    if (fill_record(&rec, atts))
+        return -1;
+    lx_buf b = LX_BUF_INIT;
+    int rc = llmux__log_record_json(&rec, &b);
+    g_sink += (long)b.len;
+    llmux__buf_free(&b);
+    return rc;
+}
+
+static lx_metrics *g_metrics;
+
+static int op_metrics_observe(void)
+{
+    lx_log_attempt atts[16];
+    lx_log_call rec;
+    if ((!g_metrics && llmux__metrics_new(&g_metrics, 10000)) || fill_record(&rec, atts))
+        return -1;
+    llmux__metrics_observe(g_metrics, &rec);
+    return 0;
+}
+
 static int op_result_lifecycle(void)
 {
     llmux_result *r = fallback_result();
@@ -552,6 +604,12 @@ static const micro BENCHES[] = {
     {"anthropic_response_parse",
      "anthropic parse_response: a Messages answer to an OpenAI chat.completion (vs response_parse)",
      op_anthropic_response_parse},
+    {"record_copy", "the call log's record of a two-attempt call filled and copied for the queue: "
+     "what the calling thread pays", op_record_copy},
+    {"metrics_observe", "the same record's metric updates (counters, histograms) on the calling "
+     "thread", op_metrics_observe},
+    {"record_build", "the same record filled and written as JSON lines (the writer thread's work, "
+     "file write not included)", op_record_build},
     {"floor_request_build", "for scale: the floor's cJSON request build and print", op_floor_build},
     {"floor_response_parse", "for scale: the floor's cJSON parse of the response", op_floor_parse},
 };
@@ -631,6 +689,8 @@ int main(int argc, char **argv)
         fprintf(stderr, "micro %-22s %8.0f ns/op (first rep)\n", m->name, samples[0]);
     }
     cJSON_Delete(g_req);
+    llmux_result_free(g_log_res);
+    llmux__metrics_free(g_metrics);
     llmux__ledger_free(g_ledger);
     llmux__config_unref(g_cfg);
     return failed;

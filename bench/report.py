@@ -256,6 +256,10 @@ def section_targets(res):
     add("one caller: llmux adds ≤ 5% to the floor's time per call",
         ratio_cell(rt, "over") if rt else None, rt and rt[0] <= 1.05,
         res.reason("seq", "llmux"))
+    rt = res.ratio("seq", "llmux_one_log")
+    add("one caller, call log written to a file: ≤ 2% added to llmux's time per call",
+        ratio_cell(rt, "over") if rt else None, rt and rt[0] <= 1.02,
+        res.reason("seq", "llmux"))
     rt = res.ratio("seq", "llmux_fb")
     add("one caller, fallback on every call: ≤ 10%",
         ratio_cell(rt, "over") if rt else None, rt and rt[0] <= 1.10,
@@ -436,6 +440,12 @@ def section_seq(res):
               "client CPU %s µs/call." % (spread(a["samples"]),
                                          ratio_cell(res.ratio("seq", "llmux_anth"), "over"),
                                          cpu_pair(one, a, "cpu_client_us"))]
+    lg, one = rows.get("llmux_one_log"), rows.get("llmux_one")
+    if lg and one:
+        L.append("| one target, call log written to a file (÷ llmux one target) | – | %s | %s | %s | %s | %s |" % (
+            spread(lg["samples"]), ratio_cell(res.ratio("seq", "llmux_one_log"), "over"),
+            fmt(stats(lg["samples"])[1] - stats(one["samples"])[1]),
+            cpu_pair(one, lg, "cpu_client_us"), cpu_pair(one, lg, "cpu_sim_us")))
     L += ["", SEQ_INCLUDES, "", CPU_NOTE, ""]
     L += where_time_goes(res)
     L += not_run_lines(res, ["seq"])

@@ -336,6 +336,52 @@ LLMUX_API int llmux_route_json(llmux *gw, const char *request_json,
  * llmux_free. Thread-safe.
  */
 LLMUX_API int llmux_health_json(llmux *gw, char **out);
+/* ------------------------------------------------------------------------ */
+/* The call log and metrics (docs/observability.md)                          */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Called with one log record: a JSON object (NUL-terminated, no newline; len
+ * excludes the NUL), borrowed for the duration of the callback. A call gives
+ * one record per attempt (when log.attempts is true, the default) and then
+ * one for the call; docs/observability.md names every field. Records never
+ * hold provider keys, gateway keys or Authorization headers; the prompt and
+ * answer appear only as the config's content policy allows.
+ *
+ * Called on the gateway's log writer thread, never on a thread that makes
+ * calls: a slow callback delays no call (records it cannot keep up with are
+ * dropped and counted in llmux_log_dropped_total{reason="queue_full"}).
+ * Records arrive in the order the calls finished.
+ */
+typedef void (*llmux_log_cb)(const char *record_json, size_t len, void *user);
+
+/*
+ * Set the log callback (cb NULL removes it); user is passed to every call of
+ * it. When this returns, the previous callback is not running and will not
+ * be called again. Records of calls that finished before the callback was set
+ * are not replayed. May be called from any thread but the callback's own
+ * (that gives LLMUX_ERR_INVALID_ARGUMENT). LLMUX_ERR_NO_MEMORY if the writer
+ * thread cannot be started. Thread-safe.
+ */
+LLMUX_API int llmux_set_log_callback(llmux *gw, llmux_log_cb cb, void *user);
+
+/*
+ * Wait until every record of the calls that finished before this call has
+ * gone through the sinks (file written and flushed, callback called, OTLP
+ * export tried), at most timeout_ms. LLMUX_OK, or LLMUX_ERR_TIMEOUT.
+ * llmux_close does the same without a limit. Thread-safe.
+ */
+LLMUX_API int llmux_log_flush(llmux *gw, long timeout_ms);
+
+/*
+ * The gateway's metrics in the Prometheus text exposition format (0.0.4):
+ * calls, errors and attempts by provider, model and error class; tokens,
+ * cost and unpriced calls by gateway key, team and model; histograms of call
+ * latency, time to first token and llmux's own overhead; calls in flight; the
+ * call log's own counters. docs/observability.md lists every metric. *out is
+ * released with llmux_free. Thread-safe.
+ */
+LLMUX_API int llmux_metrics_text(llmux *gw, char **out);
 
 /* Release memory llmux handed to the caller (e.g. from llmux_spend_json).
  * NULL is a no-op. */

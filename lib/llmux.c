@@ -1,4 +1,4 @@
-/* The public entry points: open, close, call, spend. */
+/* The public entry points: open, close, call, spend, the call log and metrics. */
 #include "llmux.h"
 
 #include <errno.h>
@@ -14,6 +14,7 @@
 #include "gateway.h"
 
 #define MAX_CONFIG_BYTES (16L * 1024 * 1024)
+#define METRICS_MAX_SERIES 10000
 
 const char *llmux_version(void)
 {
@@ -62,6 +63,18 @@ int llmux_open(llmux **out, const char *config_json, char *errbuf, size_t errlen
     }
     if (!rc)
         gw->observers[gw->n_observers++] = llmux__ledger_observer(gw->ledger);
+    if (!rc) {
+        const lx_log_cfg *lc = &gw->cfg->log;
+        lx_log_options lo = {lc->file, lc->max_bytes, lc->max_age_s, lc->retain_s,
+                             lc->retain_bytes, lc->otlp_url, lc->otlp_batch, lc->otlp_timeout_ms,
+                             lc->otlp_interval_ms, lc->queue};
+        rc = llmux__log_new(&gw->log, &lo, &err);
+    }
+    if (!rc && (llmux__metrics_new(&gw->metrics, METRICS_MAX_SERIES) ||
+                !(gw->log_observer = llmux__log_observer_new(gw->cfg, gw->log, gw->metrics))))
+        rc = llmux__err(&err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    if (!rc)
+        gw->observers[gw->n_observers++] = llmux__log_observer(gw->log_observer);
     if (rc) {
         copy_err(errbuf, errlen, err.msg);
         llmux_close(gw);
@@ -140,6 +153,9 @@ void llmux_close(llmux *gw)
 {
     if (!gw)
         return;
+    llmux__log_free(gw->log); /* writes what is queued first */
+    llmux__log_observer_free(gw->log_observer);
+    llmux__metrics_free(gw->metrics);
     llmux__transport_free(gw->transport);
     llmux__ledger_free(gw->ledger);
     llmux__health_free(gw->health);
@@ -156,10 +172,22 @@ int llmux_call_options_init(llmux_call_options *opts, unsigned int version)
     return LLMUX_OK;
 }
 
+/* The engine's call, counted in the in-flight gauge while it runs. */
+static int counted_call(llmux *gw, const char *request_json, const llmux_call_options *opts,
+                        llmux_chunk_cb on_chunk, void *payload, llmux_result **out)
+{
+    if (gw)
+        llmux__metrics_in_flight(gw->metrics, 1);
+    int rc = llmux__engine_call(gw, request_json, opts, on_chunk, payload, out);
+    if (gw)
+        llmux__metrics_in_flight(gw->metrics, -1);
+    return rc;
+}
+
 int llmux_chat(llmux *gw, const char *request_json, const llmux_call_options *opts,
                llmux_result **out)
 {
-    return llmux__engine_call(gw, request_json, opts, NULL, NULL, out);
+    return counted_call(gw, request_json, opts, NULL, NULL, out);
 }
 
 int llmux_chat_stream(llmux *gw, const char *request_json, const llmux_call_options *opts,
@@ -167,7 +195,7 @@ int llmux_chat_stream(llmux *gw, const char *request_json, const llmux_call_opti
 {
     if (!on_chunk)
         return llmux__engine_reject(gw, LLMUX_ERR_INVALID_ARGUMENT, "on_chunk is NULL", out);
-    return llmux__engine_call(gw, request_json, opts, on_chunk, payload, out);
+    return counted_call(gw, request_json, opts, on_chunk, payload, out);
 }
 
 int llmux_spend_json(llmux *gw, const char *group_by, char **out)
@@ -179,6 +207,38 @@ int llmux_spend_json(llmux *gw, const char *group_by, char **out)
         return LLMUX_ERR_INVALID_ARGUMENT;
     lx_err err = {0};
     return llmux__ledger_report(gw->ledger, group_by, out, &err);
+}
+
+int llmux_set_log_callback(llmux *gw, llmux_log_cb cb, void *user)
+{
+    if (!gw)
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    return llmux__log_set_callback(gw->log, cb, user);
+}
+
+int llmux_log_flush(llmux *gw, long timeout_ms)
+{
+    if (!gw || timeout_ms < 0)
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    return llmux__log_flush(gw->log, timeout_ms);
+}
+
+int llmux_metrics_text(llmux *gw, char **out)
+{
+    if (!out)
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    if (!gw)
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    lx_log_stats st;
+    llmux__log_stats(gw->log, &st);
+    lx_buf b = LX_BUF_INIT;
+    if (llmux__metrics_text(gw->metrics, &st, &b)) {
+        llmux__buf_free(&b);
+        return LLMUX_ERR_NO_MEMORY;
+    }
+    *out = llmux__buf_steal(&b);
+    return *out ? LLMUX_OK : LLMUX_ERR_NO_MEMORY;
 }
 
 void llmux_free(void *p)

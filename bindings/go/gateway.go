@@ -85,6 +85,7 @@ func (g *Gateway) Close() error {
 			g.idle.Wait()
 		}
 		cClose(g.ptr)
+		forgetLog(g.ptr) // the C log writer has stopped
 		g.ptr = nil
 		g.idle.Broadcast()
 		return nil

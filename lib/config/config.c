@@ -892,8 +892,13 @@ static int parse_prices(lx_config *cfg, const cJSON *root, lx_err *err)
 
 static const char *const TOP_KEYS[] = {"providers", "models", "defaults", "routing", "transport",
                                        "ledger", "strict", "rules", "prices", "price_file",
-                                       "require_prices", NULL};
+                                       "require_prices", "log", NULL};
 static const char *const LEDGER_KEYS[] = {"max_rows", NULL};
+static const char *const LOG_KEYS[] = {"file", "otlp", "queue", "attempts", "content",
+                                       "content_by_key", NULL};
+static const char *const LOG_FILE_KEYS[] = {"path", "max_bytes", "max_age_seconds",
+                                            "retain_seconds", "retain_bytes", NULL};
+static const char *const LOG_OTLP_KEYS[] = {"url", "batch", "timeout_ms", "interval_ms", NULL};
 static const char *const DEFAULTS_KEYS[] = {"timeout_ms", "connect_timeout_ms", NULL};
 static const char *const ROUTING_KEYS[] = {"allow_direct", "requested_model_wins", "cooldown",
                                             "retry", "check_capabilities", NULL};
@@ -1053,6 +1058,81 @@ static int check_name(const char *name, const char *path, const char *what, lx_e
     return LLMUX_OK;
 }
 
+static int content_policy(const cJSON *v, const char *path, int *out, lx_err *err)
+{
+    static const char *const NAMES[] = {"off", "redacted", "full"};
+    if (!cJSON_IsString(v))
+        return cfg_err(err, path, "expected \"off\", \"redacted\" or \"full\", got %s",
+                       json_kind(v));
+    for (int i = 0; i < 3; i++)
+        if (strcmp(v->valuestring, NAMES[i]) == 0) {
+            *out = i;
+            return LLMUX_OK;
+        }
+    return cfg_err(err, path, "expected \"off\", \"redacted\" or \"full\"");
+}
+
+static int parse_log(lx_log_cfg *lc, const cJSON *lg, lx_err *err)
+{
+    const long big = 1000000000000L;
+    const char *s = NULL;
+    int rc;
+    if ((rc = check_object(lg, "log", LOG_KEYS, err)) ||
+        (rc = get_long(lg, "queue", "log", 1, 10000000L, &lc->queue, err)) ||
+        (rc = get_bool(lg, "attempts", "log", &lc->attempts, err)))
+        return rc;
+    const cJSON *c = cJSON_GetObjectItemCaseSensitive(lg, "content");
+    if (c && (rc = content_policy(c, "log.content", &lc->content, err)))
+        return rc;
+    const cJSON *f = cJSON_GetObjectItemCaseSensitive(lg, "file");
+    if (f && ((rc = check_object(f, "log.file", LOG_FILE_KEYS, err)) ||
+              (rc = get_string(f, "path", "log.file", 1, &s, err)) ||
+              (rc = get_long(f, "max_bytes", "log.file", 0, big, &lc->max_bytes, err)) ||
+              (rc = get_long(f, "max_age_seconds", "log.file", 0, big, &lc->max_age_s, err)) ||
+              (rc = get_long(f, "retain_seconds", "log.file", 0, big, &lc->retain_s, err)) ||
+              (rc = get_long(f, "retain_bytes", "log.file", 0, big, &lc->retain_bytes, err))))
+        return rc;
+    if (f && !(lc->file = dupstr(s)))
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    const cJSON *o = cJSON_GetObjectItemCaseSensitive(lg, "otlp");
+    if (o && ((rc = check_object(o, "log.otlp", LOG_OTLP_KEYS, err)) ||
+              (rc = get_string(o, "url", "log.otlp", 1, &s, err)) ||
+              (rc = get_long(o, "batch", "log.otlp", 1, 100000L, &lc->otlp_batch, err)) ||
+              (rc = get_long(o, "timeout_ms", "log.otlp", 1, MAX_TIMEOUT_MS, &lc->otlp_timeout_ms,
+                             err)) ||
+              (rc = get_long(o, "interval_ms", "log.otlp", 1, MAX_TIMEOUT_MS,
+                             &lc->otlp_interval_ms, err))))
+        return rc;
+    if (o && strncmp(s, "http://", 7) != 0 && strncmp(s, "https://", 8) != 0)
+        return cfg_err(err, "log.otlp.url", "expected an http:// or https:// URL");
+    if (o && !(lc->otlp_url = dupstr(s)))
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(lg, "content_by_key");
+    if (!k)
+        return LLMUX_OK;
+    if ((rc = check_object(k, "log.content_by_key", NULL, err)))
+        return rc;
+    size_t n = (size_t)cJSON_GetArraySize(k);
+    if (n && (!(lc->content_keys = calloc(n, sizeof *lc->content_keys)) ||
+              !(lc->content_key_policy = calloc(n, sizeof *lc->content_key_policy))))
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    for (const cJSON *it = k->child; it; it = it->next) {
+        char p[PATH_MAX_LEN];
+        path_child(p, "log.content_by_key", it->string);
+        if (strncmp(it->string, "key-", 4) != 0 || strlen(it->string) != 20 ||
+            strspn(it->string + 4, "0123456789abcdef") != 16)
+            return cfg_err(err, p, "expected a key id, \"key-\" and 16 hex digits (the "
+                                   "SHA-256 prefix llmux logs as llmux.key_id)");
+        int pol = 0;
+        if ((rc = content_policy(it, p, &pol, err)))
+            return rc;
+        if (!(lc->content_keys[lc->n_content_keys] = dupstr(it->string)))
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        lc->content_key_policy[lc->n_content_keys++] = pol;
+    }
+    return LLMUX_OK;
+}
+
 static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
 {
     int rc = check_object(root, "", TOP_KEYS, err);
@@ -1110,6 +1190,9 @@ static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
     if (lg && ((rc = check_object(lg, "ledger", LEDGER_KEYS, err)) ||
                (rc = get_long(lg, "max_rows", "ledger", 1, 1000000000L, &cfg->ledger_max_rows,
                               err))))
+        return rc;
+    const cJSON *logc = cJSON_GetObjectItemCaseSensitive(root, "log");
+    if (logc && (rc = parse_log(&cfg->log, logc, err)))
         return rc;
 
     if ((rc = parse_prices(cfg, root, err)))
@@ -1208,6 +1291,12 @@ static void config_free(lx_config *cfg)
         free(cfg->rules[i].key);
     }
     free(cfg->rules);
+    free(cfg->log.file);
+    free(cfg->log.otlp_url);
+    for (size_t i = 0; i < cfg->log.n_content_keys; i++)
+        free(cfg->log.content_keys[i]);
+    free(cfg->log.content_keys);
+    free(cfg->log.content_key_policy);
     for (size_t i = 0; i < cfg->n_providers; i++) {
         lx_provider_cfg *p = &cfg->providers[i];
         if (p->ops && p->ops->release)
@@ -1292,6 +1381,11 @@ int llmux__config_parse(lx_config **out, const char *json, size_t len, lx_err *e
     cfg->retry.on = 1u << -LLMUX_ERR_RATE_LIMIT | 1u << -LLMUX_ERR_PROVIDER |
                     1u << -LLMUX_ERR_TIMEOUT | 1u << -LLMUX_ERR_CONNECT;
     cfg->cooldown_max_ms = 300000;
+    cfg->log.queue = 4096;
+    cfg->log.attempts = 1;
+    cfg->log.otlp_batch = 512;
+    cfg->log.otlp_timeout_ms = 2000;
+    cfg->log.otlp_interval_ms = 1000;
     int rc = parse_root(cfg, root, err);
     cJSON_Delete(root);
     if (rc) {

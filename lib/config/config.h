@@ -58,6 +58,20 @@ typedef struct lx_rule {
     int needs_features; /* a condition reads the request's features */
     const lx_alias *use;
 } lx_rule;
+/* The "log" object (docs/observability.md). Content policies are the log
+ * layer's LX_CONTENT_* values: 0 off, 1 redacted, 2 full. */
+typedef struct lx_log_cfg {
+    char *file;              /* NULL = no file sink */
+    long max_bytes, max_age_s, retain_s, retain_bytes; /* 0 = no limit */
+    char *otlp_url;          /* NULL = no exporter */
+    long otlp_batch, otlp_timeout_ms, otlp_interval_ms;
+    long queue;
+    int attempts;            /* a record per attempt too */
+    int content;
+    char **content_keys;     /* "key-<sha256 prefix>" with a stricter policy */
+    int *content_key_policy;
+    size_t n_content_keys;
+} lx_log_cfg;
 
 typedef struct lx_config {
     atomic_int refs;
@@ -85,6 +99,7 @@ typedef struct lx_config {
     size_t max_response_bytes;
     long ledger_max_rows;    /* distinct values per ledger dimension */
     int strict;              /* warnings at open are errors */
+    lx_log_cfg log;
     char **warnings;         /* "path: message" for what will not work as written */
     size_t n_warnings;
     lx_price_table *prices;  /* "prices" and "price_file" entries; NULL = none */

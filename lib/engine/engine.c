@@ -45,6 +45,7 @@ typedef struct stream_ctx {
     int forward_usage; /* the caller asked for stream_options.include_usage */
     int ended;         /* the decoder saw the stream's end marker */
     size_t delivered;  /* chunks handed to the caller */
+    double first_at;   /* now_ms() when the first one was, 0 = none yet */
     int status;        /* first error inside the stream */
     lx_err err;
 } stream_ctx;
@@ -59,7 +60,8 @@ static int on_stream_chunk(void *ctx, const char *json, size_t len, cJSON *chunk
     }
     if (!s->forward_usage && llmux__chunk_is_usage_only(chunk))
         return 0;
-    s->delivered++;
+    if (!s->delivered++)
+        s->first_at = now_ms();
     if (s->on_chunk(json, len, s->payload)) {
         s->status = LLMUX_ERR_CANCELLED;
         llmux__err(&s->err, LLMUX_ERR_CANCELLED, "the chunk callback asked to stop");
@@ -299,7 +301,9 @@ static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
     }
     x.on_body = sc ? on_stream_body : NULL;
     x.ctx = sc;
+    double w0 = now_ms();
     status = llmux__transport_run(c->gw->transport, &x, 1, 0, c->cancel);
+    a->wait_ms = now_ms() - w0;
     if (status)
         err = x.err;
     note_exchange(c, &x, a, status, bounded_by_call);
@@ -313,6 +317,8 @@ static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
             charge_attempt(&c->request, a, &sc->assembler.u, &sc->assembler);
         /* what it saw is still accounted, however the stream ended */
         c->res->usage = a->billed ? a->usage : sc->assembler.u;
+        if (sc->first_at > 0 && c->res->ttft_ms < 0)
+            c->res->ttft_ms = sc->first_at - c->start;
         if (sc->status) { /* the decoder or the caller stopped the stream */
             status = sc->status;
             err = sc->err;
@@ -780,6 +786,7 @@ int llmux__engine_call(llmux *gw, const char *request_json, const llmux_call_opt
     c.info.res = res;
     c.info.key_id = NULL;
     c.info.reservation = &reservation;
+    c.info.request_json = request_json;
     if (opts && opts->key) {
         llmux__key_fingerprint(opts->key, c.key_id);
         c.info.key_id = c.key_id;

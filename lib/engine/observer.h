@@ -16,6 +16,7 @@ typedef struct lx_call_info {
     const llmux_result *res;
     const char *key_id;           /* "key-<sha256 prefix>", or NULL = anonymous */
     lx_reservation *reservation;  /* what the ledger reserved before the call */
+    const char *request_json;     /* the caller's request text (for the log's content policy) */
 } lx_call_info;
 
 typedef struct lx_observer {

@@ -25,6 +25,7 @@ llmux_result *llmux__result_new(lx_config *cfg)
     r->rule = -1;
     r->strategy = "ordered";
     r->route = "none";
+    r->ttft_ms = -1;
     return r;
 }
 

@@ -19,6 +19,7 @@ typedef struct lx_attempt {
     long retry_after_ms;                /* -1 = none */
     double latency_ms;
     long backoff_ms;                    /* waited after this attempt before retrying; 0 = none */
+    double wait_ms;                     /* of which in the transport: waiting on the provider */
     char *error;                        /* NULL on success */
     char *detail;                       /* the transport's own wording (libcurl), or NULL */
     char *provider_code;                /* the provider's error code or type, or NULL */
@@ -66,6 +67,7 @@ struct llmux_result {
     size_t n_targets;
     int streamed;
     size_t chunks;
+    double ttft_ms; /* call start to the first chunk handed to the caller; -1 = none */
     lx_attempt inline_attempts[LLMUX_INLINE_ATTEMPTS];
     lx_attempt *attempts;
     size_t n_attempts, cap_attempts;

@@ -105,6 +105,10 @@ class llmux_call_options_v2(llmux_call_options):
 # chunk_json arrives as bytes (ctypes copies the NUL-terminated string).
 llmux_chunk_cb = CFUNCTYPE(c_int, c_char_p, c_size_t, c_void_p)
 
+# typedef void (*llmux_log_cb)(const char *record_json, size_t len, void *user);
+# Called on the gateway's log writer thread.
+llmux_log_cb = CFUNCTYPE(None, c_char_p, c_size_t, c_void_p)
+
 
 class LibraryNotFound(OSError):
     """libllmux could not be found or loaded."""
@@ -243,6 +247,18 @@ def _declare(lib):
     lib.llmux_warnings_json.argtypes = [llmux_p, POINTER(c_void_p)]
     lib.llmux_warnings_json.restype = c_int
 
+    # int llmux_set_log_callback(llmux *gw, llmux_log_cb cb, void *user);
+    lib.llmux_set_log_callback.argtypes = [llmux_p, llmux_log_cb, c_void_p]
+    lib.llmux_set_log_callback.restype = c_int
+
+    # int llmux_log_flush(llmux *gw, long timeout_ms);
+    lib.llmux_log_flush.argtypes = [llmux_p, c_long]
+    lib.llmux_log_flush.restype = c_int
+
+    # int llmux_metrics_text(llmux *gw, char **out);
+    lib.llmux_metrics_text.argtypes = [llmux_p, POINTER(c_void_p)]
+    lib.llmux_metrics_text.restype = c_int
+
     # void llmux_free(void *p);
     lib.llmux_free.argtypes = [c_void_p]
     lib.llmux_free.restype = None
@@ -299,6 +315,9 @@ FUNCTIONS = (
     "llmux_warnings_json",
     "llmux_route_json",
     "llmux_health_json",
+    "llmux_set_log_callback",
+    "llmux_log_flush",
+    "llmux_metrics_text",
     "llmux_free",
 )
 

@@ -37,6 +37,7 @@ from ._errors import (
     raised_class,
 )
 from ._errors import InvalidArgumentError
+from ._observe import Observability
 from ._types import ChatCompletion, ChatCompletionChunk, Object
 from ._types import chunk as _chunk
 from ._types import completion as _completion
@@ -445,7 +446,7 @@ class _Core:
             pass
 
 
-class Gateway:
+class Gateway(Observability):
     """An llmux gateway: ``Gateway(config)`` with config a dict, a path, or JSON text.
 
     Use it as a context manager or call close(); a Gateway nobody refers to
