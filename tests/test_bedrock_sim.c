@@ -111,6 +111,9 @@ static void test_plain_chat_signed(void **state)
     snprintf(want, sizeof want, "[%s] hello there", dep);
     assert_string_equal(cJSON_GetObjectItem(message_of(o), "content")->valuestring, want);
     assert_string_equal(finish_of(o), "stop");
+    /* Converse does not name the model: the answer still does, the target's id */
+    assert_string_equal(cJSON_GetObjectItem(o, "model")->valuestring, llmux_result_model(r));
+    assert_true(llmux_result_model(r)[0] != '\0');
     /* (9 + 11 bytes) / 4 = 5 input tokens, 3 words */
     assert_int_equal(llmux_result_prompt_tokens(r), 5);
     assert_int_equal(llmux_result_completion_tokens(r), 3);
@@ -273,6 +276,7 @@ static void test_image_json_schema_and_stream(void **state)
                         cJSON_GetObjectItem(message_of(q), "content")->valuestring);
     assert_string_equal(c.text, cJSON_GetObjectItem(message_of(q), "content")->valuestring);
     assert_string_equal(finish_of(p), finish_of(q));
+    assert_string_equal(cJSON_GetObjectItem(q, "model")->valuestring, llmux_result_model(s));
     assert_int_equal(c.n, 6); /* role, four words ("[dep]" and three), finish; usage not asked for */
     assert_int_equal(llmux_result_prompt_tokens(r), llmux_result_prompt_tokens(s));
     assert_int_equal(llmux_result_completion_tokens(r), llmux_result_completion_tokens(s));

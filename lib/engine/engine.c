@@ -274,6 +274,31 @@ static int settle_attempt(const lx_candidate *t, lx_attempt *a, int status, cons
     return status;
 }
 
+/* An answer whose top-level "model" is empty (an API that does not name the
+ * model in its answer, like Bedrock's Converse) gets the target's model id:
+ * the caller always learns which model answered. Out of memory leaves it. */
+static void fill_model(char **json, const char *model)
+{
+    lx_json_member m[64];
+    size_t len = strlen(*json);
+    int n = llmux__json_members(*json, len, m, 64);
+    for (int i = 0; i < n; i++) {
+        if (!llmux__json_key_is(&m[i], "model", 5))
+            continue;
+        if (m[i].end - m[i].value != 2 || memcmp(*json + m[i].value, "\"\"", 2) != 0)
+            return; /* named already */
+        lx_buf b = LX_BUF_INIT;
+        if (llmux__buf_append(&b, *json, m[i].value) || llmux__buf_json_string(&b, model) ||
+            llmux__buf_append(&b, *json + m[i].end, len - m[i].end)) {
+            llmux__buf_free(&b);
+            return;
+        }
+        free(*json);
+        *json = llmux__buf_steal(&b);
+        return;
+    }
+}
+
 /* One attempt against one target. Returns the attempt's status; on success
  * the result holds the answer. */
 static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
@@ -298,6 +323,7 @@ static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
         sc->ops = p->ops;
         sc->forward_usage = c->forward_usage;
         llmux__assembler_init(&sc->assembler, c->cfg->max_response_bytes);
+        sc->assembler.model = strdup(t->model); /* a chunk that names the model replaces it */
     }
     x.on_body = sc ? on_stream_body : NULL;
     x.ctx = sc;
@@ -344,6 +370,8 @@ static int attempt(call *c, const lx_candidate *t, lx_attempt *a)
     } else {
         lx_usage u = LX_USAGE_UNKNOWN;
         status = p->ops->parse_response(p, &x.resp.body, &c->res->json, &u, &err);
+        if (status == LLMUX_OK && c->res->json)
+            fill_model(&c->res->json, t->model);
         c->res->usage = u;
         if (status == LLMUX_OK)
             charge_attempt(&c->request, a, &u, NULL);
@@ -397,6 +425,8 @@ static int attempt_hedged(call *c, const lx_candidate *t, lx_attempt *a[2], long
         else if (!st[k] && winner < 0) {
             lx_usage u = LX_USAGE_UNKNOWN;
             st[k] = p->ops->parse_response(p, &x[k].resp.body, &c->res->json, &u, &err[k]);
+            if (!st[k] && c->res->json)
+                fill_model(&c->res->json, t[k].model);
             c->res->usage = u;
             if (!st[k]) {
                 winner = k;
