@@ -244,6 +244,16 @@ static void check_call_record(const expect *e, const cJSON *rec, const cJSON *at
     str_or_null(rec, "gen_ai.request.model", e->requested);
     str_or_null(rec, "gen_ai.provider.name", e->provider);
     str_or_null(rec, "gen_ai.response.model", e->model);
+    /* the routing decision, as the trace has it */
+    const cJSON *talias = cJSON_GetObjectItem(e->trace, "alias");
+    str_or_null(rec, "llmux.alias", cJSON_IsString(talias) ? talias->valuestring : NULL);
+    assert_string_equal(sget(rec, "llmux.strategy"),
+                        cJSON_GetObjectItem(e->trace, "strategy")->valuestring);
+    const cJSON *trule = cJSON_GetObjectItem(e->trace, "rule");
+    if (cJSON_IsNumber(trule))
+        assert_int_equal((int)nget(rec, "llmux.rule"), trule->valueint);
+    else
+        assert_true(is_null(rec, "llmux.rule"));
     if (e->status == LLMUX_OK) {
         assert_string_equal(sget(rec, "llmux.status"), "ok");
         assert_true(is_null(rec, "error.type"));

@@ -75,6 +75,9 @@ void llmux__log_call_fill(const lx_config *cfg, const lx_call_info *call, const 
     rec->task = res->task;
     rec->alias = res->requested_model;
     rec->route = res->route;
+    rec->routed_alias = res->alias;
+    rec->rule = res->rule;
+    rec->strategy = res->strategy;
     rec->provider = res->provider;
     rec->model = res->model;
     rec->status = res->status;

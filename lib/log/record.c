@@ -161,6 +161,10 @@ int llmux__log_record_json(const lx_log_call *c, lx_buf *b)
         put_str(b, KEY("llmux.task"), c->task) ||
         PUTS(b, ",\"gen_ai.operation.name\":\"chat\"") ||
         put_str(b, KEY("gen_ai.request.model"), c->alias) || put_str(b, KEY("llmux.route"), c->route) ||
+        put_str(b, KEY("llmux.alias"), c->routed_alias) ||
+        (c->rule >= 0 ? put_key(b, KEY("llmux.rule")) || put_int(b, c->rule)
+                      : put_str(b, KEY("llmux.rule"), NULL)) ||
+        put_str(b, KEY("llmux.strategy"), c->strategy) ||
         put_str(b, KEY("gen_ai.provider.name"), c->provider) ||
         put_str(b, KEY("gen_ai.response.model"), c->model) ||
         put_str(b, KEY("llmux.status"), c->status ? llmux__status_class(c->status) : "ok") ||
@@ -230,7 +234,8 @@ lx_log_call *llmux__log_call_copy(const lx_log_call *c)
     size_t size = sizeof *c + c->n_attempts * sizeof *c->attempts;
     size += str_size(c->call_id) + str_size(c->key_id) + str_size(c->team) +
             str_size(c->workflow) + str_size(c->task) + str_size(c->alias) +
-            str_size(c->route) + str_size(c->provider) + str_size(c->model) + str_size(c->error);
+            str_size(c->route) + str_size(c->provider) + str_size(c->model) + str_size(c->error) +
+            str_size(c->routed_alias) + str_size(c->strategy);
     if (body)
         size += (c->request ? c->request_len + 1 : 0) + (c->response ? c->response_len + 1 : 0);
     for (size_t i = 0; i < c->n_attempts; i++) {
@@ -252,6 +257,8 @@ lx_log_call *llmux__log_call_copy(const lx_log_call *c)
     d->task = put(&a, c->task);
     d->alias = put(&a, c->alias);
     d->route = put(&a, c->route);
+    d->routed_alias = put(&a, c->routed_alias);
+    d->strategy = put(&a, c->strategy);
     d->provider = put(&a, c->provider);
     d->model = put(&a, c->model);
     d->error = put(&a, c->error);

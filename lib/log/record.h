@@ -35,6 +35,9 @@ typedef struct lx_log_call {
     const char *workflow, *task;
     const char *alias;     /* the model the caller asked for, or NULL */
     const char *route;     /* "alias", "direct", "none" */
+    const char *routed_alias; /* the alias the router chose (a rule may pick another), or NULL */
+    long rule;             /* the route rule that matched, or -1 */
+    const char *strategy;  /* the alias's strategy */
     const char *provider, *model; /* who answered, or failed last; NULL = none tried */
     int status;
     int http_status;
