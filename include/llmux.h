@@ -93,9 +93,13 @@ typedef enum llmux_status {
     LLMUX_ERR_UNSUPPORTED = -18,     /* the feature is not available for this provider or build */
     LLMUX_ERR_CANCELLED = -19,       /* the chunk callback asked to stop, or llmux_cancel_trigger */
     LLMUX_ERR_INTERNAL = -20,        /* a bug in llmux: please report it */
-    LLMUX_ERR_LIMIT = -21            /* a documented capacity limit of llmux was reached
+    LLMUX_ERR_LIMIT = -21,           /* a documented capacity limit of llmux was reached
                                         (e.g. ledger.max_rows distinct keys); the message
                                         names the setting */
+    LLMUX_ERR_QUOTA = -22            /* the provider account's quota or credit is used up
+                                        (OpenAI's insufficient_quota, Anthropic's billing
+                                        errors): never retried on that provider; the next
+                                        target is tried */
 } llmux_status;
 
 /* A static, human-readable name for a status ("ok", "rate limited", ...).

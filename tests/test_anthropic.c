@@ -562,11 +562,11 @@ static void test_classify_errors(void **state)
         {500, EB("api_error", "Internal server error"), LLMUX_ERR_PROVIDER, "api_error", NULL},
         {529, EB("overloaded_error", "Overloaded"), LLMUX_ERR_PROVIDER, "overloaded_error",
          "HTTP 529 (overloaded_error): Overloaded"},
-        {402, EB("billing_error", "Your credit balance is too low"), LLMUX_ERR_PERMISSION,
+        {402, EB("billing_error", "Your credit balance is too low"), LLMUX_ERR_QUOTA,
          "billing_error", NULL},
         {400, EB("invalid_request_error", "Your credit balance is too low to access the Anthropic "
                  "API. Please go to Plans & Billing to upgrade or purchase credits."),
-         LLMUX_ERR_PERMISSION, "invalid_request_error", NULL},
+         LLMUX_ERR_QUOTA, "invalid_request_error", NULL},
         {504, EB("timeout_error", "Request timed out"), LLMUX_ERR_TIMEOUT, "timeout_error", NULL},
         {502, "<html>bad gateway</html>", LLMUX_ERR_PROVIDER, "", "HTTP 502: <html>bad gateway</html>"},
         {401, EB("authentication_error", "bad key " KEY " given"), LLMUX_ERR_AUTH,
@@ -1096,7 +1096,7 @@ static void test_sim_errors(void **state)
          "maximum\"}}}]}", 0, LLMUX_ERR_CONTEXT_WINDOW, "prompt is too long"},
         {"{\"faults\":[{\"type\":\"status\",\"status\":402,\"body\":{\"type\":\"error\",\"error\":"
          "{\"type\":\"billing_error\",\"message\":\"credit balance too low\"}}}]}", 0,
-         LLMUX_ERR_PERMISSION, "billing_error"},
+         LLMUX_ERR_QUOTA, "billing_error"},
         {"{\"faults\":[{\"type\":\"status\",\"status\":200,\"body\":{\"type\":\"error\","
          "\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}}]}", 1,
          LLMUX_ERR_PROVIDER, "error event in the stream (overloaded_error)"},

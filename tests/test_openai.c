@@ -329,6 +329,10 @@ static void test_classify_errors(void **state)
         {529, "{\"error\":{\"type\":\"overloaded_error\",\"message\":\"Overloaded\"}}",
          LLMUX_ERR_PROVIDER, "HTTP 529 (overloaded_error): Overloaded"},
         {418, "teapot", LLMUX_ERR_BAD_REQUEST, "HTTP 418: teapot"},
+        /* a 429 that waiting does not cure */
+        {429, "{\"error\":{\"message\":\"You exceeded your current quota\",\"type\":\"insufficient_quota\","
+              "\"code\":\"insufficient_quota\"}}",
+         LLMUX_ERR_QUOTA, "HTTP 429 (insufficient_quota): You exceeded your current quota"},
         {302, "", LLMUX_ERR_BAD_RESPONSE, "HTTP 302: (empty body)"},
     };
     for (size_t i = 0; i < sizeof cases / sizeof cases[0]; i++) {

@@ -41,6 +41,8 @@ const (
 	StatusUnsupported     Status = -18 // not available for this provider or build
 	StatusCancelled       Status = -19 // the caller stopped the call
 	StatusInternal        Status = -20 // a bug in llmux
+	StatusLimit           Status = -21 // a documented capacity limit of llmux (ledger.max_rows)
+	StatusQuota           Status = -22 // the provider account's quota or credit is used up
 )
 
 // Sentinel errors, one per error class, for errors.Is.
@@ -65,6 +67,8 @@ var (
 	ErrUnsupported     error = StatusUnsupported
 	ErrCancelled       error = StatusCancelled
 	ErrInternal        error = StatusInternal
+	ErrLimit           error = StatusLimit
+	ErrQuota           error = StatusQuota
 )
 
 // ErrClosed is returned by every method of a Gateway after Close.

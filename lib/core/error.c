@@ -50,6 +50,7 @@ static const struct status_info STATUS_INFO[] = {
     {"cancelled", "cancelled", "cancelled_error", 0},
     {"internal error", "internal", "server_error", 0},
     {"llmux limit reached", "limit", "server_error", 0},
+    {"provider quota exhausted", "quota", "insufficient_quota", 1},
 };
 #define N_STATUS (int)(sizeof STATUS_INFO / sizeof STATUS_INFO[0])
 

@@ -854,7 +854,9 @@ static int status_for(const char *type, long http, const char *msg)
         s = LLMUX_ERR_BAD_REQUEST;
     else if (strcmp(type, "authentication_error") == 0)
         s = LLMUX_ERR_AUTH;
-    else if (strcmp(type, "permission_error") == 0 || strcmp(type, "billing_error") == 0)
+    else if (strcmp(type, "billing_error") == 0)
+        s = LLMUX_ERR_QUOTA;
+    else if (strcmp(type, "permission_error") == 0)
         s = LLMUX_ERR_PERMISSION;
     else if (strcmp(type, "not_found_error") == 0)
         s = LLMUX_ERR_NOT_FOUND;
@@ -869,7 +871,7 @@ static int status_for(const char *type, long http, const char *msg)
     if (s == LLMUX_ERR_BAD_REQUEST && llmux__is_context_overflow(msg))
         s = LLMUX_ERR_CONTEXT_WINDOW;
     else if (s == LLMUX_ERR_BAD_REQUEST && strstr(msg, "credit balance"))
-        s = LLMUX_ERR_PERMISSION; /* billing, answered as a 400 invalid_request_error */
+        s = LLMUX_ERR_QUOTA; /* billing, answered as a 400 invalid_request_error */
     return s;
 }
 

@@ -249,6 +249,8 @@ static int classify_body(const lx_provider_cfg *p, long http_status, const char 
         status = LLMUX_ERR_CONTEXT_WINDOW;
     else if (http_status == 400 && strcmp(code, "content_filter") == 0)
         status = LLMUX_ERR_CONTENT_FILTER;
+    else if (strcmp(code, "insufficient_quota") == 0 || strcmp(code, "billing_hard_limit_reached") == 0)
+        status = LLMUX_ERR_QUOTA; /* a 429 that waiting does not cure: not retried */
     err->http_status = (int)http_status;
     snprintf(err->provider_code, sizeof err->provider_code, "%s", code);
     return llmux__err(err, status, "HTTP %ld%s%s%s: %s", http_status, code[0] ? " (" : "", code,

@@ -163,6 +163,16 @@ class RateLimitError(APIError):
     pass
 
 
+class QuotaExceededError(RateLimitError):
+    """The provider account's quota or credit is used up (OpenAI's
+    insufficient_quota, Anthropic's billing errors): waiting does not cure it.
+    A RateLimitError, as the openai SDK raises a 429 insufficient_quota."""
+
+
+class LimitError(APIError):
+    """A documented capacity limit of llmux itself was reached (ledger.max_rows)."""
+
+
 class ProviderError(APIError):
     pass
 
@@ -220,6 +230,8 @@ STATUS_CLASSES = {
     -18: UnsupportedError,
     -19: CancelledError,
     -20: InternalError,
+    -21: LimitError,
+    -22: QuotaExceededError,
 }
 
 

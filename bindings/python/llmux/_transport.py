@@ -64,6 +64,7 @@ _HTTP_STATUS = {
     -19: 499,  # CANCELLED (no SDK class: APIStatusError)
     -20: 500,  # INTERNAL
     -21: 503,  # LIMIT
+    -22: 429,  # QUOTA (the openai SDK's insufficient_quota is a 429)
 }
 
 _ids = itertools.count(1)
