@@ -279,6 +279,8 @@ static int settle_attempt(const lx_candidate *t, lx_attempt *a, int status, cons
  * the caller always learns which model answered. Out of memory leaves it. */
 static void fill_model(char **json, const char *model)
 {
+    if (!strstr(*json, "\"model\":\"\"")) /* the common case, in one fast pass */
+        return;
     lx_json_member m[64];
     size_t len = strlen(*json);
     int n = llmux__json_members(*json, len, m, 64);
