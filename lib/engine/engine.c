@@ -274,12 +274,26 @@ static int settle_attempt(const lx_candidate *t, lx_attempt *a, int status, cons
     return status;
 }
 
+/* Whether any "model" key in the text is followed by an empty string, spaces
+ * allowed: a cheap filter before the exact parse below. */
+static int maybe_empty_model(const char *s)
+{
+    while ((s = strstr(s, "\"model\"")) != NULL) {
+        s += 7;
+        while (*s == ' ' || *s == '\t' || *s == '\n' || *s == '\r' || *s == ':')
+            s++;
+        if (s[0] == '"' && s[1] == '"')
+            return 1;
+    }
+    return 0;
+}
+
 /* An answer whose top-level "model" is empty (an API that does not name the
  * model in its answer, like Bedrock's Converse) gets the target's model id:
  * the caller always learns which model answered. Out of memory leaves it. */
 static void fill_model(char **json, const char *model)
 {
-    if (!strstr(*json, "\"model\":\"\"")) /* the common case, in one fast pass */
+    if (!maybe_empty_model(*json)) /* the common case, in one fast pass */
         return;
     lx_json_member m[64];
     size_t len = strlen(*json);
