@@ -359,6 +359,52 @@ func goString(p *C.char) string {
 	return C.GoString(p)
 }
 
+// takeText copies a string llmux allocated and frees it.
+func takeText(out *C.char) []byte {
+	if out == nil {
+		return nil
+	}
+	b := C.GoBytes(unsafe.Pointer(out), C.int(C.strlen(out)))
+	C.llmux_free(unsafe.Pointer(out))
+	return b
+}
+
+// cSpendPeriod returns the spend report JSON over the journal's records in
+// [since, until) ("" leaves a side open).
+func cSpendPeriod(gw *cgw, groupBy, since, until string) ([]byte, Status) {
+	cgroup, csince, cuntil := cString(groupBy), cString(since), cString(until)
+	var out *C.char
+	rc := C.llmux_spend_period_json(gw, cgroup, csince, cuntil, &out)
+	runtime.KeepAlive(cgroup)
+	runtime.KeepAlive(csince)
+	runtime.KeepAlive(cuntil)
+	text := takeText(out)
+	if rc != C.LLMUX_OK {
+		return nil, Status(rc)
+	}
+	return text, StatusOK
+}
+
+// cExport returns the journal's records as JSON lines or CSV.
+func cExport(gw *cgw, format, since, until string) ([]byte, Status) {
+	cformat, csince, cuntil := cString(format), cString(since), cString(until)
+	var out *C.char
+	rc := C.llmux_ledger_export(gw, cformat, csince, cuntil, &out)
+	runtime.KeepAlive(cformat)
+	runtime.KeepAlive(csince)
+	runtime.KeepAlive(cuntil)
+	text := takeText(out)
+	if rc != C.LLMUX_OK {
+		return nil, Status(rc)
+	}
+	if text == nil {
+		text = []byte{}
+	}
+	return text, StatusOK
+}
+
+func cCompact(gw *cgw) Status { return Status(C.llmux_ledger_compact(gw)) }
+
 // cSpend returns the spend report JSON.
 func cSpend(gw *cgw, groupBy string) ([]byte, Status) {
 	cgroup := cString(groupBy)
