@@ -369,28 +369,19 @@ func takeText(out *C.char) []byte {
 	return b
 }
 
-// cSpendPeriod returns the spend report JSON over the journal's records in
-// [since, until) ("" leaves a side open).
-func cSpendPeriod(gw *cgw, groupBy, since, until string) ([]byte, Status) {
-	cgroup, csince, cuntil := cString(groupBy), cString(since), cString(until)
+// cLedgerText calls llmux_spend_period_json (export false: first is group_by)
+// or llmux_ledger_export (export true: first is the format) over [since,
+// until) ("" leaves a side open) and returns the text.
+func cLedgerText(gw *cgw, export bool, first, since, until string) ([]byte, Status) {
+	cfirst, csince, cuntil := cString(first), cString(since), cString(until)
 	var out *C.char
-	rc := C.llmux_spend_period_json(gw, cgroup, csince, cuntil, &out)
-	runtime.KeepAlive(cgroup)
-	runtime.KeepAlive(csince)
-	runtime.KeepAlive(cuntil)
-	text := takeText(out)
-	if rc != C.LLMUX_OK {
-		return nil, Status(rc)
+	var rc C.int
+	if export {
+		rc = C.llmux_ledger_export(gw, cfirst, csince, cuntil, &out)
+	} else {
+		rc = C.llmux_spend_period_json(gw, cfirst, csince, cuntil, &out)
 	}
-	return text, StatusOK
-}
-
-// cExport returns the journal's records as JSON lines or CSV.
-func cExport(gw *cgw, format, since, until string) ([]byte, Status) {
-	cformat, csince, cuntil := cString(format), cString(since), cString(until)
-	var out *C.char
-	rc := C.llmux_ledger_export(gw, cformat, csince, cuntil, &out)
-	runtime.KeepAlive(cformat)
+	runtime.KeepAlive(cfirst)
 	runtime.KeepAlive(csince)
 	runtime.KeepAlive(cuntil)
 	text := takeText(out)

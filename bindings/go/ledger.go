@@ -1,9 +1,6 @@
 package llmux
 
-import (
-	"encoding/json"
-	"time"
-)
+import "time"
 
 // Export formats (docs/ledger.md).
 const (
@@ -33,18 +30,12 @@ func (g *Gateway) SpendPeriod(groupBy string, since, until time.Time) (*SpendRep
 	if err != nil {
 		return nil, err
 	}
-	raw, st := cSpendPeriod(ptr, groupBy, utc(since), utc(until))
+	raw, st := cLedgerText(ptr, false, groupBy, utc(since), utc(until))
 	g.release()
 	if st != StatusOK {
 		return nil, &Error{Code: st, Message: "spend report over a period: " + st.String()}
 	}
-	rep := &SpendReport{}
-	if err := json.Unmarshal(raw, rep); err != nil {
-		return nil, &Error{Code: StatusInternal, Body: raw,
-			Message: "llmux-go: cannot decode the spend report: " + err.Error()}
-	}
-	rep.Raw = raw
-	return rep, nil
+	return decodeSpend(raw)
 }
 
 // Export returns the ledger journal's records with since <= time < until
@@ -59,7 +50,7 @@ func (g *Gateway) Export(format string, since, until time.Time) ([]byte, error) 
 	if err != nil {
 		return nil, err
 	}
-	text, st := cExport(ptr, format, utc(since), utc(until))
+	text, st := cLedgerText(ptr, true, format, utc(since), utc(until))
 	g.release()
 	if st != StatusOK {
 		return nil, &Error{Code: st, Message: "ledger export " + quote(format) + ": " + st.String()}
