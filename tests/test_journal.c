@@ -2,6 +2,7 @@
  * (against malformed input), torn and corrupt tails cut at every byte, replay,
  * compaction, export and the period report, the fsync policies, and a child
  * process killed with SIGKILL mid-load that loses no acknowledged call. */
+#include <pthread.h>
 #include <setjmp.h>
 #include <signal.h>
 #include <stdarg.h>
@@ -606,6 +607,57 @@ static void test_fsync_policies(void **state)
     }
 }
 
+typedef struct loader {
+    llmux *gw;
+    int64_t sum;
+} loader;
+
+static void *load(void *arg)
+{
+    loader *l = arg;
+    for (int i = 0; i < 300; i++)
+        l->sum += call(l->gw, i % 2 ? "t-a" : "t-b");
+    return NULL;
+}
+
+/* Threads settling at once, sharing fsyncs, while compaction runs under them:
+ * reopened, the journal has every call and every nano-dollar. */
+static void test_threads_group_commit_and_compaction(void **state)
+{
+    char path[128], dep[32];
+    path_for(path, sizeof path, "threads");
+    snprintf(dep, sizeof dep, "j%d", counter);
+    llmux *gw = open_gw(dep, path, "every_call", 4096);
+    loader l[4];
+    pthread_t t[4];
+    for (int i = 0; i < 4; i++) {
+        l[i] = (loader){gw, 0};
+        assert_int_equal(pthread_create(&t[i], NULL, load, &l[i]), 0);
+    }
+    int64_t sum = 0;
+    for (int i = 0; i < 4; i++) {
+        pthread_join(t[i], NULL);
+        sum += l[i].sum;
+    }
+    lx_journal_stats st;
+    llmux__journal_stats(gw->ledger->journal, &st);
+    assert_true(st.compactions > 0);
+    assert_true(st.fsyncs <= 1200);
+    char *before = spend(gw, "workflow");
+    llmux_close(gw);
+    gw = open_gw(dep, path, "every_call", 4096);
+    char *after = spend(gw, "workflow");
+    assert_same_report(after, before);
+    cJSON *rep = cJSON_Parse(after);
+    assert_int_equal(total(rep, "calls"), 1200);
+    assert_int_equal(total(rep, "cost_nusd"), sum);
+    cJSON_Delete(rep);
+    free(before);
+    free(after);
+    llmux_close(gw);
+    unlink(path);
+}
+
 /* A child makes calls under a policy and tells the parent (through a pipe)
  * each call it has back; SIGKILLed mid-load, the journal reopens with every
  * acknowledged call (and at most the one in flight besides). */
@@ -699,6 +751,7 @@ int main(void)
         cmocka_unit_test(test_replay_export_and_period),
         cmocka_unit_test(test_compaction_by_size),
         cmocka_unit_test(test_fsync_policies),
+        cmocka_unit_test(test_threads_group_commit_and_compaction),
         cmocka_unit_test(test_sigkill_every_call),
         cmocka_unit_test(test_sigkill_interval),
     };

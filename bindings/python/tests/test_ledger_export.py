@@ -80,7 +80,10 @@ def test_replay_and_compact(config_for, uniq, tmp_path):
 
 def test_without_a_journal(gateway, uniq):
     gw = gateway([uniq("a")])
-    with pytest.raises(llmux.LlmuxError) as e:
+    with pytest.raises(llmux.UnsupportedError):
         gw.export()
-    assert e.value.status == -18  # LLMUX_ERR_UNSUPPORTED
+    with pytest.raises(llmux.UnsupportedError):
+        gw.compact()
+    with pytest.raises(llmux.UnsupportedError):
+        gw.spend(since="2026-01-01")
     assert gw.spend(since=None)["total"]["calls"] == 0
