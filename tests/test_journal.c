@@ -539,6 +539,26 @@ static void test_replay_export_and_period(void **state)
     unlink(path);
 }
 
+/* Close gw, reopen its journal: the same report by workflow, `calls` calls
+ * costing `sum` nano-dollars. */
+static void close_reopen_and_check(llmux *gw, const char *dep, const char *path,
+                                   const char *policy, int64_t calls, int64_t sum)
+{
+    char *before = spend(gw, "workflow");
+    llmux_close(gw);
+    gw = open_gw(dep, path, policy, 4096);
+    char *after = spend(gw, "workflow");
+    assert_same_report(after, before);
+    cJSON *rep = cJSON_Parse(after);
+    assert_int_equal(total(rep, "calls"), calls);
+    assert_int_equal(total(rep, "cost_nusd"), sum);
+    cJSON_Delete(rep);
+    free(before);
+    free(after);
+    llmux_close(gw);
+    unlink(path);
+}
+
 static void test_compaction_by_size(void **state)
 {
     char path[128], dep[32];
@@ -552,19 +572,7 @@ static void test_compaction_by_size(void **state)
     llmux__journal_stats(gw->ledger->journal, &st);
     assert_true(st.compactions > 0);
     assert_true(file_size(path) <= 4096 + 1024);
-    char *before = spend(gw, "workflow");
-    llmux_close(gw);
-    gw = open_gw(dep, path, "never", 4096);
-    char *after = spend(gw, "workflow");
-    assert_same_report(after, before);
-    cJSON *rep = cJSON_Parse(after);
-    assert_int_equal(total(rep, "calls"), 200);
-    assert_int_equal(total(rep, "cost_nusd"), sum);
-    cJSON_Delete(rep);
-    free(before);
-    free(after);
-    llmux_close(gw);
-    unlink(path);
+    close_reopen_and_check(gw, dep, path, "never", 200, sum);
 }
 
 /* every_call: synced before the call returns; interval: within the window;
@@ -643,19 +651,7 @@ static void test_threads_group_commit_and_compaction(void **state)
     llmux__journal_stats(gw->ledger->journal, &st);
     assert_true(st.compactions > 0);
     assert_true(st.fsyncs <= 1200);
-    char *before = spend(gw, "workflow");
-    llmux_close(gw);
-    gw = open_gw(dep, path, "every_call", 4096);
-    char *after = spend(gw, "workflow");
-    assert_same_report(after, before);
-    cJSON *rep = cJSON_Parse(after);
-    assert_int_equal(total(rep, "calls"), 1200);
-    assert_int_equal(total(rep, "cost_nusd"), sum);
-    cJSON_Delete(rep);
-    free(before);
-    free(after);
-    llmux_close(gw);
-    unlink(path);
+    close_reopen_and_check(gw, dep, path, "every_call", 1200, sum);
 }
 
 /* A child makes calls under a policy and tells the parent (through a pipe)
