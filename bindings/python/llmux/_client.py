@@ -8,6 +8,7 @@ result to a CallInfo that reads the rest lazily and frees it. Nothing else.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import threading
@@ -189,7 +190,7 @@ def _timeout_ms(timeout):
     return int(secs * 1000.0 + 0.5) if secs else 0
 
 
-Period = Union[None, str, "datetime.date", "datetime.datetime"]
+Period = Union[None, str, datetime.date]  # datetime.datetime is a date too
 
 
 def _enc(text):
@@ -199,8 +200,6 @@ def _enc(text):
 def _utc(when):
     """A period bound as llmux reads it: "YYYY-MM-DD" for a date,
     "YYYY-MM-DDTHH:MM:SS.mmmZ" for a datetime (naive ones are taken as UTC)."""
-    import datetime
-
     if when is None:
         return None
     if isinstance(when, str):
