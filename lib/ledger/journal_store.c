@@ -219,7 +219,7 @@ static void *flusher_main(void *arg)
     pthread_mutex_lock(&j->flush_mu);
     while (!j->stop) {
         struct timespec ts;
-        clock_gettime(CLOCK_REALTIME, &ts);
+        clock_gettime(CLOCK_MONOTONIC, &ts);
         ts.tv_sec += j->interval_ms / 1000;
         ts.tv_nsec += (j->interval_ms % 1000) * 1000000L;
         if (ts.tv_nsec >= 1000000000L) {
@@ -292,7 +292,11 @@ int llmux__journal_open(lx_journal **out, const lx_journal_options *o, lx_err *e
     pthread_mutex_init(&j->mu, NULL);
     pthread_mutex_init(&j->sync_mu, NULL);
     pthread_mutex_init(&j->flush_mu, NULL);
-    pthread_cond_init(&j->flush_cv, NULL);
+    pthread_condattr_t ca;
+    pthread_condattr_init(&ca);
+    pthread_condattr_setclock(&ca, CLOCK_MONOTONIC); /* the interval ignores wall-clock steps */
+    pthread_cond_init(&j->flush_cv, &ca);
+    pthread_condattr_destroy(&ca);
     j->policy = o->fsync;
     j->interval_ms = o->fsync_interval_ms > 0 ? o->fsync_interval_ms : 1000;
     j->compact_bytes = o->compact_bytes > 0 ? o->compact_bytes : 64LL * 1024 * 1024;
