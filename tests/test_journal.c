@@ -559,6 +559,51 @@ static void close_reopen_and_check(llmux *gw, const char *dep, const char *path,
     unlink(path);
 }
 
+static char *slurp(const char *path)
+{
+    FILE *f = fopen(path, "rb");
+    assert_non_null(f);
+    static char buf[1 << 16];
+    size_t n = fread(buf, 1, sizeof buf - 1, f);
+    fclose(f);
+    buf[n] = '\0';
+    return buf;
+}
+
+/* The journal, its export and its compacted form name a gateway key by its
+ * fingerprint only. */
+static void test_no_key_material(void **state)
+{
+    static const char KEY[] = "sk-llmux-journal-secret-4242";
+    char path[128], dep[32], fp[21];
+    path_for(path, sizeof path, "keys");
+    snprintf(dep, sizeof dep, "j%d", counter);
+    llmux__key_fingerprint(KEY, fp);
+    llmux *gw = open_gw(dep, path, "never", 1L << 30);
+    llmux_call_options o;
+    llmux_call_options_init(&o, LLMUX_CALL_OPTIONS_VERSION);
+    o.key = KEY;
+    llmux_result *r = NULL;
+    assert_int_equal(llmux_chat(gw, REQ, &o, &r), LLMUX_OK);
+    llmux_result_free(r);
+    const char *file = slurp(path);
+    assert_non_null(strstr(file, fp));
+    assert_null(strstr(file, "journal-secret"));
+    for (int f = 0; f < 2; f++) {
+        char *out = NULL;
+        assert_int_equal(llmux_ledger_export(gw, f ? "csv" : "jsonl", NULL, NULL, &out), LLMUX_OK);
+        assert_non_null(strstr(out, fp));
+        assert_null(strstr(out, "journal-secret"));
+        llmux_free(out);
+    }
+    assert_int_equal(llmux_ledger_compact(gw), LLMUX_OK);
+    file = slurp(path);
+    assert_non_null(strstr(file, fp));
+    assert_null(strstr(file, "journal-secret"));
+    llmux_close(gw);
+    unlink(path);
+}
+
 static void test_compaction_by_size(void **state)
 {
     char path[128], dep[32];
@@ -745,6 +790,7 @@ int main(void)
         cmocka_unit_test(test_locked_against_a_second_opener),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_replay_export_and_period),
+        cmocka_unit_test(test_no_key_material),
         cmocka_unit_test(test_compaction_by_size),
         cmocka_unit_test(test_fsync_policies),
         cmocka_unit_test(test_threads_group_commit_and_compaction),
