@@ -308,6 +308,34 @@ LLMUX_API void llmux_result_free(llmux_result *r);
 LLMUX_API int llmux_spend_json(llmux *gw, const char *group_by, char **out);
 
 /*
+ * The durable ledger (docs/ledger.md), with "ledger": {"journal": "<path>"} in
+ * the config. since and until are UTC timestamps, "YYYY-MM-DD" or
+ * "YYYY-MM-DDTHH:MM[:SS[.fff]]Z"; a record counts when since <= its time <
+ * until; NULL leaves that side open. Records compacted into daily summaries
+ * carry the start of their UTC day as their time.
+ *
+ * llmux_spend_period_json: llmux_spend_json's report (same group_by, same
+ * shape) over the journal's records in the period. Both NULL is
+ * llmux_spend_json itself (with or without a journal).
+ *
+ * llmux_ledger_export: the records in the period, format "jsonl" (one JSON
+ * object a line, as docs/ledger.md shows) or "csv" (a header row, then one
+ * row a record, CRLF line ends, RFC 4180 quoting).
+ *
+ * llmux_ledger_compact: rewrite the journal as daily summary records now
+ * (it also happens by itself past ledger.compact_bytes).
+ *
+ * LLMUX_ERR_INVALID_ARGUMENT for a malformed timestamp, format or group_by;
+ * LLMUX_ERR_UNSUPPORTED without a journal; LLMUX_ERR_IO if the file cannot
+ * be read or written. *out is released with llmux_free. Thread-safe.
+ */
+LLMUX_API int llmux_spend_period_json(llmux *gw, const char *group_by, const char *since,
+                                      const char *until, char **out);
+LLMUX_API int llmux_ledger_export(llmux *gw, const char *format, const char *since,
+                                  const char *until, char **out);
+LLMUX_API int llmux_ledger_compact(llmux *gw);
+
+/*
  * What the gateway found at open that it accepted but that will not work as
  * written, as a JSON array of strings, each "json.path: message", e.g.
  * ["providers.openai.api_key_env: the environment variable OPENAI_API_KEY is

@@ -52,8 +52,14 @@ int llmux_open(llmux **out, const char *config_json, char *errbuf, size_t errlen
         lx_transport_options o = {gw->cfg->max_connections, gw->cfg->http2, gw->cfg->compression};
         rc = llmux__transport_new(&gw->transport, &o, &err);
     }
-    if (!rc && llmux__ledger_new(&gw->ledger, gw->cfg->ledger_max_rows))
+    if (!rc && gw->cfg->ledger_journal) {
+        lx_journal_options jo = {gw->cfg->ledger_journal, gw->cfg->ledger_fsync,
+                                 gw->cfg->ledger_fsync_interval_ms, gw->cfg->ledger_compact_bytes,
+                                 gw->cfg->ledger_max_rows};
+        rc = llmux__ledger_open_journal(&gw->ledger, &jo, &err);
+    } else if (!rc && llmux__ledger_new(&gw->ledger, gw->cfg->ledger_max_rows)) {
         rc = llmux__err(&err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    }
     if (!rc && llmux__health_new(&gw->health, gw->cfg->n_targets_total, gw->cfg->n_aliases))
         rc = llmux__err(&err, LLMUX_ERR_NO_MEMORY, "out of memory");
     if (!rc) {
@@ -241,6 +247,56 @@ int llmux_metrics_text(llmux *gw, char **out)
     return *out ? LLMUX_OK : LLMUX_ERR_NO_MEMORY;
 }
 
+/* since/until as ms, LX_JREC_NONE for NULL; -1 when one is malformed. */
+static int period(const char *since, const char *until, int64_t *from, int64_t *to)
+{
+    *from = since ? llmux__utc_parse(since) : LX_JREC_NONE;
+    *to = until ? llmux__utc_parse(until) : LX_JREC_NONE;
+    return (since && *from == -1) || (until && *to == -1) ? -1 : 0;
+}
+
+int llmux_spend_period_json(llmux *gw, const char *group_by, const char *since,
+                            const char *until, char **out)
+{
+    if (!out)
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    int64_t from, to;
+    if (!gw || period(since, until, &from, &to))
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    if (!since && !until)
+        return llmux_spend_json(gw, group_by, out);
+    if (!gw->ledger->journal)
+        return LLMUX_ERR_UNSUPPORTED;
+    lx_err err = {0};
+    return llmux__journal_report(gw->ledger->journal, group_by, from, to, out, &err);
+}
+
+int llmux_ledger_export(llmux *gw, const char *format, const char *since, const char *until,
+                        char **out)
+{
+    if (!out)
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    int64_t from, to;
+    if (!gw || period(since, until, &from, &to))
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    if (!gw->ledger->journal)
+        return LLMUX_ERR_UNSUPPORTED;
+    lx_err err = {0};
+    return llmux__journal_export(gw->ledger->journal, format, from, to, out, &err);
+}
+
+int llmux_ledger_compact(llmux *gw)
+{
+    if (!gw)
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    if (!gw->ledger->journal)
+        return LLMUX_ERR_UNSUPPORTED;
+    lx_err err = {0};
+    return llmux__journal_compact(gw->ledger->journal, &err);
+}
+
 void llmux_free(void *p)
 {
     free(p);
@@ -257,6 +313,9 @@ int llmux_warnings_json(llmux *gw, char **out)
     int bad = llmux__buf_puts(&b, "[");
     for (size_t i = 0; !bad && i < gw->cfg->n_warnings; i++)
         bad = (i && llmux__buf_puts(&b, ",")) || llmux__buf_json_string(&b, gw->cfg->warnings[i]);
+    int first = gw->cfg->n_warnings == 0;
+    if (!bad && gw->ledger->journal)
+        bad = llmux__journal_warnings(gw->ledger->journal, &b, &first) != LLMUX_OK;
     if (bad || llmux__buf_puts(&b, "]")) {
         llmux__buf_free(&b);
         return LLMUX_ERR_NO_MEMORY;

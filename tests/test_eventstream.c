@@ -12,6 +12,7 @@
 #include <cmocka.h>
 
 #include "core/buf.h"
+#include "core/crc32.h"
 #include "wire/eventstream.h"
 
 typedef struct collected {

@@ -13,6 +13,7 @@
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <unistd.h>
 
 #include <cjson/cJSON.h>
 #include <cmocka.h>
@@ -132,10 +133,20 @@ static void session(const char *cfg)
     rc = llmux_spend_json(gw, "task", &spend);
     assert_true(rc == LLMUX_OK || rc == LLMUX_ERR_NO_MEMORY);
     llmux_free(spend);
+    if (strstr(cfg, "\"journal\"")) { /* the durable ledger's reads and its compaction */
+        rc = llmux_spend_period_json(gw, "task", "2000-01-01", NULL, &spend);
+        assert_true(rc == LLMUX_OK || rc == LLMUX_ERR_NO_MEMORY);
+        llmux_free(spend);
+        rc = llmux_ledger_export(gw, "csv", NULL, NULL, &spend);
+        assert_true(rc == LLMUX_OK || rc == LLMUX_ERR_NO_MEMORY);
+        llmux_free(spend);
+        rc = llmux_ledger_compact(gw);
+        assert_true(rc == LLMUX_OK || rc == LLMUX_ERR_NO_MEMORY);
+    }
     llmux_close(gw);
 }
 
-static void test_every_allocation_failure_is_clean(void **state)
+static void every_allocation_failure(const char *extra)
 {
     sim_set(&SIM, "bad", "{\"faults\":[{\"type\":\"status\",\"status\":503,\"count\":-1}]}");
     const char *deps[] = {"good", "bad", NULL};
@@ -143,11 +154,28 @@ static void test_every_allocation_failure_is_clean(void **state)
                            "{\"one\":{\"targets\":[{\"provider\":\"good\",\"model\":\"g\"}]},"
                            "\"two\":{\"targets\":[{\"provider\":\"bad\",\"model\":\"b\"},"
                            "{\"provider\":\"good\",\"model\":\"g\"}]}}",
-                           NULL);
+                           extra);
     long failed = fail_each(session, cfg);
     printf("failed each of %ld allocations in turn\n", failed);
     assert_true(failed > 50);
     free(cfg);
+}
+
+static void test_every_allocation_failure_is_clean(void **state)
+{
+    every_allocation_failure(NULL);
+}
+
+/* The same with the ledger journal: open replays it, calls append, then the
+ * period report, the export and compaction. */
+static void test_every_allocation_failure_with_a_journal_is_clean(void **state)
+{
+    char path[64], extra[160];
+    snprintf(path, sizeof path, "/tmp/llmux-oom-%d.journal", (int)getpid());
+    unlink(path);
+    snprintf(extra, sizeof extra, "\"ledger\":{\"journal\":\"%s\",\"fsync\":\"never\"}", path);
+    every_allocation_failure(extra);
+    unlink(path);
 }
 
 /* ---- Bedrock: translation both ways, SigV4, the event-stream decoder */
@@ -215,6 +243,7 @@ int main(void)
 {
     const struct CMUnitTest tests[] = {
         cmocka_unit_test(test_every_allocation_failure_is_clean),
+        cmocka_unit_test(test_every_allocation_failure_with_a_journal_is_clean),
         cmocka_unit_test(test_bedrock_allocation_failures_are_clean),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -105,7 +105,7 @@ step "build with ASan+UBSan" "$root/tools/build.sh" "$root/build-asan" -DLLMUX_S
 step "C tests under ASan+UBSan" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 bash -c "cd build-asan && ctest --output-on-failure -j$jobs --timeout 600"
 step "fuzz corpus regression under ASan+UBSan" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$root/tests/fuzz/run.sh" --regress "$root/build-asan"
 step "build with ThreadSanitizer" "$root/tools/build.sh" "$root/build-tsan" -DLLMUX_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
-step "threaded tests under TSan" env TSAN_OPTIONS=halt_on_error=1 bash -c "cd build-tsan && ctest --output-on-failure --timeout 600 -R 'test_threads|test_gateway|test_log'"
+step "threaded tests under TSan" env TSAN_OPTIONS=halt_on_error=1 bash -c "cd build-tsan && ctest --output-on-failure --timeout 600 -R 'test_threads|test_gateway|test_log|test_journal'"
 step "valgrind: demo and integration test" valgrind_check
 step "Python binding (pytest)" python_tests
 step "Go binding (go vet, go test -race; static build)" go_tests

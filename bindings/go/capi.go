@@ -359,6 +359,43 @@ func goString(p *C.char) string {
 	return C.GoString(p)
 }
 
+// takeText copies a string llmux allocated and frees it.
+func takeText(out *C.char) []byte {
+	if out == nil {
+		return nil
+	}
+	b := C.GoBytes(unsafe.Pointer(out), C.int(C.strlen(out)))
+	C.llmux_free(unsafe.Pointer(out))
+	return b
+}
+
+// cLedgerText calls llmux_spend_period_json (export false: first is group_by)
+// or llmux_ledger_export (export true: first is the format) over [since,
+// until) ("" leaves a side open) and returns the text.
+func cLedgerText(gw *cgw, export bool, first, since, until string) ([]byte, Status) {
+	cfirst, csince, cuntil := cString(first), cString(since), cString(until)
+	var out *C.char
+	var rc C.int
+	if export {
+		rc = C.llmux_ledger_export(gw, cfirst, csince, cuntil, &out)
+	} else {
+		rc = C.llmux_spend_period_json(gw, cfirst, csince, cuntil, &out)
+	}
+	runtime.KeepAlive(cfirst)
+	runtime.KeepAlive(csince)
+	runtime.KeepAlive(cuntil)
+	text := takeText(out)
+	if rc != C.LLMUX_OK {
+		return nil, Status(rc)
+	}
+	if text == nil {
+		text = []byte{}
+	}
+	return text, StatusOK
+}
+
+func cCompact(gw *cgw) Status { return Status(C.llmux_ledger_compact(gw)) }
+
 // cSpend returns the spend report JSON.
 func cSpend(gw *cgw, groupBy string) ([]byte, Status) {
 	cgroup := cString(groupBy)

@@ -66,6 +66,10 @@ func (g *Gateway) Spend(groupBy string) (*SpendReport, error) {
 		}
 		return nil, &Error{Code: st, Message: msg}
 	}
+	return decodeSpend(raw)
+}
+
+func decodeSpend(raw []byte) (*SpendReport, error) {
 	rep := &SpendReport{}
 	if err := json.Unmarshal(raw, rep); err != nil {
 		return nil, &Error{Code: StatusInternal, Body: raw,

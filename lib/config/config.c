@@ -893,12 +893,43 @@ static int parse_prices(lx_config *cfg, const cJSON *root, lx_err *err)
 static const char *const TOP_KEYS[] = {"providers", "models", "defaults", "routing", "transport",
                                        "ledger", "strict", "rules", "prices", "price_file",
                                        "require_prices", "log", NULL};
-static const char *const LEDGER_KEYS[] = {"max_rows", NULL};
+static const char *const LEDGER_KEYS[] = {"max_rows", "journal", "fsync", "fsync_interval_ms",
+                                           "compact_bytes", NULL};
 static const char *const LOG_KEYS[] = {"file", "otlp", "queue", "attempts", "content",
                                        "content_by_key", NULL};
 static const char *const LOG_FILE_KEYS[] = {"path", "max_bytes", "max_age_seconds",
                                             "retain_seconds", "retain_bytes", NULL};
 static const char *const LOG_OTLP_KEYS[] = {"url", "batch", "timeout_ms", "interval_ms", NULL};
+
+/* ledger.journal and its policy (docs/ledger.md). */
+static int parse_journal(lx_config *cfg, const cJSON *lg, lx_err *err)
+{
+    static const char *const POLICIES[] = {"every_call", "interval", "never"};
+    const char *path = NULL, *fsync = NULL;
+    int rc;
+    if ((rc = get_string(lg, "journal", "ledger", 0, &path, err)) ||
+        (rc = get_string(lg, "fsync", "ledger", 0, &fsync, err)) ||
+        (rc = get_long(lg, "fsync_interval_ms", "ledger", 1, 60000, &cfg->ledger_fsync_interval_ms,
+                       err)) ||
+        (rc = get_long(lg, "compact_bytes", "ledger", 4096, 1L << 40, &cfg->ledger_compact_bytes,
+                       err)))
+        return rc;
+    if (fsync) {
+        cfg->ledger_fsync = -1;
+        for (int i = 0; i < 3; i++)
+            if (strcmp(fsync, POLICIES[i]) == 0)
+                cfg->ledger_fsync = i;
+        if (cfg->ledger_fsync < 0)
+            return cfg_err(err, "ledger.fsync", "\"%.64s\" is not one of: every_call, interval, never",
+                           fsync);
+    }
+    if (!path && (fsync || cJSON_GetObjectItemCaseSensitive(lg, "fsync_interval_ms") ||
+                  cJSON_GetObjectItemCaseSensitive(lg, "compact_bytes")))
+        return cfg_err(err, "ledger.journal", "required by the journal's other settings");
+    if (path && !(cfg->ledger_journal = dupstr(path)))
+        return LLMUX_ERR_NO_MEMORY;
+    return LLMUX_OK;
+}
 static const char *const DEFAULTS_KEYS[] = {"timeout_ms", "connect_timeout_ms", NULL};
 static const char *const ROUTING_KEYS[] = {"allow_direct", "requested_model_wins", "cooldown",
                                             "retry", "check_capabilities", NULL};
@@ -1189,7 +1220,8 @@ static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
     const cJSON *lg = cJSON_GetObjectItemCaseSensitive(root, "ledger");
     if (lg && ((rc = check_object(lg, "ledger", LEDGER_KEYS, err)) ||
                (rc = get_long(lg, "max_rows", "ledger", 1, 1000000000L, &cfg->ledger_max_rows,
-                              err))))
+                              err)) ||
+               (rc = parse_journal(cfg, lg, err))))
         return rc;
     const cJSON *logc = cJSON_GetObjectItemCaseSensitive(root, "log");
     if (logc && (rc = parse_log(&cfg->log, logc, err)))
@@ -1285,6 +1317,7 @@ static void config_free(lx_config *cfg)
     for (size_t i = 0; i < cfg->n_warnings; i++)
         free(cfg->warnings[i]);
     free(cfg->warnings);
+    free(cfg->ledger_journal);
     for (size_t i = 0; i < cfg->n_rules; i++) {
         free(cfg->rules[i].task);
         free(cfg->rules[i].workflow);
@@ -1374,6 +1407,8 @@ int llmux__config_parse(lx_config **out, const char *json, size_t len, lx_err *e
     cfg->http2 = 1;
     cfg->max_response_bytes = DEFAULT_MAX_RESPONSE_BYTES;
     cfg->ledger_max_rows = 1000000L;
+    cfg->ledger_fsync_interval_ms = 1000;
+    cfg->ledger_compact_bytes = 64L * 1024 * 1024;
     cfg->cooldown_ms = 5000;
     cfg->retry.backoff_ms = 200;
     cfg->retry.max_backoff_ms = 5000;

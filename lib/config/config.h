@@ -98,6 +98,10 @@ typedef struct lx_config {
     int compression;         /* ask for gzip/brotli/zstd responses */
     size_t max_response_bytes;
     long ledger_max_rows;    /* distinct values per ledger dimension */
+    char *ledger_journal;    /* ledger.journal: the journal's path; NULL = memory only */
+    int ledger_fsync;        /* 0 every_call, 1 interval, 2 never (ledger/journal.h) */
+    long ledger_fsync_interval_ms;
+    long ledger_compact_bytes; /* compact the journal past this size */
     int strict;              /* warnings at open are errors */
     lx_log_cfg log;
     char **warnings;         /* "path: message" for what will not work as written */

@@ -19,6 +19,22 @@ int llmux__ledger_new(lx_ledger **out, long max_rows)
     return LLMUX_OK;
 }
 
+int llmux__ledger_open_journal(lx_ledger **out, const lx_journal_options *o, lx_err *err)
+{
+    lx_ledger *l = calloc(1, sizeof *l);
+    if (!l)
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    int rc = llmux__journal_open(&l->journal, o, err);
+    if (rc) {
+        free(l);
+        return rc;
+    }
+    l->ops = &llmux__journal_store_ops;
+    l->store = l->journal;
+    *out = l;
+    return LLMUX_OK;
+}
+
 void llmux__ledger_free(lx_ledger *l)
 {
     if (!l)

@@ -164,11 +164,12 @@ static int memory_reserve(void *st, const lx_charge *c, lx_reservation *r, lx_er
     return rc;
 }
 
-static void add(row *r, const lx_charge *c)
+/* n calls alike (n = 1 but for a journal's summary record), their usage summed in c. */
+static void add(row *r, const lx_charge *c, int64_t n)
 {
-    r->calls = llmux__sat_add(r->calls, 1);
+    r->calls = llmux__sat_add(r->calls, n);
     if (!c->ok)
-        r->errors = llmux__sat_add(r->errors, 1);
+        r->errors = llmux__sat_add(r->errors, n);
     if (c->usage.prompt_tokens > 0)
         r->prompt_tokens = llmux__sat_add(r->prompt_tokens, c->usage.prompt_tokens);
     if (c->usage.completion_tokens > 0)
@@ -180,21 +181,22 @@ static void add(row *r, const lx_charge *c)
     if (c->usage.reasoning_tokens > 0)
         r->reasoning_tokens = llmux__sat_add(r->reasoning_tokens, c->usage.reasoning_tokens);
     if (c->estimated)
-        r->estimated_calls = llmux__sat_add(r->estimated_calls, 1);
+        r->estimated_calls = llmux__sat_add(r->estimated_calls, n);
     if (c->cost_nusd >= 0) {
         r->cost_nusd = llmux__sat_add(r->cost_nusd, c->cost_nusd);
-        r->priced_calls = llmux__sat_add(r->priced_calls, 1);
+        r->priced_calls = llmux__sat_add(r->priced_calls, n);
     } else {
-        r->unpriced_calls = llmux__sat_add(r->unpriced_calls, 1);
+        r->unpriced_calls = llmux__sat_add(r->unpriced_calls, n);
     }
 }
 
-static int memory_settle(void *st, lx_reservation *r, const lx_charge *c, lx_err *err)
+int llmux__memory_store_settle_n(void *st, lx_reservation *r, const lx_charge *c, int64_t n,
+                                 lx_err *err)
 {
     memory_store *m = st;
     int rc = LLMUX_OK;
     pthread_mutex_lock(&m->mu);
-    add(&m->total, c);
+    add(&m->total, c, n);
     for (int d = 0; d < N_DIMS; d++) {
         long i = d < DIM_MODEL ? (long)r->slots[d] : row_for(&m->dims[d], dim_value(c, d), m->max_rows);
         if (i == -2) /* direct routes name models freely: past the limit they share one row */
@@ -206,10 +208,15 @@ static int memory_settle(void *st, lx_reservation *r, const lx_charge *c, lx_err
                             DIM_NAMES[d]);
             continue;
         }
-        add(&m->dims[d].rows[i], c);
+        add(&m->dims[d].rows[i], c, n);
     }
     pthread_mutex_unlock(&m->mu);
     return rc;
+}
+
+static int memory_settle(void *st, lx_reservation *r, const lx_charge *c, lx_err *err)
+{
+    return llmux__memory_store_settle_n(st, r, c, 1, err);
 }
 
 /* nano-dollars as a decimal USD amount, exactly. */

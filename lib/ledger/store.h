@@ -64,5 +64,9 @@ static inline int64_t llmux__sat_add(int64_t a, int64_t b)
  * one more is refused at reserve with LLMUX_ERR_LIMIT naming ledger.max_rows. */
 int llmux__memory_store_new(void **out, long max_rows);
 extern const lx_store_ops llmux__memory_store_ops;
+/* Settle n calls alike at once (the journal's replay of a summary record):
+ * c carries their summed usage and cost (-1 = unpriced, for all n). */
+int llmux__memory_store_settle_n(void *st, lx_reservation *r, const lx_charge *c, int64_t n,
+                                 lx_err *err);
 
 #endif

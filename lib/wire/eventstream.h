@@ -88,8 +88,6 @@ const lx_es_header *llmux__es_header(const lx_es_message *m, const char *name);
 /* 1 when header name is a string equal to value. */
 int llmux__es_header_is(const lx_es_message *m, const char *name, const char *value);
 
-/* CRC-32 (IEEE 802.3, zlib's crc32), continued from crc (0 to start). */
-uint32_t llmux__crc32(uint32_t crc, const void *data, size_t len);
 /* Appends one message with string headers (names[i] = values[i]) and a
  * payload: what a provider sends (tests, benchmarks). 0, or as lx_buf. */
 int llmux__es_encode(lx_buf *out, const char *const *names, const char *const *values,

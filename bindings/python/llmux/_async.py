@@ -177,8 +177,11 @@ class AsyncGateway:
         """The synchronous Gateway underneath (spend(), chat_raw(), ...)."""
         return self._gateway
 
-    def spend(self, group_by: Optional[str] = None) -> Any:
-        return self._gateway.spend(group_by)
+    def spend(self, group_by: Optional[str] = None, since: Any = None, until: Any = None) -> Any:
+        return self._gateway.spend(group_by, since, until)
+
+    def export(self, format: str = "jsonl", since: Any = None, until: Any = None) -> str:
+        return self._gateway.export(format, since, until)
 
     @property
     def closed(self) -> bool:

@@ -235,6 +235,21 @@ def _declare(lib):
     lib.llmux_spend_json.argtypes = [llmux_p, c_char_p, POINTER(c_void_p)]
     lib.llmux_spend_json.restype = c_int
 
+    # int llmux_spend_period_json(llmux *gw, const char *group_by, const char *since,
+    #                             const char *until, char **out);
+    lib.llmux_spend_period_json.argtypes = [llmux_p, c_char_p, c_char_p, c_char_p,
+                                            POINTER(c_void_p)]
+    lib.llmux_spend_period_json.restype = c_int
+
+    # int llmux_ledger_export(llmux *gw, const char *format, const char *since,
+    #                         const char *until, char **out);
+    lib.llmux_ledger_export.argtypes = [llmux_p, c_char_p, c_char_p, c_char_p, POINTER(c_void_p)]
+    lib.llmux_ledger_export.restype = c_int
+
+    # int llmux_ledger_compact(llmux *gw);
+    lib.llmux_ledger_compact.argtypes = [llmux_p]
+    lib.llmux_ledger_compact.restype = c_int
+
     # int llmux_route_json(llmux *gw, const char *request_json,
     #                      const llmux_call_options *opts, char **out);
     lib.llmux_route_json.argtypes = [llmux_p, c_char_p, c_void_p, POINTER(c_void_p)]
@@ -313,6 +328,9 @@ FUNCTIONS = (
     "llmux_result_completion_tokens",
     "llmux_result_free",
     "llmux_spend_json",
+    "llmux_spend_period_json",
+    "llmux_ledger_export",
+    "llmux_ledger_compact",
     "llmux_warnings_json",
     "llmux_route_json",
     "llmux_health_json",

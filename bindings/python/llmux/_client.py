@@ -8,6 +8,7 @@ result to a CallInfo that reads the rest lazily and frees it. Nothing else.
 
 from __future__ import annotations
 
+import datetime
 import json
 import os
 import threading
@@ -188,6 +189,31 @@ def _timeout_ms(timeout):
         for what, value in zip(("connect", "read", "write"), phases):
             secs += _seconds(value, what)
     return int(secs * 1000.0 + 0.5) if secs else 0
+
+
+Period = Union[None, str, datetime.date]  # datetime.datetime is a date too
+
+
+def _enc(text):
+    return text.encode() if text else None
+
+
+def _utc(when):
+    """A period bound as llmux reads it: "YYYY-MM-DD" for a date,
+    "YYYY-MM-DDTHH:MM:SS.mmmZ" for a datetime (naive ones are taken as UTC)."""
+    if when is None:
+        return None
+    if isinstance(when, str):
+        return when.encode()
+    if isinstance(when, datetime.datetime):
+        if when.tzinfo is not None:
+            when = when.astimezone(datetime.timezone.utc)
+        return when.strftime("%Y-%m-%dT%H:%M:%S.").encode() + (
+            "%03dZ" % (when.microsecond // 1000)).encode()
+    if isinstance(when, datetime.date):
+        return when.strftime("%Y-%m-%d").encode()
+    raise TypeError("since/until: expected a str, date or datetime, got %s"
+                    % type(when).__name__)
 
 
 def _options(key, workflow, task, timeout):
@@ -508,23 +534,51 @@ class Gateway(Observability):
 
     # -- calls ----------------------------------------------------------------
 
-    def spend(self, group_by: Optional[str] = None) -> Dict[str, Any]:
+    def spend(self, group_by: Optional[str] = None, since: Period = None,
+              until: Period = None) -> Dict[str, Any]:
         """The spend report (a dict), grouped by "key", "workflow", "task",
-        "model" or "provider"; None for one total row."""
+        "model" or "provider"; None for one total row. since/until (a UTC
+        datetime, date or "YYYY-MM-DD[THH:MM[:SS]]Z" string) limit it to the
+        journal's records with since <= time < until (needs ledger.journal)."""
+        if since is None and until is None:
+            return self._text_out(_lib.llmux_spend_json, "llmux_spend_json(%r)" % (group_by,),
+                                  json.loads, _enc(group_by))
+        return self._text_out(_lib.llmux_spend_period_json,
+                              "llmux_spend_period_json(%r)" % (group_by,), json.loads,
+                              _enc(group_by), _utc(since), _utc(until))
+
+    def export(self, format: str = "jsonl", since: Period = None, until: Period = None) -> str:
+        """The ledger journal's records (docs/ledger.md) as JSON lines ("jsonl")
+        or CSV ("csv"), optionally those with since <= time < until."""
+        return self._text_out(_lib.llmux_ledger_export, "llmux_ledger_export(%r)" % (format,),
+                              lambda text: text, _enc(format), _utc(since), _utc(until))
+
+    def compact(self) -> None:
+        """Rewrite the ledger journal as daily summary records now."""
+        core = self._core
+        handle = core._acquire()
+        try:
+            rc = _lib.llmux_ledger_compact(handle)
+        finally:
+            core._release()
+        if rc != 0:
+            raise error_class(rc)("llmux_ledger_compact: %s" % strerror(rc), rc, 0)
+
+    def _text_out(self, fn: Callable[..., int], what: str, decode: Callable[[str], Any],
+                  *args: Any) -> Any:
         import ctypes
 
         out = ctypes.c_void_p()
         core = self._core
         handle = core._acquire()
         try:
-            rc = _lib.llmux_spend_json(
-                handle, group_by.encode() if group_by else None, ctypes.byref(out))
+            rc = fn(handle, *args, ctypes.byref(out))
         finally:
             core._release()
         try:
             if rc != 0:
-                raise error_class(rc)("llmux_spend_json(%r): %s" % (group_by, strerror(rc)), rc, 0)
-            return json.loads(ctypes.string_at(out.value)) if out.value else {}
+                raise error_class(rc)("%s: %s" % (what, strerror(rc)), rc, 0)
+            return decode(ctypes.string_at(out.value).decode()) if out.value else decode("")
         finally:
             _lib.llmux_free(out.value)
 
