@@ -12,6 +12,13 @@ enum {
     F_CALLS, F_ERRORS, F_ATTEMPTS, F_TOKENS, F_COST, F_UNPRICED, N_COUNTERS
 };
 
+/* The families by gateway key, team and model (tokens of each kind, cost,
+ * unpriced calls) share one series per (key, team, model): one lookup a call
+ * updates them all. Its values, in this order: */
+enum { V_TOKENS = 0, N_KINDS = 5, V_COST = N_KINDS, V_UNPRICED, N_VALUES };
+static const char *const KIND[N_KINDS] = {"input", "output", "cache_read", "cache_write",
+                                          "reasoning"};
+
 static const struct {
     const char *name, *help;
 } FAMILIES[N_COUNTERS] = {
@@ -29,7 +36,7 @@ static const char *const LABELS[N_COUNTERS][4] = {
     {"provider", "model"},
     {"provider", "model", "error_class"},
     {"provider", "model", "outcome"},
-    {"key", "team", "model", "kind"},
+    {"key", "team", "model"}, /* and kind, from the value's index */
     {"key", "team", "model"},
     {"key", "team", "model"},
 };
@@ -54,9 +61,10 @@ static const double BUCKETS[N_HIST][N_BUCKETS] = {
 typedef struct series {
     char *labels; /* the raw values, each NUL-terminated; NULL = empty slot */
     size_t len;
-    int family;
+    int family; /* F_CALLS, F_ERRORS, F_ATTEMPTS, or F_TOKENS for the keyed group */
+    unsigned seen; /* which values were ever updated (bit i: value[i]) */
     uint64_t hash;
-    double value;
+    double value[N_VALUES]; /* only value[0] for the provider families */
 } series;
 
 typedef struct hist {
@@ -109,10 +117,10 @@ void llmux__metrics_in_flight(lx_metrics *m, int delta)
 
 #define MAX_KEY 1024
 
-/* with mu held: add v to the series of family with these values (as many as
- * the family has labels; NULL reads as ""). No allocation but for a new
- * series, no escaping, no printf. */
-static void add(lx_metrics *m, int family, const char *const *vals, double v)
+/* with mu held: the series of family with these values (as many as the
+ * family has labels; NULL reads as ""), NULL when it cannot be kept (counted
+ * as dropped). No allocation but for a new series, no escaping, no printf. */
+static series *find(lx_metrics *m, int family, const char *const *vals)
 {
     char key[MAX_KEY];
     size_t len = 0;
@@ -121,7 +129,7 @@ static void add(lx_metrics *m, int family, const char *const *vals, double v)
         size_t n = strlen(s) + 1;
         if (n > MAX_KEY - len) {
             m->series_dropped++;
-            return;
+            return NULL;
         }
         memcpy(key + len, s, n);
         len += n;
@@ -136,7 +144,7 @@ static void add(lx_metrics *m, int family, const char *const *vals, double v)
     if (!s->labels) {
         if (m->n >= m->max || !(s->labels = malloc(len))) {
             m->series_dropped++;
-            return;
+            return NULL;
         }
         memcpy(s->labels, key, len);
         s->len = len;
@@ -144,7 +152,16 @@ static void add(lx_metrics *m, int family, const char *const *vals, double v)
         s->hash = h;
         m->n++;
     }
-    s->value += v;
+    return s;
+}
+
+static void add(lx_metrics *m, int family, const char *const *vals, double v)
+{
+    series *s = find(m, family, vals);
+    if (s) {
+        s->value[0] += v;
+        s->seen = 1;
+    }
 }
 
 /* name="value",... of a series, with the exposition format's escapes */
@@ -186,9 +203,7 @@ static const char *or_none(const char *s)
 
 void llmux__metrics_observe(lx_metrics *m, const lx_log_call *c)
 {
-    static const char *const KIND[5] = {"input", "output", "cache_read", "cache_write",
-                                        "reasoning"};
-    int64_t counts[5] = {c->usage.prompt_tokens, c->usage.completion_tokens,
+    int64_t counts[N_KINDS] = {c->usage.prompt_tokens, c->usage.completion_tokens,
                          c->usage.cached_tokens, c->usage.cache_write_tokens,
                          c->usage.reasoning_tokens};
     const char *provider = or_none(c->provider), *model = or_none(c->model);
@@ -205,17 +220,18 @@ void llmux__metrics_observe(lx_metrics *m, const lx_log_call *c)
                             a->status ? llmux__status_class(a->status) : "ok"};
         add(m, F_ATTEMPTS, v, 1);
     }
-    const char *who[4] = {key, team, model, NULL};
-    for (int k = 0; k < 5; k++) {
-        if (counts[k] < 0)
-            continue;
-        who[3] = KIND[k];
-        add(m, F_TOKENS, who, (double)counts[k]);
+    const char *who[3] = {key, team, model};
+    series *s = find(m, F_TOKENS, who);
+    if (s) {
+        for (int k = 0; k < N_KINDS; k++)
+            if (counts[k] >= 0) {
+                s->value[V_TOKENS + k] += (double)counts[k];
+                s->seen |= 1u << (V_TOKENS + k);
+            }
+        int v = c->cost_nusd >= 0 ? V_COST : V_UNPRICED;
+        s->value[v] += v == V_COST ? (double)c->cost_nusd / 1e9 : 1;
+        s->seen |= 1u << v;
     }
-    if (c->cost_nusd >= 0)
-        add(m, F_COST, who, (double)c->cost_nusd / 1e9);
-    else
-        add(m, F_UNPRICED, who, 1);
     observe_hist(&m->h[0], BUCKETS[0], c->latency_ms / 1e3);
     observe_hist(&m->h[1], BUCKETS[1], (c->overhead_ms > 0 ? c->overhead_ms : 0) / 1e3);
     if (c->ttft_ms >= 0)
@@ -234,11 +250,24 @@ int llmux__metrics_text(lx_metrics *m, const lx_log_stats *log, lx_buf *b)
     pthread_mutex_lock(&m->mu);
     for (int f = 0; f < N_COUNTERS && !bad; f++) {
         bad = head(b, FAMILIES[f].name, "counter", FAMILIES[f].help);
-        for (size_t i = 0; i <= m->mask && !bad; i++)
-            if (m->slots[i].labels && m->slots[i].family == f)
+        /* the keyed group's series are kept under F_TOKENS, whatever f */
+        int kept = f < F_TOKENS ? f : F_TOKENS;
+        int first = f < F_TOKENS ? 0 : f == F_TOKENS ? V_TOKENS : f == F_COST ? V_COST : V_UNPRICED;
+        int last = f == F_TOKENS ? V_TOKENS + N_KINDS - 1 : first;
+        for (size_t i = 0; i <= m->mask && !bad; i++) {
+            const series *s = &m->slots[i];
+            if (!s->labels || s->family != kept)
+                continue;
+            for (int v = first; v <= last && !bad; v++) {
+                if (!(s->seen & 1u << v))
+                    continue;
                 bad = llmux__buf_puts(b, FAMILIES[f].name) || llmux__buf_puts(b, "{") ||
-                      put_labels(b, f, m->slots[i].labels) ||
-                      llmux__buf_printf(b, "} %.17g\n", m->slots[i].value);
+                      put_labels(b, kept, s->labels) ||
+                      (f == F_TOKENS &&
+                       llmux__buf_printf(b, ",kind=\"%s\"", KIND[v - V_TOKENS])) ||
+                      llmux__buf_printf(b, "} %.17g\n", s->value[v]);
+            }
+        }
     }
     for (int h = 0; h < N_HIST && !bad; h++) {
         bad = head(b, HIST_NAME[h], "histogram", HIST_HELP[h]);
