@@ -367,7 +367,7 @@ static int op_result_lifecycle(void)
 
 static int op_ledger_record(void)
 {
-    lx_charge e = {NULL, "bench", "draft", "m", "a", 1, LX_USAGE_UNKNOWN, -1, 0};
+    lx_charge e = {NULL, "bench", "draft", "m", "a", 1, LX_USAGE_UNKNOWN, -1, 0, NULL, NULL};
     e.usage.prompt_tokens = 43;
     e.usage.completion_tokens = 20;
     lx_reservation r;

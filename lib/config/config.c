@@ -892,7 +892,8 @@ static int parse_prices(lx_config *cfg, const cJSON *root, lx_err *err)
 
 static const char *const TOP_KEYS[] = {"providers", "models", "defaults", "routing", "transport",
                                        "ledger", "strict", "rules", "prices", "price_file",
-                                       "require_prices", NULL};
+                                       "require_prices", "keys", "teams", "budgets",
+                                       "require_key", NULL};
 static const char *const LEDGER_KEYS[] = {"max_rows", NULL};
 static const char *const DEFAULTS_KEYS[] = {"timeout_ms", "connect_timeout_ms", NULL};
 static const char *const ROUTING_KEYS[] = {"allow_direct", "requested_model_wins", "cooldown",
@@ -1115,6 +1116,17 @@ static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
     if ((rc = parse_prices(cfg, root, err)))
         return rc;
 
+    /* gateway keys, teams and budgets: kept as text, checked by lib/policy at open */
+    static const char *const POLICY_KEYS[] = {"keys", "teams", "budgets"};
+    char **policy_text[] = {&cfg->keys_json, &cfg->teams_json, &cfg->budgets_json};
+    for (int i = 0; i < 3; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, POLICY_KEYS[i]);
+        if (v && !(*policy_text[i] = cJSON_PrintUnformatted(v)))
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    }
+    if ((rc = get_bool(root, "require_key", "", &cfg->require_key, err)))
+        return rc;
+
     const cJSON *provs = cJSON_GetObjectItemCaseSensitive(root, "providers");
     if (!provs)
         return cfg_err(err, "providers", "required");
@@ -1202,6 +1214,9 @@ static void config_free(lx_config *cfg)
     for (size_t i = 0; i < cfg->n_warnings; i++)
         free(cfg->warnings[i]);
     free(cfg->warnings);
+    cJSON_free(cfg->keys_json);
+    cJSON_free(cfg->teams_json);
+    cJSON_free(cfg->budgets_json);
     for (size_t i = 0; i < cfg->n_rules; i++) {
         free(cfg->rules[i].task);
         free(cfg->rules[i].workflow);

@@ -90,6 +90,9 @@ typedef struct lx_config {
     lx_price_table *prices;  /* "prices" and "price_file" entries; NULL = none */
     char *price_file_source; /* "price_file <path>", the source of its entries */
     int require_prices;      /* refuse a target without a known price */
+    /* "keys", "teams", "budgets" as JSON text (NULL = absent), parsed by lib/policy */
+    char *keys_json, *teams_json, *budgets_json;
+    int require_key;         /* a call without a gateway key is refused */
 } lx_config;
 
 /* Parse and validate. On error returns LLMUX_ERR_CONFIG (or NO_MEMORY) and a

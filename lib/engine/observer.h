@@ -14,8 +14,10 @@
 
 typedef struct lx_call_info {
     const llmux_result *res;
-    const char *key_id;           /* "key-<sha256 prefix>", or NULL = anonymous */
+    const char *key_id;           /* a known key's id, "key-<sha256 prefix>" for an unknown
+                                     one, or NULL = anonymous */
     lx_reservation *reservation;  /* what the ledger reserved before the call */
+    const char *team;             /* the gateway key's team, or NULL */
 } lx_call_info;
 
 typedef struct lx_observer {
