@@ -695,6 +695,8 @@ static int run(call *c, const char *request_json, lx_route *route)
     if (key) {
         c->info.key_id = llmux__policy_key_id(key);
         c->info.team = llmux__policy_key_team(key);
+    } else if (c->plain_key && auth) {
+        c->info.key_id = "(unknown key)"; /* one row, however many are tried */
     } else if (c->plain_key) {
         llmux__key_fingerprint(c->plain_key, c->key_id);
         c->info.key_id = c->key_id;

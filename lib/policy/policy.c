@@ -299,8 +299,10 @@ static int build(lx_policy *p, const lx_config *cfg, lx_err *err)
             else if (!(rc = key_parse(p, k->string, k, path, 0, &key, err)) &&
                      (rc = key_insert(p, key, err))) {
                 key_free(key);
+                char msg[sizeof err->msg];
+                memcpy(msg, err->msg, sizeof msg);
                 if (rc == LLMUX_ERR_INVALID_ARGUMENT)
-                    rc = llmux__err(err, LLMUX_ERR_CONFIG, "%s: %s", path, err->msg);
+                    rc = llmux__err(err, LLMUX_ERR_CONFIG, "%s: %.200s", path, msg);
             }
         }
     }
@@ -374,11 +376,11 @@ int llmux__policy_auth(lx_policy *p, const char *plaintext, lx_pkey **key, lx_er
         return LLMUX_OK;
     if (!found)
         return llmux__err(err, LLMUX_ERR_AUTH, "unknown gateway key");
+    *key = found; /* also when refused: the ledger counts the refusal under its id */
     if (found->revoked)
         return llmux__err(err, LLMUX_ERR_AUTH, "gateway key \"%s\" is revoked", found->s.name);
     if (found->expires && wall_s() >= found->expires)
         return llmux__err(err, LLMUX_ERR_AUTH, "gateway key \"%s\" has expired", found->s.name);
-    *key = found;
     return LLMUX_OK;
 }
 
@@ -591,11 +593,10 @@ int llmux__policy_keys_json(lx_policy *p, char **out, lx_err *err)
                               k->direct ? "true" : "false");
         if (!k->models)
             e = e || llmux__buf_puts(&b, "null");
-        for (size_t j = 0; k->models && j <= k->n_models && !e; j++)
-            e = llmux__buf_puts(&b, j ? "," : "[") ||
-                (j < k->n_models ? llmux__buf_json_string(&b, k->models[j]) : 0);
+        for (size_t j = 0; k->models && j < k->n_models && !e; j++)
+            e = llmux__buf_puts(&b, j ? "," : "[") || llmux__buf_json_string(&b, k->models[j]);
         if (k->models)
-            e = e || llmux__buf_puts(&b, "]");
+            e = e || llmux__buf_puts(&b, k->n_models ? "]" : "[]");
         if (k->expires) {
             char t[32];
             time_t tt = (time_t)k->expires;

@@ -50,8 +50,9 @@ void llmux__policy_free(lx_policy *p);
 /* 1 when the policy has nothing to do for a call without a key. */
 int llmux__policy_idle(const lx_policy *p);
 
-/* Look the plaintext key up. LLMUX_OK with *key (NULL for no key when allowed),
- * or LLMUX_ERR_AUTH. */
+/* Look the plaintext key up. LLMUX_OK with *key (NULL for no key when allowed,
+ * and for any key on a gateway that knows none), or LLMUX_ERR_AUTH: *key is
+ * then the revoked or expired key, or NULL for an unknown one. */
 int llmux__policy_auth(lx_policy *p, const char *plaintext, lx_pkey **key, lx_err *err);
 const char *llmux__policy_key_id(const lx_pkey *k);
 const char *llmux__policy_key_team(const lx_pkey *k);
