@@ -60,6 +60,7 @@ struct lx_policy {
     pthread_mutex_t mu;         /* budgets and buckets */
     lx_alert_fn alert;
     void *alert_payload;
+    struct evp_md_st *sha256;   /* EVP_MD fetched once */
 };
 
 /* budget.c */
