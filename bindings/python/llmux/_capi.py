@@ -105,6 +105,9 @@ class llmux_call_options_v2(llmux_call_options):
 # chunk_json arrives as bytes (ctypes copies the NUL-terminated string).
 llmux_chunk_cb = CFUNCTYPE(c_int, c_char_p, c_size_t, c_void_p)
 
+# typedef void (*llmux_alert_cb)(const char *alert_json, void *payload);
+llmux_alert_cb = CFUNCTYPE(None, c_char_p, c_void_p)
+
 
 class LibraryNotFound(OSError):
     """libllmux could not be found or loaded."""
@@ -243,6 +246,28 @@ def _declare(lib):
     lib.llmux_warnings_json.argtypes = [llmux_p, POINTER(c_void_p)]
     lib.llmux_warnings_json.restype = c_int
 
+    # Gateway keys, budgets, alerts (docs/keys-and-budgets.md)
+    # int llmux_key_add(llmux *gw, const char *id, const char *spec_json, char *errbuf, size_t errlen);
+    lib.llmux_key_add.argtypes = [llmux_p, c_char_p, c_char_p, c_char_p, c_size_t]
+    lib.llmux_key_add.restype = c_int
+    # int llmux_key_rotate(llmux *gw, const char *id, const char *new_key, char *errbuf, size_t errlen);
+    lib.llmux_key_rotate.argtypes = [llmux_p, c_char_p, c_char_p, c_char_p, c_size_t]
+    lib.llmux_key_rotate.restype = c_int
+    # int llmux_key_revoke(llmux *gw, const char *id);
+    lib.llmux_key_revoke.argtypes = [llmux_p, c_char_p]
+    lib.llmux_key_revoke.restype = c_int
+    # int llmux_keys_json(llmux *gw, char **out); int llmux_budgets_json(llmux *gw, char **out);
+    lib.llmux_keys_json.argtypes = [llmux_p, POINTER(c_void_p)]
+    lib.llmux_keys_json.restype = c_int
+    lib.llmux_budgets_json.argtypes = [llmux_p, POINTER(c_void_p)]
+    lib.llmux_budgets_json.restype = c_int
+    # int llmux_set_alert_callback(llmux *gw, llmux_alert_cb cb, void *payload);
+    lib.llmux_set_alert_callback.argtypes = [llmux_p, llmux_alert_cb, c_void_p]
+    lib.llmux_set_alert_callback.restype = c_int
+    # long llmux_result_retry_after_ms(const llmux_result *r);
+    lib.llmux_result_retry_after_ms.argtypes = [llmux_result_p]
+    lib.llmux_result_retry_after_ms.restype = c_long
+
     # void llmux_free(void *p);
     lib.llmux_free.argtypes = [c_void_p]
     lib.llmux_free.restype = None
@@ -299,6 +324,13 @@ FUNCTIONS = (
     "llmux_warnings_json",
     "llmux_route_json",
     "llmux_health_json",
+    "llmux_key_add",
+    "llmux_key_rotate",
+    "llmux_key_revoke",
+    "llmux_keys_json",
+    "llmux_budgets_json",
+    "llmux_set_alert_callback",
+    "llmux_result_retry_after_ms",
     "llmux_free",
 )
 
