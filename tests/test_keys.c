@@ -559,6 +559,56 @@ static void test_calendar_periods(void **state)
     assert_int_equal(llmux__period_start(LX_PERIOD_DAY, feb), llmux__utc_seconds(2028, 2, 29, 0, 0, 0));
 }
 
+/* An alias fallback (on_context_window) checks the new alias against the key
+ * and re-reserves at the new route's prices before calling it. */
+static void test_alias_fallback_is_checked_and_re_reserved(void **state)
+{
+    char a[32], b[32], cfg[512], models[512], h1[65], h2[65];
+    names(a, b);
+    hex_sha256(KEY_ONE, h1);
+    hex_sha256(KEY_TWO, h2);
+    const char *deps[] = {a, b, NULL};
+    snprintf(models, sizeof models,
+             "{\"one\":{\"on_context_window\":\"long\",\"targets\":[{\"provider\":\"%s\","
+             "\"model\":\"m-a\"}]},\"long\":{\"targets\":[{\"provider\":\"%s\",\"model\":\"m-c\"}]}}",
+             a, b);
+    /* m-c: $1000 per million output tokens; 8 of them may cost $0.008 */
+    snprintf(cfg, sizeof cfg,
+             "\"prices\":{\"m-a\":{\"input_mtok\":1.2345678,\"output_mtok\":3.0375},"
+             "\"m-c\":{\"input_mtok\":1,\"output_mtok\":1000}},\"keys\":{"
+             "\"narrow\":{\"sha256\":\"%s\",\"models\":[\"one\"]},"
+             "\"capped\":{\"sha256\":\"%s\",\"budgets\":[{\"usd\":0.001,\"period\":\"week\"}]}}",
+             h1, h2);
+    char *text = sim_config(&SIM, deps, models, cfg);
+    llmux *gw = NULL;
+    char err[256];
+    if (llmux_open(&gw, text, err, sizeof err) != LLMUX_OK)
+        fail_msg("open: %s", err);
+    free(text);
+    const char *overflow = "{\"faults\":[{\"type\":\"status\",\"status\":400,\"count\":1,"
+                           "\"body\":{\"error\":{\"message\":\"maximum context length is 8 "
+                           "tokens\",\"code\":\"context_length_exceeded\"}}}]}";
+    llmux_result *r;
+    sim_set(&SIM, a, overflow);
+    assert_int_equal(call(gw, REQ("one"), KEY_ONE, &r), LLMUX_ERR_PERMISSION);
+    assert_string_equal(llmux_result_error(r), "gateway key \"narrow\" may not use the alias "
+                                               "\"long\" (an alias fallback)");
+    llmux_result_free(r);
+    sim_set(&SIM, a, overflow);
+    assert_int_equal(call(gw, REQ("one"), KEY_TWO, &r), LLMUX_ERR_BUDGET);
+    assert_non_null(strstr(llmux_result_error(r), "budget exceeded: key \"capped\" week budget "
+                                                  "of $0.001000 has $0.0009"));
+    llmux_result_free(r);
+    assert_int_equal(requests_seen(a), 1); /* since the last sim_set, which resets it */
+    assert_int_equal(requests_seen(b), 0);
+    /* nothing stays held, and what the first attempts billed (nothing: a 400) is spent */
+    char *out = NULL;
+    assert_int_equal(llmux_budgets_json(gw, &out), LLMUX_OK);
+    assert_non_null(strstr(out, "\"spent_nusd\":0,\"held_nusd\":0}"));
+    llmux_free(out);
+    llmux_close(gw);
+}
+
 /* ---------------------------------------- 8 threads x 2,000 calls, one budget */
 
 #define THREADS 8
@@ -677,6 +727,7 @@ int main(void)
         cmocka_unit_test(test_budget_refuses_with_its_name_and_what_is_left),
         cmocka_unit_test(test_alerts_once_per_threshold),
         cmocka_unit_test(test_rate_limits_with_retry_after),
+        cmocka_unit_test(test_alias_fallback_is_checked_and_re_reserved),
         cmocka_unit_test(test_concurrent_calls_never_overspend),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -766,6 +766,11 @@ static int run(call *c, const char *request_json, lx_route *route)
         res->alias_fallback = to->name;
         res->attempts[res->n_attempts - 1].action = "alias_fallback";
         status = llmux__route(c->cfg, &in2, &second, &err);
+        if (status == LLMUX_OK && (key || !llmux__policy_idle(c->gw->policy))) {
+            lx_demand d;
+            demand(c, &second, &d); /* the new alias, re-reserved at its prices */
+            status = llmux__policy_extend(c->gw->policy, key, &d, &c->admission, &err);
+        }
         if (status == LLMUX_OK) {
             res->n_targets += second.n_listed;
             last = try_route(c, &second);

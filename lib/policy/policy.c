@@ -413,6 +413,27 @@ static int permitted(const lx_pkey *k, const char *alias)
     return 0;
 }
 
+/* The scopes whose budgets and limits apply: the key's, its team's, global. */
+static int scopes_of(lx_policy *p, lx_pkey *key, lx_scope *out[3])
+{
+    int n = 0;
+    if (key) {
+        out[n++] = &key->s;
+        if (key->team)
+            out[n++] = key->team;
+    }
+    out[n++] = &p->global;
+    return n;
+}
+
+static int unpriced(const lx_demand *d, lx_err *err)
+{
+    return llmux__err(err, LLMUX_ERR_BUDGET,
+                      "%.120s has no known price, and a budget applies to this call: add it to "
+                      "\"prices\" (a budget cannot count what it cannot price)",
+                      d->unpriced ? d->unpriced : "a target");
+}
+
 int llmux__policy_admit(lx_policy *p, lx_pkey *key, const lx_demand *d, lx_admission *adm,
                         long *retry_after_ms, lx_err *err)
 {
@@ -425,13 +446,7 @@ int llmux__policy_admit(lx_policy *p, lx_pkey *key, const lx_demand *d, lx_admis
                                      "gateway key \"%s\" may not name provider/model directly",
                                      key->s.name);
     lx_scope *scopes[3];
-    int n = 0;
-    if (key) {
-        scopes[n++] = &key->s;
-        if (key->team)
-            scopes[n++] = key->team;
-    }
-    scopes[n++] = &p->global;
+    int n = scopes_of(p, key, scopes);
     int budgeted = 0, limited = 0;
     for (int i = 0; i < n; i++) {
         budgeted |= scopes[i]->n_budgets > 0;
@@ -442,10 +457,7 @@ int llmux__policy_admit(lx_policy *p, lx_pkey *key, const lx_demand *d, lx_admis
         return LLMUX_OK;
     }
     if (budgeted && d->max_cost_nusd < 0)
-        return llmux__err(err, LLMUX_ERR_BUDGET,
-                          "%.120s has no known price, and a budget applies to this call: add it "
-                          "to \"prices\" (a budget cannot count what it cannot price)",
-                          d->unpriced ? d->unpriced : "a target");
+        return unpriced(d, err);
     int64_t need = budgeted ? d->max_cost_nusd : 0;
     int64_t now = wall_s();
     double now_ms = limited ? mono_ms() : 0;
@@ -471,19 +483,49 @@ int llmux__policy_admit(lx_policy *p, lx_pkey *key, const lx_demand *d, lx_admis
     return LLMUX_OK;
 }
 
+int llmux__policy_extend(lx_policy *p, lx_pkey *key, const lx_demand *d, lx_admission *adm,
+                         lx_err *err)
+{
+    if (key && !permitted(key, d->alias))
+        return llmux__err(err, LLMUX_ERR_PERMISSION,
+                          "gateway key \"%s\" may not use the alias \"%.80s\" (an alias fallback)",
+                          key->s.name, d->alias ? d->alias : "");
+    lx_scope *scopes[3];
+    int n = scopes_of(p, key, scopes);
+    int budgeted = 0;
+    for (int i = 0; i < n; i++)
+        budgeted |= scopes[i]->n_budgets > 0;
+    if (!budgeted)
+        return LLMUX_OK;
+    if (d->max_cost_nusd < 0)
+        return unpriced(d, err);
+    int64_t extra = d->max_cost_nusd - adm->held_nusd;
+    if (extra <= 0)
+        return LLMUX_OK;
+    int64_t now = wall_s();
+    int rc = LLMUX_OK;
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < n && !rc; i++)
+        rc = llmux__budget_check(scopes[i], now, extra, err);
+    if (!rc)
+        for (int i = 0; i < n; i++)
+            llmux__budget_hold(scopes[i], extra);
+    pthread_mutex_unlock(&p->mu);
+    if (!rc) {
+        adm->held_nusd += extra;
+        adm->key = key;
+        adm->active = 1;
+    }
+    return rc;
+}
+
 void llmux__policy_settle(lx_policy *p, lx_admission *adm, int64_t cost_nusd, int64_t tokens)
 {
     if (!adm->active)
         return;
     adm->active = 0;
     lx_scope *scopes[3];
-    int n = 0;
-    if (adm->key) {
-        scopes[n++] = &adm->key->s;
-        if (adm->key->team)
-            scopes[n++] = adm->key->team;
-    }
-    scopes[n++] = &p->global;
+    int n = scopes_of(p, adm->key, scopes);
     int64_t cost = cost_nusd >= 0 ? cost_nusd : adm->held_nusd;
     lx_buf alerts = LX_BUF_INIT;
     int64_t now = wall_s();

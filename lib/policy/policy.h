@@ -61,6 +61,11 @@ const char *llmux__policy_key_team(const lx_pkey *k);
  * On RATE_LIMIT *retry_after_ms is set. */
 int llmux__policy_admit(lx_policy *p, lx_pkey *key, const lx_demand *d, lx_admission *adm,
                         long *retry_after_ms, lx_err *err);
+/* Before an alias fallback: the key may use the new alias, and every budget
+ * holds the new route's maximum cost too (what it needs beyond what the call
+ * holds). PERMISSION or BUDGET; the call keeps what it held either way. */
+int llmux__policy_extend(lx_policy *p, lx_pkey *key, const lx_demand *d, lx_admission *adm,
+                         lx_err *err);
 /* cost_nusd: the call's real cost, -1 when it was billed at an unknown cost
  * (the hold is charged); tokens: prompt + completion used (0 when none). */
 void llmux__policy_settle(lx_policy *p, lx_admission *adm, int64_t cost_nusd, int64_t tokens);
