@@ -311,22 +311,43 @@ static void test_runtime_add_rotate_list(void **state)
     assert_int_equal(call(gw, REQ("two"), KEY_NEW, NULL), LLMUX_OK);
     assert_int_equal(llmux_key_rotate(gw, "runner", KEY_ONE, err, sizeof err),
                      LLMUX_ERR_INVALID_ARGUMENT);
+    /* 200 more keys: the digest index grows, every key is still found */
+    for (int i = 0; i < 200; i++) {
+        char id[32], spec[96];
+        snprintf(id, sizeof id, "bulk-%d", i);
+        snprintf(spec, sizeof spec, "{\"key\":\"sk-bulk-%08d\",\"models\":[\"two\"]}", i);
+        assert_int_equal(llmux_key_add(gw, id, spec, err, sizeof err), LLMUX_OK);
+    }
+    for (int i = 0; i < 200; i += 37) {
+        char k[32], want[64];
+        snprintf(k, sizeof k, "sk-bulk-%08d", i);
+        llmux_result *r;
+        assert_int_equal(call(gw, REQ("two"), k, &r), LLMUX_OK);
+        snprintf(want, sizeof want, "bulk-%d", i);
+        assert_string_equal(r->key_id, want);
+        llmux_result_free(r);
+    }
+    assert_int_equal(call(gw, REQ("two"), KEY_NEW, NULL), LLMUX_OK); /* "runner", rotated */
     char *out = NULL;
     assert_int_equal(llmux_spend_json(gw, "key", &out), LLMUX_OK);
-    assert_non_null(strstr(out, "{\"group\":\"runner\",\"calls\":2,\"errors\":0,"));
+    assert_non_null(strstr(out, "{\"group\":\"runner\",\"calls\":3,\"errors\":0,"));
     llmux_free(out);
 
     assert_int_equal(llmux_keys_json(gw, &out), LLMUX_OK);
     assert_clean(out);
-    assert_string_equal(
-        out, "[{\"id\":\"support-bot\",\"team\":\"support\",\"state\":\"active\",\"direct\":false,"
+    /* the first keys, in the order they came; the bulk keys after them */
+    const char *want =
+        "[{\"id\":\"support-bot\",\"team\":\"support\",\"state\":\"active\",\"direct\":false,"
              "\"models\":[\"one\"]},"
              "{\"id\":\"analyst\",\"team\":\"research\",\"state\":\"active\",\"direct\":true,"
              "\"models\":null},"
              "{\"id\":\"old\",\"team\":null,\"state\":\"expired\",\"direct\":true,\"models\":null,"
              "\"expires\":\"2020-01-01T00:00:00Z\"},"
              "{\"id\":\"runner\",\"team\":\"support\",\"state\":\"active\",\"direct\":true,"
-             "\"models\":null,\"expires\":\"2099-01-01T00:00:00Z\"}]");
+             "\"models\":null,\"expires\":\"2099-01-01T00:00:00Z\"},"
+             "{\"id\":\"bulk-0\",\"team\":null,\"state\":\"active\",\"direct\":false,"
+             "\"models\":[\"two\"]},";
+    assert_memory_equal(out, want, strlen(want));
     llmux_free(out);
     llmux_close(gw);
 }

@@ -52,6 +52,8 @@ struct lx_policy {
     pthread_rwlock_t keys_lock;
     lx_pkey **keys;
     size_t n_keys, cap_keys;
+    size_t *slots;              /* the digest index (policy.c); NULL while there are no keys */
+    size_t slot_mask;
     lx_scope *teams;
     size_t n_teams;
     lx_scope global;

@@ -206,17 +206,58 @@ static lx_pkey *find_key_id(lx_policy *p, const char *id)
     return NULL;
 }
 
+/* The digest index: open addressing on the digest's first 8 bytes (slots
+ * hold key index + 1). Which slot a presented key probes depends only on its
+ * own digest, and each candidate is confirmed with CRYPTO_memcmp. */
+static size_t slot_of(const unsigned char md[32], size_t mask)
+{
+    uint64_t h;
+    memcpy(&h, md, sizeof h);
+    return (size_t)h & mask;
+}
+
+/* Rebuild the index for n keys (under the write lock, or at open). */
+static int index_build(lx_policy *p, size_t n)
+{
+    size_t cap = 16;
+    while (cap < 2 * n)
+        cap *= 2;
+    size_t *slots = calloc(cap, sizeof *slots);
+    if (!slots)
+        return -1;
+    for (size_t i = 0; i < p->n_keys; i++) {
+        size_t k = slot_of(p->keys[i]->sha, cap - 1);
+        while (slots[k])
+            k = (k + 1) & (cap - 1);
+        slots[k] = i + 1;
+    }
+    free(p->slots);
+    p->slots = slots;
+    p->slot_mask = cap - 1;
+    return 0;
+}
+
+static lx_pkey *find_key_sha(const lx_policy *p, const unsigned char md[32])
+{
+    if (!p->slots)
+        return NULL;
+    for (size_t k = slot_of(md, p->slot_mask); p->slots[k]; k = (k + 1) & p->slot_mask)
+        if (CRYPTO_memcmp(p->keys[p->slots[k] - 1]->sha, md, 32) == 0)
+            return p->keys[p->slots[k] - 1];
+    return NULL;
+}
+
 /* Under the write lock (or at open). */
 static int key_insert(lx_policy *p, lx_pkey *k, lx_err *err)
 {
     if (find_key_id(p, k->s.name))
         return llmux__err(err, LLMUX_ERR_INVALID_ARGUMENT, "a key with id \"%s\" already exists",
                           k->s.name);
-    for (size_t i = 0; i < p->n_keys; i++)
-        if (CRYPTO_memcmp(p->keys[i]->sha, k->sha, 32) == 0)
-            return llmux__err(err, LLMUX_ERR_INVALID_ARGUMENT,
-                              "key \"%s\" has the same secret as key \"%s\"", k->s.name,
-                              p->keys[i]->s.name);
+    const lx_pkey *same = find_key_sha(p, k->sha);
+    if (same)
+        return llmux__err(err, LLMUX_ERR_INVALID_ARGUMENT,
+                          "key \"%s\" has the same secret as key \"%s\"", k->s.name,
+                          same->s.name);
     if (p->n_keys == p->cap_keys) {
         size_t cap = p->cap_keys ? p->cap_keys * 2 : 8;
         lx_pkey **a = realloc(p->keys, cap * sizeof *a);
@@ -226,6 +267,17 @@ static int key_insert(lx_policy *p, lx_pkey *k, lx_err *err)
         p->cap_keys = cap;
     }
     p->keys[p->n_keys++] = k;
+    if (!p->slots || p->n_keys * 2 > p->slot_mask + 1) {
+        if (index_build(p, p->n_keys)) { /* places every key, k too */
+            p->n_keys--;
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        }
+    } else {
+        size_t i = slot_of(k->sha, p->slot_mask);
+        while (p->slots[i])
+            i = (i + 1) & p->slot_mask;
+        p->slots[i] = p->n_keys;
+    }
     return LLMUX_OK;
 }
 
@@ -344,6 +396,7 @@ void llmux__policy_free(lx_policy *p)
     for (size_t i = 0; i < p->n_keys; i++)
         key_free(p->keys[i]);
     free(p->keys);
+    free(p->slots);
     for (size_t i = 0; i < p->n_teams; i++)
         llmux__scope_free(&p->teams[i]);
     free(p->teams);
@@ -374,9 +427,7 @@ int llmux__policy_auth(lx_policy *p, const char *plaintext, lx_pkey **key, lx_er
     pthread_rwlock_rdlock(&p->keys_lock);
     /* a gateway that knows no keys takes any key as a label, as before keys */
     int enforce = p->n_keys > 0 || p->require_key;
-    for (size_t i = 0; i < p->n_keys; i++)
-        if (CRYPTO_memcmp(p->keys[i]->sha, md, 32) == 0)
-            found = p->keys[i];
+    found = find_key_sha(p, md);
     pthread_rwlock_unlock(&p->keys_lock);
     OPENSSL_cleanse(md, sizeof md);
     if (!found && !enforce)
@@ -598,14 +649,22 @@ int llmux__policy_key_rotate(lx_policy *p, const char *id, const char *secret, l
     int rc = LLMUX_OK;
     pthread_rwlock_wrlock(&p->keys_lock);
     lx_pkey *k = find_key_id(p, id);
-    for (size_t i = 0; k && i < p->n_keys && !rc; i++)
-        if (p->keys[i] != k && CRYPTO_memcmp(p->keys[i]->sha, md, 32) == 0)
-            rc = llmux__err(err, LLMUX_ERR_INVALID_ARGUMENT,
-                            "the new secret is already key \"%s\"'s", p->keys[i]->s.name);
+    const lx_pkey *same = find_key_sha(p, md);
+    unsigned char old[32];
     if (!k)
         rc = llmux__err(err, LLMUX_ERR_INVALID_ARGUMENT, "no key with id \"%.64s\"", id);
-    else if (!rc)
+    else if (same && same != k)
+        rc = llmux__err(err, LLMUX_ERR_INVALID_ARGUMENT, "the new secret is already key \"%s\"'s",
+                        same->s.name);
+    if (k && !rc) {
+        memcpy(old, k->sha, 32);
         memcpy(k->sha, md, 32);
+        if (index_build(p, p->n_keys)) { /* the digest moved: re-place every key */
+            memcpy(k->sha, old, 32);
+            rc = llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        }
+        OPENSSL_cleanse(old, sizeof old);
+    }
     pthread_rwlock_unlock(&p->keys_lock);
     OPENSSL_cleanse(md, sizeof md);
     return rc;

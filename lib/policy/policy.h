@@ -4,8 +4,8 @@
  * The policy is built at open from the config's "keys", "teams", "budgets"
  * and "require_key", and changed at run time (llmux_key_add, _rotate,
  * _revoke). A call passes it twice before any provider sees it:
- *   llmux__policy_auth   the plaintext key -> a known key (SHA-256, compared
- *                        in constant time), or AUTH;
+ *   llmux__policy_auth   the plaintext key -> a known key (SHA-256, looked up by digest and confirmed
+ *                        with CRYPTO_memcmp), or AUTH;
  *   llmux__policy_admit  after routing: the alias the key may use (PERMISSION),
  *                        rpm/tpm buckets (RATE_LIMIT + retry-after), and every
  *                        budget that applies (key, team, global) reserving the
