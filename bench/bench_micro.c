@@ -390,9 +390,13 @@ static int policy_setup(void)
     static char keys[4096];
     /* 15 other keys, then the caller's (SHA-256 of BENCH_KEY) */
     size_t n = (size_t)snprintf(keys, sizeof keys, "{");
-    for (int i = 0; i < 15; i++)
+    for (int i = 0; i < 15; i++) {
+        /* digests spread as SHA-256's are (the index keys on their first bytes) */
+        unsigned long long h = (unsigned long long)(i + 1) * 0x9E3779B97F4A7C15ULL;
         n += (size_t)snprintf(keys + n, sizeof keys - n,
-                              "\"k%d\":{\"sha256\":\"%064d\",\"team\":\"t\"},", i, i + 1);
+                              "\"k%d\":{\"sha256\":\"%016llx%016llx%016llx%016llx\",\"team\":\"t\"},",
+                              i, h, h ^ 1, h ^ 2, h ^ 3);
+    }
     snprintf(keys + n, sizeof keys - n,
              "\"bench\":{\"sha256\":\"%064d\","
              "\"team\":\"t\",\"models\":[\"one\"],\"budgets\":[{\"usd\":1e9,\"period\":\"month\"}],"
