@@ -93,7 +93,7 @@ static int op_route(void)
     lx_route r;
     lx_err err;
     static lx_request req; /* the router only borrows it (features on demand) */
-    lx_route_input in = {"fb", &req, NULL, NULL, NULL, 0, 0.0, NULL, 0};
+    lx_route_input in = {"fb", &req, NULL, NULL, NULL, 0, 0.0, NULL, 0, NULL};
     int rc = llmux__route(g_cfg, &in, &r, &err);
     g_sink += (long)r.n_candidates;
     llmux__route_free(&r);
@@ -145,7 +145,7 @@ static int route_with(const char *alias)
         return -1;
     if (!ready && llmux__request_init(&req, REQUEST, sizeof REQUEST - 1, &err) == LLMUX_OK)
         ready = 1; /* the features are computed once and cached, as in a call */
-    lx_route_input in = {alias, &req, "draft", "w", NULL, 0, 1.0, g_health, 0};
+    lx_route_input in = {alias, &req, "draft", "w", NULL, 0, 1.0, g_health, 0, NULL};
     lx_route r;
     int rc = llmux__route(g_route_cfg, &in, &r, &err);
     g_sink += (long)r.n_candidates;

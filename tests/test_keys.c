@@ -580,6 +580,39 @@ static void test_calendar_periods(void **state)
     assert_int_equal(llmux__period_start(LX_PERIOD_DAY, feb), llmux__utc_seconds(2028, 2, 29, 0, 0, 0));
 }
 
+/* Rules match a key's id and its team, in calls and in the dry run. */
+static void test_rules_on_key_id_and_team(void **state)
+{
+    char a[32], b[32];
+    names(a, b);
+    llmux *gw = open_ok(a, b, keys_cfg("\"rules\":[{\"when\":{\"team\":\"research\"},\"use\":\"two\"},"
+                                       "{\"when\":{\"key\":\"old\"},\"use\":\"two\"}]"));
+    llmux_result *r;
+    /* analyst is in team research: "one" is routed to "two" */
+    assert_int_equal(call(gw, REQ("one"), KEY_TWO, &r), LLMUX_OK);
+    assert_string_equal(r->alias, "two");
+    llmux_result_free(r);
+    assert_int_equal(requests_seen(b), 1);
+    /* support-bot is not: it stays on "one" */
+    assert_int_equal(call(gw, REQ("one"), KEY_ONE, &r), LLMUX_OK);
+    assert_string_equal(r->alias, "one");
+    llmux_result_free(r);
+    llmux_call_options o;
+    llmux_call_options_init(&o, LLMUX_CALL_OPTIONS_VERSION);
+    o.key = KEY_TWO;
+    char *out = NULL;
+    assert_int_equal(llmux_route_json(gw, REQ("one"), &o, &out), LLMUX_OK);
+    assert_clean(out);
+    assert_non_null(strstr(out, "\"alias\":\"two\",\"rule\":0,"));
+    llmux_free(out);
+    /* the dry run matches on the key's id too (an expired key still has one) */
+    o.key = KEY_OLD;
+    assert_int_equal(llmux_route_json(gw, REQ("one"), &o, &out), LLMUX_OK);
+    assert_non_null(strstr(out, "\"alias\":\"two\",\"rule\":1,"));
+    llmux_free(out);
+    llmux_close(gw);
+}
+
 /* An alias fallback (on_context_window) checks the new alias against the key
  * and re-reserves at the new route's prices before calling it. */
 static void test_alias_fallback_is_checked_and_re_reserved(void **state)
@@ -749,6 +782,7 @@ int main(void)
         cmocka_unit_test(test_alerts_once_per_threshold),
         cmocka_unit_test(test_rate_limits_with_retry_after),
         cmocka_unit_test(test_alias_fallback_is_checked_and_re_reserved),
+        cmocka_unit_test(test_rules_on_key_id_and_team),
         cmocka_unit_test(test_concurrent_calls_never_overspend),
     };
     return cmocka_run_group_tests(tests, setup, teardown);

@@ -1007,16 +1007,11 @@ static int parse_rule(lx_config *cfg, lx_rule *r, const cJSON *obj, const char *
         return cfg_err(err, wp, "required (an empty object matches every call)");
     if ((rc = check_object(w, wp, WHEN_KEYS, err)))
         return rc;
-    if (cJSON_GetObjectItemCaseSensitive(w, "team")) {
-        char tp[PATH_MAX_LEN];
-        path_child(tp, wp, "team");
-        return cfg_err(err, tp, "teams come with gateway keys, which this build does not have "
-                                "yet; match on \"key\" (a key id) instead");
-    }
-    const char *task, *workflow, *key, *use;
+    const char *task, *workflow, *key, *team, *use;
     if ((rc = get_string(w, "task", wp, 0, &task, err)) ||
         (rc = get_string(w, "workflow", wp, 0, &workflow, err)) ||
         (rc = get_string(w, "key", wp, 0, &key, err)) ||
+        (rc = get_string(w, "team", wp, 0, &team, err)) ||
         (rc = when_bool(w, "has_tools", wp, &r->has_tools, err)) ||
         (rc = when_bool(w, "has_images", wp, &r->has_images, err)) ||
         (rc = when_bool(w, "json_schema", wp, &r->json_schema, err)) ||
@@ -1032,7 +1027,8 @@ static int parse_rule(lx_config *cfg, lx_rule *r, const cJSON *obj, const char *
         return rc;
     if (!(r->use = llmux__config_find_alias(cfg, use)))
         return cfg_err(err, up, "no alias named \"%.80s\" in \"models\"", use);
-    if (dup_opt(task, &r->task) || dup_opt(workflow, &r->workflow) || dup_opt(key, &r->key))
+    if (dup_opt(task, &r->task) || dup_opt(workflow, &r->workflow) || dup_opt(key, &r->key) ||
+        dup_opt(team, &r->team))
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     return LLMUX_OK;
 }
@@ -1221,6 +1217,7 @@ static void config_free(lx_config *cfg)
         free(cfg->rules[i].task);
         free(cfg->rules[i].workflow);
         free(cfg->rules[i].key);
+        free(cfg->rules[i].team);
     }
     free(cfg->rules);
     for (size_t i = 0; i < cfg->n_providers; i++) {

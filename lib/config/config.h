@@ -53,6 +53,7 @@ typedef struct lx_retry {
 /* A route rule: every condition given must match; -1 = not given. */
 typedef struct lx_rule {
     char *task, *workflow, *key; /* NULL = any */
+    char *team;                  /* the gateway key's team; NULL = any */
     int has_tools, has_images, json_schema, stream;
     long min_prompt_tokens, max_prompt_tokens;
     int needs_features; /* a condition reads the request's features */

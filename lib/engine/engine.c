@@ -726,7 +726,8 @@ static int run(call *c, const char *request_json, lx_route *route)
     }
 
     lx_route_input in = {res->requested_model, &c->request, res->task, res->workflow,
-                         c->info.key_id, c->on_chunk != NULL, c->start, c->gw->health, 0};
+                         c->info.key_id, c->on_chunk != NULL, c->start, c->gw->health, 0,
+                         c->info.team};
     status = llmux__route(c->cfg, &in, route, &err);
     copy_skips(res, route);
     res->rule = route->rule;
