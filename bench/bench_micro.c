@@ -22,6 +22,7 @@
 #include "engine/result.h"
 #include "request/validate.h"
 #include "ledger/ledger.h"
+#include "policy/policy.h"
 #include "prices/prices.h"
 #include "providers/provider.h"
 #include "router/router.h"
@@ -109,7 +110,7 @@ static int op_route(void)
     lx_route r;
     lx_err err;
     static lx_request req; /* the router only borrows it (features on demand) */
-    lx_route_input in = {"fb", &req, NULL, NULL, NULL, 0, 0.0, NULL, 0};
+    lx_route_input in = {"fb", &req, NULL, NULL, NULL, 0, 0.0, NULL, 0, NULL};
     int rc = llmux__route(g_cfg, &in, &r, &err);
     g_sink += (long)r.n_candidates;
     llmux__route_free(&r);
@@ -161,7 +162,7 @@ static int route_with(const char *alias)
         return -1;
     if (!ready && llmux__request_init(&req, REQUEST, sizeof REQUEST - 1, &err) == LLMUX_OK)
         ready = 1; /* the features are computed once and cached, as in a call */
-    lx_route_input in = {alias, &req, "draft", "w", NULL, 0, 1.0, g_health, 0};
+    lx_route_input in = {alias, &req, "draft", "w", NULL, 0, 1.0, g_health, 0, NULL};
     lx_route r;
     int rc = llmux__route(g_route_cfg, &in, &r, &err);
     g_sink += (long)r.n_candidates;
@@ -449,13 +450,69 @@ static int op_result_lifecycle(void)
 
 static int op_ledger_record(void)
 {
-    lx_charge e = {NULL, "bench", "draft", "m", "a", 1, LX_USAGE_UNKNOWN, -1, 0};
+    lx_charge e = {NULL, "bench", "draft", "m", "a", 1, LX_USAGE_UNKNOWN, -1, 0, NULL, NULL};
     e.usage.prompt_tokens = 43;
     e.usage.completion_tokens = 20;
     lx_reservation r;
     lx_err err;
     llmux__ledger_reserve(g_ledger, &e, &r, &err);
     llmux__ledger_settle(g_ledger, &r, &e, &err);
+    return 0;
+}
+
+/* The whole policy path of a call with a key, a budget and a rate limit:
+ * SHA-256 and constant-time lookup among 16 keys, the alias check, rpm/tpm
+ * buckets and key/team/global budgets checked and held under one lock, the
+ * maximum cost at the candidate's price, and the settle. */
+static lx_policy *g_policy;
+#define BENCH_KEY "sk-bench-0123456789abcdef"
+
+static int policy_setup(void)
+{
+    static char keys[4096];
+    /* 15 other keys, then the caller's (SHA-256 of BENCH_KEY) */
+    size_t n = (size_t)snprintf(keys, sizeof keys, "{");
+    for (int i = 0; i < 15; i++) {
+        /* digests spread as SHA-256's are (the index keys on their first bytes) */
+        unsigned long long h = (unsigned long long)(i + 1) * 0x9E3779B97F4A7C15ULL;
+        n += (size_t)snprintf(keys + n, sizeof keys - n,
+                              "\"k%d\":{\"sha256\":\"%016llx%016llx%016llx%016llx\",\"team\":\"t\"},",
+                              i, h, h ^ 1, h ^ 2, h ^ 3);
+    }
+    snprintf(keys + n, sizeof keys - n,
+             "\"bench\":{\"sha256\":\"%064d\","
+             "\"team\":\"t\",\"models\":[\"one\"],\"budgets\":[{\"usd\":1e9,\"period\":\"month\"}],"
+             "\"limits\":{\"rpm\":1000000000000,\"tpm\":1000000000000}}}",
+             99);
+    lx_config pc = *g_cfg; /* the same aliases, with keys */
+    pc.keys_json = keys;
+    pc.teams_json = "{\"t\":{\"budgets\":[{\"usd\":1e9,\"period\":\"day\"}],"
+                    "\"limits\":{\"rpm\":1000000000000}}}";
+    pc.budgets_json = "[{\"usd\":1e9,\"period\":\"total\"}]";
+    lx_err err;
+    if (llmux__policy_new(&g_policy, &pc, &err)) {
+        fprintf(stderr, "bench_micro: policy: %s\n", err.msg);
+        return -1;
+    }
+    /* the bench key's real hash replaces the placeholder above */
+    return llmux__policy_key_rotate(g_policy, "bench", BENCH_KEY, &err);
+}
+
+static int op_policy_path(void)
+{
+    lx_err err;
+    lx_pkey *key;
+    if (llmux__policy_auth(g_policy, BENCH_KEY, &key, &err) || !key)
+        return -1;
+    const lx_price *p = llmux__price_find(g_cfg->prices, g_prov->name, g_prov->type, "m");
+    lx_usage u = {4 * 43, 64, 0, 0, -1, 0, 0};
+    unsigned flags;
+    lx_demand d = {"one", llmux__price_cost(p, &u, &flags), NULL, 43};
+    lx_admission adm;
+    long retry = -1;
+    if (llmux__policy_admit(g_policy, key, &d, &adm, &retry, &err))
+        return -1;
+    llmux__policy_settle(g_policy, &adm, 51500, 63);
     return 0;
 }
 
@@ -587,6 +644,8 @@ static const micro BENCHES[] = {
     {"result_lifecycle", "the same result built and freed, no trace (subtract from trace_build)",
      op_result_lifecycle},
     {"ledger_record", "ledger reserve + settle of one call (in-memory store)", op_ledger_record},
+    {"policy_path", "a call's whole policy path: key hash + lookup (16 keys), alias, rpm/tpm, "
+                    "3 budgets reserved at the price, settled", op_policy_path},
     {"price_lookup", "llmux__price_find of a built-in model past two config entries",
      op_price_lookup},
     {"price_cost", "llmux__price_cost of an Anthropic-shaped usage", op_price_cost},
@@ -647,7 +706,7 @@ int main(int argc, char **argv)
     g_az = llmux__config_find_provider(g_cfg, "az", 2);
     const char *model;
     if (!g_prov || !g_az || llmux__request_parse(REQUEST, sizeof REQUEST - 1, &g_req, &model, &err) != 0 ||
-        llmux__ledger_new(&g_ledger, 0) != 0) {
+        llmux__ledger_new(&g_ledger, 0) != 0 || policy_setup() != 0) {
         fprintf(stderr, "bench_micro: setup failed\n");
         return 1;
     }
@@ -692,6 +751,7 @@ int main(int argc, char **argv)
     llmux_result_free(g_log_res);
     llmux__metrics_free(g_metrics);
     llmux__ledger_free(g_ledger);
+    llmux__policy_free(g_policy);
     llmux__config_unref(g_cfg);
     return failed;
 }

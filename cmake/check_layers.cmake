@@ -11,8 +11,9 @@ set(allowed_config    core wire providers prices config)
 set(allowed_router    core request providers prices config router)
 set(allowed_ledger    core ledger)
 set(allowed_log       core log)
+set(allowed_policy    core ledger prices config policy)
 # the engine drives every layer below it, through the gateway handle
-set(allowed_engine    core wire request transport providers prices config router ledger log engine gateway.h)
+set(allowed_engine    core wire request transport providers prices config router ledger log policy engine gateway.h)
 
 file(GLOB_RECURSE files RELATIVE ${LIB} ${LIB}/*.c ${LIB}/*.h)
 set(bad "")

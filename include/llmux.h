@@ -79,17 +79,23 @@ typedef enum llmux_status {
     LLMUX_ERR_IO = -4,               /* a file could not be read */
     LLMUX_ERR_BAD_REQUEST = -5,      /* the request JSON is invalid (HTTP 400), or a provider said so */
     LLMUX_ERR_UNKNOWN_MODEL = -6,    /* the requested model is no configured alias (HTTP 404) */
-    LLMUX_ERR_AUTH = -7,             /* a provider rejected the credentials, or none were set (401) */
+    LLMUX_ERR_AUTH = -7,             /* a provider rejected the credentials, or none were set (401);
+                                        or the gateway key is unknown, revoked, expired or
+                                        missing under require_key */
     LLMUX_ERR_PERMISSION = -8,       /* not allowed: a provider's 403, or a gateway key's limits */
     LLMUX_ERR_NOT_FOUND = -9,        /* the provider does not know the model or path (404) */
-    LLMUX_ERR_RATE_LIMIT = -10,      /* the provider throttled the call (429) */
+    LLMUX_ERR_RATE_LIMIT = -10,      /* the provider throttled the call (429), or a gateway
+                                        key's or team's rpm/tpm limit did (retry-after in
+                                        llmux_result_retry_after_ms) */
     LLMUX_ERR_CONTEXT_WINDOW = -11,  /* the prompt does not fit the model's context window */
     LLMUX_ERR_CONTENT_FILTER = -12,  /* the provider refused the content */
     LLMUX_ERR_PROVIDER = -13,        /* the provider failed (5xx, 529, other unexpected status) */
     LLMUX_ERR_CONNECT = -14,         /* could not connect, or the connection dropped */
     LLMUX_ERR_TIMEOUT = -15,         /* the call or an attempt ran out of time */
     LLMUX_ERR_BAD_RESPONSE = -16,    /* the provider's response could not be understood */
-    LLMUX_ERR_BUDGET = -17,          /* the gateway key's budget would be exceeded */
+    LLMUX_ERR_BUDGET = -17,          /* a key's, team's or the global budget would be
+                                        exceeded (the message names it, its period and what
+                                        is left), or a budgeted call's model has no price */
     LLMUX_ERR_UNSUPPORTED = -18,     /* the feature is not available for this provider or build */
     LLMUX_ERR_CANCELLED = -19,       /* the chunk callback asked to stop, or llmux_cancel_trigger */
     LLMUX_ERR_INTERNAL = -20,        /* a bug in llmux: please report it */
@@ -280,6 +286,11 @@ LLMUX_API int llmux_result_http_status(const llmux_result *r);
 LLMUX_API long llmux_result_prompt_tokens(const llmux_result *r);
 LLMUX_API long llmux_result_completion_tokens(const llmux_result *r);
 
+/* When a gateway rate limit refused the call (LLMUX_ERR_RATE_LIMIT before any
+ * provider): the milliseconds until it would be admitted; -1 otherwise. Also
+ * the trace's top-level "retry_after_ms". */
+LLMUX_API long llmux_result_retry_after_ms(const llmux_result *r);
+
 /* Release a result. NULL is a no-op. */
 LLMUX_API void llmux_result_free(llmux_result *r);
 
@@ -289,8 +300,8 @@ LLMUX_API void llmux_result_free(llmux_result *r);
 
 /*
  * A report of what the gateway has handled since it was opened, grouped by
- * one of "key", "workflow", "task", "model", "provider" (NULL or "" = one
- * total row):
+ * one of "key", "workflow", "task", "model", "provider", "team", "alias"
+ * (NULL or "" = one total row):
  *   {"group_by":"task","rows":[{"group":"draft","calls":3,"errors":0,
  *     "prompt_tokens":..,"completion_tokens":..,"cached_tokens":..,
  *     "cache_write_tokens":..,"reasoning_tokens":..,"cost_usd":..,"cost_nusd":..,
@@ -299,9 +310,9 @@ LLMUX_API void llmux_result_free(llmux_result *r);
  * cost_usd (an exact decimal) and cost_nusd (integer nano-dollars) sum the
  * calls whose price is known, null when none was; unpriced_calls counts the
  * others. Calls without a workflow or task, and failed calls grouped by
- * model or provider, count under "(none)"; calls without a key under
- * "(anonymous)"; keys appear only as "key-" and a
- * SHA-256 prefix. *out is allocated by llmux and released with llmux_free.
+ * model or provider, and calls without a team or alias, count under
+ * "(none)"; calls without a key under "(anonymous)"; a configured gateway key
+ * appears by its id, any other key only as "key-" and a SHA-256 prefix. *out is allocated by llmux and released with llmux_free.
  * LLMUX_ERR_INVALID_ARGUMENT (and *out NULL) for any other group_by.
  * Thread-safe.
  */
@@ -414,6 +425,46 @@ LLMUX_API int llmux_log_flush(llmux *gw, long timeout_ms);
  * released with llmux_free. Thread-safe.
  */
 LLMUX_API int llmux_metrics_text(llmux *gw, char **out);
+
+/* ------------------------------------------------------------------------ */
+/* Gateway keys, budgets, rate limits (docs/keys-and-budgets.md)             */
+/* ------------------------------------------------------------------------ */
+
+/*
+ * Add a gateway key at run time. id: 1-64 letters, digits, '-', '_', '.'.
+ * spec_json: the key's object as in the config's "keys" ("sha256", "team",
+ * "models", "direct", "expires", "budgets", "limits"), where "key" (the
+ * plaintext, at least 8 characters; hashed at once and wiped) may stand in
+ * for "sha256". LLMUX_ERR_INVALID_ARGUMENT with a message in errbuf for a bad
+ * spec, an id already used or a secret another key has. Thread-safe: calls
+ * in flight are not disturbed.
+ */
+LLMUX_API int llmux_key_add(llmux *gw, const char *id, const char *spec_json, char *errbuf,
+                            size_t errlen);
+/* Give key `id` a new secret (plaintext, hashed at once); the old one stops
+ * working at once; budgets, limits and the ledger's rows stay the key's. */
+LLMUX_API int llmux_key_rotate(llmux *gw, const char *id, const char *new_key, char *errbuf,
+                               size_t errlen);
+/* Revoke key `id`: its calls fail with LLMUX_ERR_AUTH from now on (for good;
+ * the id stays taken). LLMUX_ERR_INVALID_ARGUMENT for an unknown id. */
+LLMUX_API int llmux_key_revoke(llmux *gw, const char *id);
+/* The keys as a JSON array, by id only (never a hash or a key):
+ *   [{"id","team","state":"active"|"revoked"|"expired","direct","models","expires"?}]
+ * *out is released with llmux_free. */
+LLMUX_API int llmux_keys_json(llmux *gw, char **out);
+/* Every budget's state: [{"scope":"global"|"team"|"key","name","period",
+ * "limit_usd","spent_usd","held_usd","spent_nusd","held_nusd"}], current
+ * period. *out is released with llmux_free. */
+LLMUX_API int llmux_budgets_json(llmux *gw, char **out);
+/*
+ * Called once per alert threshold per budget per period, when a settled call
+ * takes spend to or past it, with {"scope","name","period","period_start",
+ * "threshold","limit_usd","spent_usd","spent_nusd"} (borrowed for the call).
+ * Called on the thread whose call settled, outside llmux's locks; it must be
+ * thread-safe and must not block for long. NULL cb: no alerts.
+ */
+typedef void (*llmux_alert_cb)(const char *alert_json, void *payload);
+LLMUX_API int llmux_set_alert_callback(llmux *gw, llmux_alert_cb cb, void *payload);
 
 /* Release memory llmux handed to the caller (e.g. from llmux_spend_json).
  * NULL is a no-op. */

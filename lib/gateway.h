@@ -7,6 +7,7 @@
 #include "engine/log_observer.h"
 #include "engine/observer.h"
 #include "ledger/ledger.h"
+#include "policy/policy.h"
 #include "router/health.h"
 #include "transport/transport.h"
 
@@ -14,6 +15,7 @@ struct llmux {
     lx_config *cfg; /* immutable snapshot; calls take a reference */
     lx_transport *transport;
     lx_ledger *ledger;
+    lx_policy *policy; /* gateway keys, budgets, rate limits */
     lx_health *health; /* per-target state beside the immutable config */
     lx_observer observers[LX_MAX_OBSERVERS];
     size_t n_observers;

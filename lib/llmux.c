@@ -60,6 +60,8 @@ int llmux_open(llmux **out, const char *config_json, char *errbuf, size_t errlen
     } else if (!rc && llmux__ledger_new(&gw->ledger, gw->cfg->ledger_max_rows)) {
         rc = llmux__err(&err, LLMUX_ERR_NO_MEMORY, "out of memory");
     }
+    if (!rc)
+        rc = llmux__policy_new(&gw->policy, gw->cfg, &err);
     if (!rc && llmux__health_new(&gw->health, gw->cfg->n_targets_total, gw->cfg->n_aliases))
         rc = llmux__err(&err, LLMUX_ERR_NO_MEMORY, "out of memory");
     if (!rc) {
@@ -164,6 +166,7 @@ void llmux_close(llmux *gw)
     llmux__metrics_free(gw->metrics);
     llmux__transport_free(gw->transport);
     llmux__ledger_free(gw->ledger);
+    llmux__policy_free(gw->policy);
     llmux__health_free(gw->health);
     llmux__config_unref(gw->cfg);
     free(gw);
@@ -321,5 +324,59 @@ int llmux_warnings_json(llmux *gw, char **out)
         return LLMUX_ERR_NO_MEMORY;
     }
     *out = llmux__buf_steal(&b);
+    return LLMUX_OK;
+}
+
+/* ------------------------------------------------------------ gateway keys */
+
+int llmux_key_add(llmux *gw, const char *id, const char *spec_json, char *errbuf, size_t errlen)
+{
+    lx_err err = {0};
+    copy_err(errbuf, errlen, "");
+    int rc = gw ? llmux__policy_key_add(gw->policy, id, spec_json, &err)
+                : llmux__err(&err, LLMUX_ERR_INVALID_ARGUMENT, "gw is NULL");
+    copy_err(errbuf, errlen, err.msg);
+    return rc;
+}
+
+int llmux_key_rotate(llmux *gw, const char *id, const char *new_key, char *errbuf, size_t errlen)
+{
+    lx_err err = {0};
+    copy_err(errbuf, errlen, "");
+    int rc = gw ? llmux__policy_key_rotate(gw->policy, id, new_key, &err)
+                : llmux__err(&err, LLMUX_ERR_INVALID_ARGUMENT, "gw is NULL");
+    copy_err(errbuf, errlen, err.msg);
+    return rc;
+}
+
+int llmux_key_revoke(llmux *gw, const char *id)
+{
+    lx_err err = {0};
+    return gw ? llmux__policy_key_revoke(gw->policy, id, &err) : LLMUX_ERR_INVALID_ARGUMENT;
+}
+
+int llmux_keys_json(llmux *gw, char **out)
+{
+    lx_err err = {0};
+    if (!out)
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    return gw ? llmux__policy_keys_json(gw->policy, out, &err) : LLMUX_ERR_INVALID_ARGUMENT;
+}
+
+int llmux_budgets_json(llmux *gw, char **out)
+{
+    lx_err err = {0};
+    if (!out)
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    *out = NULL;
+    return gw ? llmux__policy_budgets_json(gw->policy, out, &err) : LLMUX_ERR_INVALID_ARGUMENT;
+}
+
+int llmux_set_alert_callback(llmux *gw, llmux_alert_cb cb, void *payload)
+{
+    if (!gw)
+        return LLMUX_ERR_INVALID_ARGUMENT;
+    llmux__policy_set_alert(gw->policy, cb, payload);
     return LLMUX_OK;
 }

@@ -169,7 +169,7 @@ static const struct bad_case BAD[] = {
      "models: must define at least one alias (or set routing.allow_direct)"},
     {"{\"providers\":{" P_OK "},\"models\":{" M_OK "},\"extra\":1}",
      "extra: unknown key (expected one of: providers, models, defaults, routing, transport, ledger, "
-     "strict, rules, prices, price_file, require_prices, log)"},
+     "strict, rules, prices, price_file, require_prices, log, keys, teams, budgets, require_key)"},
     {"{\"providers\":{\"p\":{\"base_url\":\"http://x\"}},\"models\":{" M_OK "}}",
      "providers.p.type: required"},
     {"{\"providers\":{\"p\":{\"type\":\"cohere\"}},\"models\":{" M_OK "}}",

@@ -37,7 +37,7 @@ static void path_for(char *out, size_t n, const char *name)
 
 static lx_jrec rec(int64_t t, const char *key, const char *wf, int64_t cost)
 {
-    lx_jrec r = {0, t, key, wf, "task", "gpt-x", "prov", 1, 0, 1, 10, 5, 2, 0, 1, cost};
+    lx_jrec r = {0, t, key, wf, "task", "gpt-x", "prov", 1, 0, NULL, NULL, 1, 10, 5, 2, 0, 1, cost};
     return r;
 }
 
@@ -190,7 +190,7 @@ static void test_csv_quoting(void **state)
     lx_buf b = LX_BUF_INIT;
     assert_int_equal(llmux__jrec_csv(&b, &r), 0);
     assert_string_equal(b.data, "call,1970-01-01T00:00:00.000Z,key-a,\"a,\"\"b\"\"\",\"'=cmd()\",,"
-                                "prov,true,false,1,10,5,2,0,1,7\r\n");
+                                "prov,,,true,false,1,10,5,2,0,1,7\r\n");
     llmux__buf_free(&b);
 }
 
@@ -304,6 +304,79 @@ static void test_corrupt_middle_record_is_skipped(void **state)
     llmux__journal_store_ops.free(j);
     assert_int_equal(file_size(path), (long)b.len); /* the good tail is kept */
     llmux__buf_free(&b);
+    unlink(path);
+}
+
+/* A charge's team and alias are written, replayed and kept by compaction:
+ * the spend report by team and by alias is the same after a reopen and after
+ * compacting. */
+static char *report_by(lx_journal *j, const char *group_by)
+{
+    char *out = NULL;
+    lx_err err = {0};
+    assert_int_equal(llmux__journal_store_ops.report(j, group_by, &out, &err), LLMUX_OK);
+    return out;
+}
+
+/* The same rows and total, in any order (compaction sorts the records). */
+static int same_rows(const char *x, const char *y)
+{
+    cJSON *a = cJSON_Parse(x), *b = cJSON_Parse(y);
+    const cJSON *ra = cJSON_GetObjectItem(a, "rows"), *rb = cJSON_GetObjectItem(b, "rows");
+    int same = cJSON_GetArraySize(ra) == cJSON_GetArraySize(rb) && cJSON_GetArraySize(ra) > 0 &&
+               cJSON_Compare(cJSON_GetObjectItem(a, "total"), cJSON_GetObjectItem(b, "total"), 1);
+    const cJSON *row;
+    cJSON_ArrayForEach(row, ra) {
+        int found = 0;
+        const cJSON *other;
+        cJSON_ArrayForEach(other, rb) found |= cJSON_Compare(row, other, 1);
+        same &= found;
+    }
+    if (!same)
+        fprintf(stderr, "rows differ:\n%s\n%s\n", x, y);
+    cJSON_Delete(a);
+    cJSON_Delete(b);
+    return same;
+}
+
+static void test_team_and_alias_survive_replay_and_compaction(void **state)
+{
+    char path[128];
+    path_for(path, sizeof path, "team");
+    lx_journal *j = open_j(path, LX_FSYNC_NEVER, 0);
+    static const char *const TEAMS[3] = {"red", "blue", NULL};
+    static const char *const ALIASES[3] = {"fast", "smart", NULL};
+    for (int i = 0; i < 12; i++) {
+        lx_charge c = {"key-k", "wf", "task", "m", "p", 1, LX_USAGE_UNKNOWN, 1000 + i, 0,
+                       TEAMS[i % 3], ALIASES[i % 2]};
+        c.usage.prompt_tokens = 10;
+        c.usage.completion_tokens = 2;
+        lx_reservation res;
+        lx_err err = {0};
+        assert_int_equal(llmux__journal_store_ops.reserve(j, &c, &res, &err), LLMUX_OK);
+        assert_int_equal(llmux__journal_store_ops.settle(j, &res, &c, &err), LLMUX_OK);
+    }
+    char *by_team = report_by(j, "team"), *by_alias = report_by(j, "alias");
+    assert_non_null(strstr(by_team, "\"red\""));
+    assert_non_null(strstr(by_alias, "\"smart\""));
+    llmux__journal_store_ops.free(j);
+    for (int round = 0; round < 2; round++) { /* reopened, then compacted and reopened */
+        j = open_j(path, LX_FSYNC_NEVER, 0);
+        if (round) {
+            lx_err err = {0};
+            assert_int_equal(llmux__journal_compact(j, &err), LLMUX_OK);
+            llmux__journal_store_ops.free(j);
+            j = open_j(path, LX_FSYNC_NEVER, 0);
+        }
+        char *t = report_by(j, "team"), *a = report_by(j, "alias");
+        assert_true(same_rows(t, by_team));
+        assert_true(same_rows(a, by_alias));
+        free(t);
+        free(a);
+        llmux__journal_store_ops.free(j);
+    }
+    free(by_team);
+    free(by_alias);
     unlink(path);
 }
 
@@ -486,7 +559,8 @@ static void test_replay_export_and_period(void **state)
     assert_int_equal(llmux_ledger_export(gw, "csv", NULL, NULL, &csv), LLMUX_OK);
     assert_int_equal(count_lines(csv), 31);
     assert_non_null(strstr(csv, ",\"w,b\",")); /* quoted */
-    assert_ptr_equal(strstr(csv, "type,time,key,workflow,task,model,provider,ok,estimated,calls,"),
+    assert_ptr_equal(strstr(csv, "type,time,key,workflow,task,model,provider,team,alias,ok,estimated,"
+                                "calls,"),
                      csv);
     llmux_free(jl);
     llmux_free(csv);
@@ -788,6 +862,7 @@ int main(void)
         cmocka_unit_test(test_csv_quoting),
         cmocka_unit_test(test_torn_tail_at_every_byte),
         cmocka_unit_test(test_corrupt_middle_record_is_skipped),
+        cmocka_unit_test(test_team_and_alias_survive_replay_and_compaction),
         cmocka_unit_test(test_locked_against_a_second_opener),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_replay_export_and_period),

@@ -510,7 +510,7 @@ static void test_ledger_exact_for_100k_keys(void **state)
         llmux__key_fingerprint(name, fp);
         int calls = i % 1000 == 0 ? 3 : 1;
         for (int k = 0; k < calls; k++) {
-            lx_charge c = {fp, "wf", NULL, "gpt", "oa", 1, LX_USAGE_UNKNOWN, 1500000, 0};
+            lx_charge c = {fp, "wf", NULL, "gpt", "oa", 1, LX_USAGE_UNKNOWN, 1500000, 0, NULL, NULL};
             c.usage.prompt_tokens = i + 1;
             c.usage.completion_tokens = 2;
             lx_reservation r;
@@ -550,7 +550,7 @@ static void test_ledger_exact_for_100k_keys(void **state)
     assert_int_equal(llmux__ledger_new(&l, 2), LLMUX_OK);
     for (int k = 0; k < 3; k++) {
         snprintf(name, sizeof name, "key-%d", k);
-        lx_charge c = {name, NULL, NULL, NULL, NULL, 1, LX_USAGE_UNKNOWN, -1, 0};
+        lx_charge c = {name, NULL, NULL, NULL, NULL, 1, LX_USAGE_UNKNOWN, -1, 0, NULL, NULL};
         lx_reservation r;
         int rc = llmux__ledger_reserve(l, &c, &r, &err);
         if (k < 2) {
@@ -564,7 +564,7 @@ static void test_ledger_exact_for_100k_keys(void **state)
     }
     /* sums saturate instead of wrapping; unpriced sums are unknown, not zero */
     for (int k = 0; k < 2; k++) {
-        lx_charge c = {"key-0", NULL, NULL, NULL, NULL, 1, LX_USAGE_UNKNOWN, -1, 0};
+        lx_charge c = {"key-0", NULL, NULL, NULL, NULL, 1, LX_USAGE_UNKNOWN, -1, 0, NULL, NULL};
         c.usage.prompt_tokens = INT64_MAX / 2 + 10;
         lx_reservation r;
         llmux__ledger_reserve(l, &c, &r, &err);

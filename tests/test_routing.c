@@ -202,7 +202,7 @@ static void test_least_busy_orders_by_in_flight(void **state)
     llmux__health_begin(h, 0);
     llmux__health_begin(h, 1);
     lx_request req = {0};
-    lx_route_input in = {"m", &req, NULL, NULL, NULL, 0, 0.0, h, 0};
+    lx_route_input in = {"m", &req, NULL, NULL, NULL, 0, 0.0, h, 0, NULL};
     lx_route r;
     assert_int_equal(llmux__route(cfg, &in, &r, &err), LLMUX_OK);
     assert_string_equal(r.candidates[0].model, "c"); /* idle: first */
@@ -309,9 +309,8 @@ static void test_routing_config_errors(void **state)
          "round_robin, least_latency, least_busy, lowest_cost)"},
         {NULL, "{\"m\":{\"targets\":[{\"provider\":\"p\",\"model\":\"x\",\"weight\":-1}]}}",
          "models.m.targets[0].weight: out of range (expected 0 to 1000000)"},
-        {"\"rules\":[{\"when\":{\"team\":\"x\"},\"use\":\"m\"}]", NULL,
-         "rules[0].when.team: teams come with gateway keys, which this build does not have yet; "
-         "match on \"key\" (a key id) instead"},
+        {"\"rules\":[{\"when\":{\"team\":1},\"use\":\"m\"}]", NULL,
+         "rules[0].when.team: expected a string, got a number"},
         {"\"rules\":[{\"when\":{},\"use\":\"nope\"}]", NULL,
          "rules[0].use: no alias named \"nope\" in \"models\""},
         {"\"rules\":[{\"when\":{\"has_tools\":1},\"use\":\"m\"}]", NULL,

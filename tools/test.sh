@@ -4,7 +4,8 @@
 #   2. installs, and builds a program against the install (CMake package, pkg-config)
 #   3. builds with ASan+UBSan and runs the C tests again, replays the fuzz corpus and
 #      every saved fuzz crash (tests/fuzz), and with TSan runs the threaded tests
-#   4. runs the demo and the integration test under valgrind (no leaks, no errors)
+#      (test_threads, test_gateway, test_keys: 8 threads against one budget)
+#   4. runs the demo, the integration test and test_keys under valgrind (no leaks, no errors)
 #   5. runs the Python binding's pytest suite and the Go binding's go vet + go test -race
 #      (with openai-go through llmux.RoundTripper: the module bindings/go/sdktest)
 #      (and once more linked statically, -tags llmux_static, without LD_LIBRARY_PATH),
@@ -48,7 +49,8 @@ install_check() {
 valgrind_check() {
   local vg="valgrind --quiet --leak-check=full --show-leak-kinds=definite,indirect,possible --errors-for-leak-kinds=definite,indirect,possible --error-exitcode=9"
   LLMUX_DEMO_WRAPPER="$vg" "$root/tools/demo.sh" >/dev/null &&
-    LLMUX_SIM=$root/build/bin/llmux-sim $vg "$root/build/bin/test_gateway" >/dev/null
+    LLMUX_SIM=$root/build/bin/llmux-sim $vg "$root/build/bin/test_gateway" >/dev/null &&
+    LLMUX_SIM=$root/build/bin/llmux-sim $vg "$root/build/bin/test_keys" >/dev/null
 }
 
 python_tests() {
@@ -105,7 +107,7 @@ step "build with ASan+UBSan" "$root/tools/build.sh" "$root/build-asan" -DLLMUX_S
 step "C tests under ASan+UBSan" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 bash -c "cd build-asan && ctest --output-on-failure -j$jobs --timeout 600"
 step "fuzz corpus regression under ASan+UBSan" env ASAN_OPTIONS=detect_leaks=1:abort_on_error=1 UBSAN_OPTIONS=halt_on_error=1:print_stacktrace=1 "$root/tests/fuzz/run.sh" --regress "$root/build-asan"
 step "build with ThreadSanitizer" "$root/tools/build.sh" "$root/build-tsan" -DLLMUX_TSAN=ON -DCMAKE_BUILD_TYPE=Debug
-step "threaded tests under TSan" env TSAN_OPTIONS=halt_on_error=1 bash -c "cd build-tsan && ctest --output-on-failure --timeout 600 -R 'test_threads|test_gateway|test_log|test_journal'"
+step "threaded tests under TSan" env TSAN_OPTIONS=halt_on_error=1 bash -c "cd build-tsan && ctest --output-on-failure --timeout 600 -R 'test_threads|test_gateway|test_log|test_journal|test_keys'"
 step "valgrind: demo and integration test" valgrind_check
 step "Python binding (pytest)" python_tests
 step "Go binding (go vet, go test -race; static build)" go_tests

@@ -32,3 +32,16 @@ func llmuxgoOnChunk(chunk *C.char, n C.size_t, handle C.uintptr_t) C.int {
 	}
 	return 0
 }
+
+// llmuxgoOnAlert is the llmux_alert_cb of every gateway with an alert
+// callback. handle is the runtime/cgo.Handle of the gateway's *alertBox; the
+// JSON is borrowed for the duration of the callback, so it is copied.
+//
+//export llmuxgoOnAlert
+func llmuxgoOnAlert(alert *C.char, handle C.uintptr_t) {
+	b, ok := cgo.Handle(handle).Value().(*alertBox)
+	if !ok {
+		return
+	}
+	b.deliver(C.GoString(alert))
+}

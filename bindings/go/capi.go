@@ -20,6 +20,17 @@ static int llmuxgo_chunk_trampoline(const char *chunk, size_t len, void *payload
 	return llmuxgoOnChunk((char *)chunk, len, (uintptr_t)payload);
 }
 
+// Defined in callbacks.go (//export llmuxgoOnAlert).
+extern void llmuxgoOnAlert(char *alert, uintptr_t handle);
+
+static void llmuxgo_alert_trampoline(const char *alert, void *payload) {
+	llmuxgoOnAlert((char *)alert, (uintptr_t)payload);
+}
+
+static int llmuxgo_set_alert(llmux *gw, uintptr_t handle) {
+	return llmux_set_alert_callback(gw, handle ? llmuxgo_alert_trampoline : NULL, (void *)handle);
+}
+
 static int llmuxgo_fill_options(llmux_call_options *o, const char *key, const char *workflow,
                                 const char *task, long timeout_ms, llmux_cancel *cancel) {
 	int rc = llmux_call_options_init(o, LLMUX_CALL_OPTIONS_VERSION);
@@ -414,4 +425,54 @@ func cSpend(gw *cgw, groupBy string) ([]byte, Status) {
 		return nil, StatusInternal
 	}
 	return report, StatusOK
+}
+
+// cKeyAdd runs llmux_key_add; the message says why it failed.
+func cKeyAdd(gw *cgw, id string, spec []byte) (Status, string) {
+	cid := cString(id)
+	bspec, cspec := cBytes(spec)
+	buf := make([]byte, errbufLen)
+	rc := C.llmux_key_add(gw, cid, cspec, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	runtime.KeepAlive(cid)
+	runtime.KeepAlive(bspec)
+	return Status(rc), cErrbuf(buf)
+}
+
+func cKeyRotate(gw *cgw, id, secret string) (Status, string) {
+	cid, csecret := cString(id), cString(secret)
+	buf := make([]byte, errbufLen)
+	rc := C.llmux_key_rotate(gw, cid, csecret, (*C.char)(unsafe.Pointer(&buf[0])), C.size_t(len(buf)))
+	runtime.KeepAlive(cid)
+	runtime.KeepAlive(csecret)
+	return Status(rc), cErrbuf(buf)
+}
+
+func cKeyRevoke(gw *cgw, id string) Status {
+	cid := cString(id)
+	rc := C.llmux_key_revoke(gw, cid)
+	runtime.KeepAlive(cid)
+	return Status(rc)
+}
+
+// cJSONOut reads one of the gateway's JSON reports (keys or budgets).
+func cJSONOut(gw *cgw, budgets bool) ([]byte, Status) {
+	var out *C.char
+	var rc C.int
+	if budgets {
+		rc = C.llmux_budgets_json(gw, &out)
+	} else {
+		rc = C.llmux_keys_json(gw, &out)
+	}
+	var doc []byte
+	if out != nil {
+		doc = C.GoBytes(unsafe.Pointer(out), C.int(C.strlen(out)))
+		C.llmux_free(unsafe.Pointer(out))
+	}
+	return doc, Status(rc)
+}
+
+// cSetAlert hands the gateway the alert trampoline with handle as payload
+// (0: no callback).
+func cSetAlert(gw *cgw, handle uintptr) Status {
+	return Status(C.llmuxgo_set_alert(gw, C.uintptr_t(handle)))
 }

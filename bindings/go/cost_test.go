@@ -22,11 +22,20 @@ func openPriced(t *testing.T, dep string) *llmux.Gateway {
 	t.Helper()
 	c := chainConfig(dep)
 	c.Models["unpriced"] = map[string][]target{"targets": {{Provider: "p0", Model: "other"}}}
+	return openPricedWith(t, c, nil)
+}
+
+// openPricedWith opens c with a price for m-0 and the extra top-level members.
+func openPricedWith(t *testing.T, c *testConfig, extra map[string]any) *llmux.Gateway {
+	t.Helper()
 	var cfg map[string]any
 	if err := json.Unmarshal(c.JSON(t), &cfg); err != nil {
 		t.Fatal(err)
 	}
 	cfg["prices"] = map[string]any{"m-0": map[string]float64{"input_mtok": 1.2345678, "output_mtok": 3.0375}}
+	for k, v := range extra {
+		cfg[k] = v
+	}
 	raw, _ := json.Marshal(cfg)
 	gw, err := llmux.Open(raw)
 	if err != nil {

@@ -24,6 +24,7 @@ type Gateway struct {
 	names    nameCache   // the provider and model names of the last answer
 	aliases  []string    // the config's model aliases (GET /v1/models of RoundTripper)
 	recent   recentCalls // the Meta of the last RoundTripper calls, by call id
+	alert    *alertBox   // the alert callback's box (keys.go); nil until OnAlert
 }
 
 // Version is the version of the libllmux in use, "MAJOR.MINOR.PATCH".
@@ -87,6 +88,7 @@ func (g *Gateway) Close() error {
 		cClose(g.ptr)
 		forgetLog(g.ptr) // the C log writer has stopped
 		g.ptr = nil
+		g.alert.free() // no alert can come once the C gateway is closed
 		g.idle.Broadcast()
 		return nil
 	}

@@ -10,6 +10,8 @@ const (
 	GroupByTask     = "task"
 	GroupByModel    = "model"
 	GroupByProvider = "provider"
+	GroupByTeam     = "team"  // the gateway key's team
+	GroupByAlias    = "alias" // the alias the call was routed to
 )
 
 // SpendReport is what the gateway has handled since it was opened.
@@ -22,7 +24,7 @@ type SpendReport struct {
 
 // SpendRow is one group of a SpendReport.
 type SpendRow struct {
-	Group            string  `json:"group"` // the key fingerprint, workflow, task, model or provider; "(none)" if unset; "" in Total
+	Group            string  `json:"group"` // the key id, workflow, task, model, provider, team or alias; "(none)" if unset; "" in Total
 	Calls            int64   `json:"calls"`
 	Errors           int64   `json:"errors"`
 	PromptTokens     int64   `json:"prompt_tokens"`
@@ -62,7 +64,7 @@ func (g *Gateway) Spend(groupBy string) (*SpendReport, error) {
 	if st != StatusOK {
 		msg := "spend report: " + st.String()
 		if st == StatusInvalidArgument {
-			msg = "spend report: group_by " + quote(groupBy) + " is not one of: key, workflow, task, model, provider (or \"\" for the total)"
+			msg = "spend report: group_by " + quote(groupBy) + " is not one of: key, workflow, task, model, provider, team, alias (or \"\" for the total)"
 		}
 		return nil, &Error{Code: st, Message: msg}
 	}

@@ -253,6 +253,9 @@ type Trace struct {
 	Reason        string      `json:"reason"`  // why these targets
 	Workflow      string      `json:"workflow"`
 	Task          string      `json:"task"`
+	Key           string      `json:"key"`                      // the gateway key's id; "" without a key
+	Team          string      `json:"team"`                     // the gateway key's team
+	RetryAfterMS  *int64      `json:"retry_after_ms,omitempty"` // a gateway rate limit's wait (no attempt was made)
 	Stream        bool        `json:"stream"`
 	Attempts      []Attempt   `json:"attempts"`
 	Status        string      `json:"status"`         // class of the outcome: "ok", "rate_limit", ...

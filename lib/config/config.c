@@ -892,7 +892,8 @@ static int parse_prices(lx_config *cfg, const cJSON *root, lx_err *err)
 
 static const char *const TOP_KEYS[] = {"providers", "models", "defaults", "routing", "transport",
                                        "ledger", "strict", "rules", "prices", "price_file",
-                                       "require_prices", "log", NULL};
+                                       "require_prices", "log", "keys", "teams", "budgets",
+                                       "require_key", NULL};
 static const char *const LEDGER_KEYS[] = {"max_rows", "journal", "fsync", "fsync_interval_ms",
                                            "compact_bytes", NULL};
 static const char *const LOG_KEYS[] = {"file", "otlp", "queue", "attempts", "content",
@@ -1042,16 +1043,11 @@ static int parse_rule(lx_config *cfg, lx_rule *r, const cJSON *obj, const char *
         return cfg_err(err, wp, "required (an empty object matches every call)");
     if ((rc = check_object(w, wp, WHEN_KEYS, err)))
         return rc;
-    if (cJSON_GetObjectItemCaseSensitive(w, "team")) {
-        char tp[PATH_MAX_LEN];
-        path_child(tp, wp, "team");
-        return cfg_err(err, tp, "teams come with gateway keys, which this build does not have "
-                                "yet; match on \"key\" (a key id) instead");
-    }
-    const char *task, *workflow, *key, *use;
+    const char *task, *workflow, *key, *team, *use;
     if ((rc = get_string(w, "task", wp, 0, &task, err)) ||
         (rc = get_string(w, "workflow", wp, 0, &workflow, err)) ||
         (rc = get_string(w, "key", wp, 0, &key, err)) ||
+        (rc = get_string(w, "team", wp, 0, &team, err)) ||
         (rc = when_bool(w, "has_tools", wp, &r->has_tools, err)) ||
         (rc = when_bool(w, "has_images", wp, &r->has_images, err)) ||
         (rc = when_bool(w, "json_schema", wp, &r->json_schema, err)) ||
@@ -1067,7 +1063,8 @@ static int parse_rule(lx_config *cfg, lx_rule *r, const cJSON *obj, const char *
         return rc;
     if (!(r->use = llmux__config_find_alias(cfg, use)))
         return cfg_err(err, up, "no alias named \"%.80s\" in \"models\"", use);
-    if (dup_opt(task, &r->task) || dup_opt(workflow, &r->workflow) || dup_opt(key, &r->key))
+    if (dup_opt(task, &r->task) || dup_opt(workflow, &r->workflow) || dup_opt(key, &r->key) ||
+        dup_opt(team, &r->team))
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
     return LLMUX_OK;
 }
@@ -1230,6 +1227,17 @@ static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
     if ((rc = parse_prices(cfg, root, err)))
         return rc;
 
+    /* gateway keys, teams and budgets: kept as text, checked by lib/policy at open */
+    static const char *const POLICY_KEYS[] = {"keys", "teams", "budgets"};
+    char **policy_text[] = {&cfg->keys_json, &cfg->teams_json, &cfg->budgets_json};
+    for (int i = 0; i < 3; i++) {
+        const cJSON *v = cJSON_GetObjectItemCaseSensitive(root, POLICY_KEYS[i]);
+        if (v && !(*policy_text[i] = cJSON_PrintUnformatted(v)))
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    }
+    if ((rc = get_bool(root, "require_key", "", &cfg->require_key, err)))
+        return rc;
+
     const cJSON *provs = cJSON_GetObjectItemCaseSensitive(root, "providers");
     if (!provs)
         return cfg_err(err, "providers", "required");
@@ -1318,10 +1326,14 @@ static void config_free(lx_config *cfg)
         free(cfg->warnings[i]);
     free(cfg->warnings);
     free(cfg->ledger_journal);
+    cJSON_free(cfg->keys_json);
+    cJSON_free(cfg->teams_json);
+    cJSON_free(cfg->budgets_json);
     for (size_t i = 0; i < cfg->n_rules; i++) {
         free(cfg->rules[i].task);
         free(cfg->rules[i].workflow);
         free(cfg->rules[i].key);
+        free(cfg->rules[i].team);
     }
     free(cfg->rules);
     free(cfg->log.file);

@@ -53,6 +53,7 @@ typedef struct lx_retry {
 /* A route rule: every condition given must match; -1 = not given. */
 typedef struct lx_rule {
     char *task, *workflow, *key; /* NULL = any */
+    char *team;                  /* the gateway key's team; NULL = any */
     int has_tools, has_images, json_schema, stream;
     long min_prompt_tokens, max_prompt_tokens;
     int needs_features; /* a condition reads the request's features */
@@ -109,6 +110,9 @@ typedef struct lx_config {
     lx_price_table *prices;  /* "prices" and "price_file" entries; NULL = none */
     char *price_file_source; /* "price_file <path>", the source of its entries */
     int require_prices;      /* refuse a target without a known price */
+    /* "keys", "teams", "budgets" as JSON text (NULL = absent), parsed by lib/policy */
+    char *keys_json, *teams_json, *budgets_json;
+    int require_key;         /* a call without a gateway key is refused */
 } lx_config;
 
 /* Parse and validate. On error returns LLMUX_ERR_CONFIG (or NO_MEMORY) and a

@@ -181,6 +181,8 @@ typedef struct call {
     int oom;          /* an attempt record could not be allocated */
     lx_call_info info;
     char key_id[21];
+    const char *plain_key;   /* the caller's gateway key (borrowed) */
+    lx_admission admission;  /* what the policy holds for the call */
 } call;
 
 static char *dup_or_null(const char *s)
@@ -705,16 +707,65 @@ static int try_route(call *c, lx_route *route)
     return last;
 }
 
+/* What the call may cost at most: the prompt at one token per byte of its
+ * messages plus the output it may ask for, at the dearest candidate's price
+ * (every fallback is covered). docs/keys-and-budgets.md. */
+static void demand(call *c, const lx_route *route, lx_demand *d)
+{
+    const lx_request_features *f = llmux__request_features(&c->request);
+    d->alias = route->alias;
+    d->est_tokens = f->est_prompt_tokens;
+    d->max_cost_nusd = 0;
+    d->unpriced = NULL;
+    for (size_t i = 0; i < route->n_candidates; i++) {
+        const lx_candidate *t = &route->candidates[i];
+        const lx_price *p =
+            llmux__price_find(c->cfg->prices, t->provider->name, t->provider->type, t->model);
+        if (!p) {
+            d->max_cost_nusd = -1;
+            d->unpriced = t->model;
+            return;
+        }
+        int64_t out = f->max_output_tokens >= 0 ? f->max_output_tokens
+                      : p->max_output > 0       ? p->max_output
+                      : p->context_window > 0   ? p->context_window
+                                                : 32768;
+        lx_usage u = {f->est_prompt_tokens * 4, out, 0, 0, -1, 0, 0};
+        unsigned flags;
+        int64_t cost = llmux__price_cost(p, &u, &flags);
+        if (cost > d->max_cost_nusd)
+            d->max_cost_nusd = cost;
+    }
+}
+
 static int run(call *c, const char *request_json, lx_route *route)
 {
     llmux_result *res = c->res;
     lx_err err = {0};
+    /* the gateway key first: a known key's id is the ledger's key */
+    lx_err auth_err = {0};
+    lx_pkey *key = NULL;
+    int auth = llmux__policy_auth(c->gw->policy, c->plain_key, &key, &auth_err);
+    if (key) {
+        c->info.key_id = llmux__policy_key_id(key);
+        c->info.team = llmux__policy_key_team(key);
+    } else if (c->plain_key && auth) {
+        c->info.key_id = "(unknown key)"; /* one row, however many are tried */
+    } else if (c->plain_key) {
+        llmux__key_fingerprint(c->plain_key, c->key_id);
+        c->info.key_id = c->key_id;
+    }
+    if ((c->info.key_id && !(res->key_id = strdup(c->info.key_id))) ||
+        (c->info.team && !(res->team = strdup(c->info.team))))
+        return llmux__result_fail(res, LLMUX_ERR_NO_MEMORY, 0, "out of memory");
     /* every call is accounted, also one refused below: reserve first */
     lx_charge expected = {c->info.key_id, res->workflow, res->task, NULL, NULL,
-                          0, LX_USAGE_UNKNOWN, -1, 0};
+                          0, LX_USAGE_UNKNOWN, -1, 0, c->info.team, NULL};
     int status = llmux__ledger_reserve(c->gw->ledger, &expected, c->info.reservation, &err);
     if (status)
         return llmux__result_fail(res, status, err.http_status, err.msg);
+    if (auth)
+        return llmux__result_fail(res, auth, 401, auth_err.msg);
     status = llmux__request_init(&c->request, request_json, strlen(request_json), &err);
     if (status)
         return llmux__result_fail(res, status, err.http_status, err.msg);
@@ -729,7 +780,8 @@ static int run(call *c, const char *request_json, lx_route *route)
     }
 
     lx_route_input in = {res->requested_model, &c->request, res->task, res->workflow,
-                         c->info.key_id, c->on_chunk != NULL, c->start, c->gw->health, 0};
+                         c->info.key_id, c->on_chunk != NULL, c->start, c->gw->health, 0,
+                         c->info.team};
     status = llmux__route(c->cfg, &in, route, &err);
     copy_skips(res, route);
     res->rule = route->rule;
@@ -741,6 +793,16 @@ static int run(call *c, const char *request_json, lx_route *route)
     res->n_targets = route->n_listed;
     res->direct_model = route->direct_model; /* the result keeps the name its attempts borrow */
     route->direct_model = NULL;
+    /* the key's aliases, rate limits and budgets, before any provider */
+    if (key || !llmux__policy_idle(c->gw->policy)) {
+        lx_demand d;
+        demand(c, route, &d);
+        status = llmux__policy_admit(c->gw->policy, key, &d, &c->admission, &res->retry_after_ms,
+                                     &err);
+        if (status)
+            return llmux__result_fail(res, status, status == LLMUX_ERR_RATE_LIMIT ? 429 : 403,
+                                      err.msg);
+    }
 
     int last = try_route(c, route);
     if (c->oom)
@@ -759,6 +821,11 @@ static int run(call *c, const char *request_json, lx_route *route)
         res->alias_fallback = to->name;
         res->attempts[res->n_attempts - 1].action = "alias_fallback";
         status = llmux__route(c->cfg, &in2, &second, &err);
+        if (status == LLMUX_OK && (key || !llmux__policy_idle(c->gw->policy))) {
+            lx_demand d;
+            demand(c, &second, &d); /* the new alias, re-reserved at its prices */
+            status = llmux__policy_extend(c->gw->policy, key, &d, &c->admission, &err);
+        }
         if (status == LLMUX_OK) {
             res->n_targets += second.n_listed;
             last = try_route(c, &second);
@@ -777,6 +844,31 @@ static int run(call *c, const char *request_json, lx_route *route)
     else if (finish_failure(c, last) == LLMUX_ERR_NO_MEMORY && !res->json)
         return LLMUX_ERR_NO_MEMORY;
     return res->status;
+}
+
+/* The call's cost for its budgets: -1 when a billed attempt has no known cost
+ * (the budget then keeps what it held). */
+static int64_t spent(const llmux_result *res)
+{
+    if (res->cost_nusd >= 0)
+        return res->cost_nusd;
+    for (size_t i = 0; i < res->n_attempts; i++)
+        if (res->attempts[i].billed)
+            return -1;
+    return 0;
+}
+
+static int64_t used_tokens(const llmux_result *res)
+{
+    int64_t n = 0;
+    for (size_t i = 0; i < res->n_attempts; i++) {
+        const lx_attempt *a = &res->attempts[i];
+        if (a->billed && a->usage.prompt_tokens > 0)
+            n += a->usage.prompt_tokens;
+        if (a->billed && a->usage.completion_tokens > 0)
+            n += a->usage.completion_tokens;
+    }
+    return n;
 }
 
 int llmux__engine_call(llmux *gw, const char *request_json, const llmux_call_options *opts,
@@ -831,18 +923,20 @@ int llmux__engine_call(llmux *gw, const char *request_json, const llmux_call_opt
     c.request.tree = NULL; /* freed at the end even when the call stops before validation */
     c.info.res = res;
     c.info.key_id = NULL;
+    c.info.team = NULL;
     c.info.reservation = &reservation;
     c.info.request_json = request_json;
-    if (opts && opts->key) {
-        llmux__key_fingerprint(opts->key, c.key_id);
-        c.info.key_id = c.key_id;
-    }
+    c.plain_key = opts ? opts->key : NULL;
+    c.admission.active = 0;
     int status = run(&c, request_json, &route);
     llmux__request_free(&c.request);
     llmux__route_free(&route);
     res->total_ms = now_ms() - t0;
+    if (c.admission.active)
+        llmux__policy_settle(gw->policy, &c.admission, spent(res), used_tokens(res));
     if (status == LLMUX_ERR_NO_MEMORY && !res->json) {
-        lx_charge none = {c.info.key_id, NULL, NULL, NULL, NULL, 0, LX_USAGE_UNKNOWN, -1, 0};
+        lx_charge none = {c.info.key_id, NULL, NULL, NULL, NULL, 0, LX_USAGE_UNKNOWN, -1, 0,
+                          c.info.team, NULL};
         lx_err err;
         llmux__ledger_settle(gw->ledger, &reservation, &none, &err);
         llmux_result_free(res);

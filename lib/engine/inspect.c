@@ -61,11 +61,18 @@ int llmux_route_json(llmux *gw, const char *request_json, const llmux_call_optio
     int rc = llmux__request_init(&req, request_json, strlen(request_json), &err);
     if (rc)
         return error_json(rc, err.msg, out);
+    /* the key as a call would see it: a known key's id and team */
     char key_id[21];
-    if (opts && opts->key)
+    lx_pkey *pkey = NULL;
+    lx_err auth_err;
+    llmux__policy_auth(gw->policy, opts ? opts->key : NULL, &pkey, &auth_err);
+    if (opts && opts->key && !pkey)
         llmux__key_fingerprint(opts->key, key_id);
     lx_route_input in = {req.model, &req, opts ? opts->task : NULL, opts ? opts->workflow : NULL,
-                         opts && opts->key ? key_id : NULL, 0, mono_ms(), gw->health, 0};
+                         pkey                  ? llmux__policy_key_id(pkey)
+                         : opts && opts->key ? key_id
+                                             : NULL,
+                         0, mono_ms(), gw->health, 0, llmux__policy_key_team(pkey)};
     lx_route route;
     rc = llmux__route(gw->cfg, &in, &route, &err);
     if (rc) {

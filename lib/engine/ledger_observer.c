@@ -9,6 +9,7 @@ static void settle(void *state, const lx_call_info *call)
         res->status == LLMUX_OK ? res->model : NULL,
         res->status == LLMUX_OK ? res->provider : NULL,
         res->status == LLMUX_OK, res->usage, res->cost_nusd, res->cost_estimated,
+        call->team, res->alias,
     };
     lx_err err = {0};
     /* a store that cannot record is the store's to report (its own log, a

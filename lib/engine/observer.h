@@ -14,9 +14,11 @@
 
 typedef struct lx_call_info {
     const llmux_result *res;
-    const char *key_id;           /* "key-<sha256 prefix>", or NULL = anonymous */
+    const char *key_id;           /* a known key's id, "key-<sha256 prefix>" for an unknown
+                                     one, or NULL = anonymous */
     lx_reservation *reservation;  /* what the ledger reserved before the call */
     const char *request_json;     /* the caller's request text (for the log's content policy) */
+    const char *team;             /* the gateway key's team, or NULL */
 } lx_call_info;
 
 typedef struct lx_observer {

@@ -23,6 +23,7 @@ llmux_result *llmux__result_new(lx_config *cfg)
     r->cost_usd = -1.0;
     r->cost_nusd = -1;
     r->rule = -1;
+    r->retry_after_ms = -1;
     r->strategy = "ordered";
     r->route = "none";
     r->ttft_ms = -1;
@@ -171,6 +172,10 @@ char *llmux__trace_build(const llmux_result *r)
               llmux__buf_json_string(&b, reason) ||
               llmux__buf_puts(&b, ",\"workflow\":") || json_str_or_null(&b, r->workflow) ||
               llmux__buf_puts(&b, ",\"task\":") || json_str_or_null(&b, r->task) ||
+              llmux__buf_puts(&b, ",\"key\":") || json_str_or_null(&b, r->key_id) ||
+              llmux__buf_puts(&b, ",\"team\":") || json_str_or_null(&b, r->team) ||
+              (r->retry_after_ms >= 0 &&
+               llmux__buf_printf(&b, ",\"retry_after_ms\":%ld", r->retry_after_ms)) ||
               llmux__buf_printf(&b, ",\"stream\":%s", r->streamed ? "true" : "false") ||
               llmux__buf_puts(&b, ",\"attempts\":[");
     for (size_t i = 0; !bad && i < r->n_attempts; i++) {
@@ -272,6 +277,11 @@ double llmux_result_cost_usd(const llmux_result *r)
     return r ? r->cost_usd : -1.0;
 }
 
+long llmux_result_retry_after_ms(const llmux_result *r)
+{
+    return r ? r->retry_after_ms : -1;
+}
+
 int llmux_result_http_status(const llmux_result *r)
 {
     return r ? r->http_status : 0;
@@ -324,6 +334,8 @@ void llmux_result_free(llmux_result *r)
     free(r->direct_model);
     free(r->workflow);
     free(r->task);
+    free(r->key_id);
+    free(r->team);
     free(r->trace);
     llmux__config_unref(r->cfg);
     free(r);

@@ -63,6 +63,9 @@ struct llmux_result {
     char *direct_model; /* the model part of a "provider/model" request */
     char *workflow;
     char *task;
+    char *key_id;         /* the gateway key's id (or "key-<prefix>" when unknown); NULL = none */
+    char *team;           /* the gateway key's team, or NULL */
+    long retry_after_ms;  /* a gateway rate limit's wait; -1 = none */
     const char *route;  /* "alias", "direct", or "none" */
     size_t n_targets;
     int streamed;

@@ -23,6 +23,7 @@ typedef struct lx_jrec {
     int64_t t_ms; /* the call's settle time, ms since the epoch (UTC); a summary: its day's start */
     const char *key, *workflow, *task, *model, *provider; /* NULL = none */
     int ok, estimated;
+    const char *team, *alias; /* NULL = none (and in records written before keys had teams) */
     int64_t calls;
     int64_t prompt_tokens, completion_tokens, cached_tokens, cache_write_tokens,
         reasoning_tokens;

@@ -119,7 +119,9 @@ int llmux__jrec_line(lx_buf *b, const lx_jrec *r)
               str_or_null(b, r->workflow) || llmux__buf_puts(b, ",\"task\":") ||
               str_or_null(b, r->task) || llmux__buf_puts(b, ",\"model\":") ||
               str_or_null(b, r->model) || llmux__buf_puts(b, ",\"provider\":") ||
-              str_or_null(b, r->provider) ||
+              str_or_null(b, r->provider) || llmux__buf_puts(b, ",\"team\":") ||
+              str_or_null(b, r->team) || llmux__buf_puts(b, ",\"alias\":") ||
+              str_or_null(b, r->alias) ||
               llmux__buf_printf(b,
                                 ",\"ok\":%s,\"estimated\":%s,\"calls\":%" PRId64
                                 ",\"prompt_tokens\":%" PRId64 ",\"completion_tokens\":%" PRId64
@@ -317,6 +319,8 @@ int llmux__jrec_parse(char *line, size_t len, lx_jrec *r)
             {"task", &r->task, NULL},
             {"model", &r->model, NULL},
             {"provider", &r->provider, NULL},
+            {"team", &r->team, NULL},
+            {"alias", &r->alias, NULL},
             {"calls", NULL, &r->calls},
             {"prompt_tokens", NULL, &r->prompt_tokens},
             {"completion_tokens", NULL, &r->completion_tokens},
@@ -379,7 +383,7 @@ int llmux__jrec_parse(char *line, size_t len, lx_jrec *r)
 
 int llmux__jrec_csv_header(lx_buf *b)
 {
-    return llmux__buf_puts(b, "type,time,key,workflow,task,model,provider,ok,estimated,calls,"
+    return llmux__buf_puts(b, "type,time,key,workflow,task,model,provider,team,alias,ok,estimated,calls,"
                               "prompt_tokens,completion_tokens,cached_tokens,cache_write_tokens,"
                               "reasoning_tokens,cost_nusd\r\n");
 }
@@ -407,7 +411,8 @@ int llmux__jrec_csv(lx_buf *b, const lx_jrec *r)
     llmux__utc_format(r->t_ms, when);
     int bad = llmux__buf_printf(b, "%s,%s,", r->summary ? "summary" : "call", when) ||
               csv_field(b, r->key) || csv_field(b, r->workflow) || csv_field(b, r->task) ||
-              csv_field(b, r->model) || csv_field(b, r->provider) ||
+              csv_field(b, r->model) || csv_field(b, r->provider) || csv_field(b, r->team) ||
+              csv_field(b, r->alias) ||
               llmux__buf_printf(b,
                                 "%s,%s,%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64 ",%" PRId64
                                 ",%" PRId64 ",",

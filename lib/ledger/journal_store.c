@@ -152,8 +152,8 @@ static int scan(char *data, size_t len, record_fn fn, void *ctx, size_t *good_en
 
 static int settle_into(void *mem, const lx_jrec *r, lx_err *err)
 {
-    lx_charge c = {r->key,  r->workflow, r->task, r->model, r->provider, r->ok,
-                   LX_USAGE_UNKNOWN, r->cost_nusd, r->estimated};
+    lx_charge c = {r->key,  r->workflow, r->task,      r->model, r->provider, r->ok,
+                   LX_USAGE_UNKNOWN, r->cost_nusd, r->estimated, r->team, r->alias};
     c.usage.prompt_tokens = r->prompt_tokens;
     c.usage.completion_tokens = r->completion_tokens;
     c.usage.cached_tokens = r->cached_tokens;
@@ -399,6 +399,8 @@ static int journal_settle(void *st, lx_reservation *res, const lx_charge *c, lx_
                  c->provider && *c->provider ? c->provider : NULL,
                  c->ok,
                  c->estimated,
+                 c->team,
+                 c->alias,
                  1,
                  nonneg(c->usage.prompt_tokens),
                  nonneg(c->usage.completion_tokens),
@@ -567,7 +569,7 @@ int llmux__journal_export(lx_journal *j, const char *format, int64_t since, int6
 /* ------------------------------------------------------------ compaction */
 
 /* Summary records by (UTC day, ok, estimated, priced, key, workflow, task,
- * model, provider): the fields that make calls alike. The records are
+ * model, team, alias, provider): the fields that make calls alike. The records are
  * sorted on them and runs of equal ones are summed. */
 typedef struct records {
     lx_jrec *v;
@@ -612,7 +614,8 @@ static int alike(const void *x, const void *y)
              ((a->cost_nusd >= 0) - (b->cost_nusd >= 0))))
         return c;
     if ((c = cmp_str(a->key, b->key)) || (c = cmp_str(a->workflow, b->workflow)) ||
-        (c = cmp_str(a->task, b->task)) || (c = cmp_str(a->model, b->model)))
+        (c = cmp_str(a->task, b->task)) || (c = cmp_str(a->model, b->model)) ||
+        (c = cmp_str(a->team, b->team)) || (c = cmp_str(a->alias, b->alias)))
         return c;
     return cmp_str(a->provider, b->provider);
 }

@@ -14,8 +14,10 @@
 #include "core/hash.h"
 #include "ledger/store.h"
 
-enum { DIM_KEY, DIM_WORKFLOW, DIM_TASK, DIM_MODEL, DIM_PROVIDER, N_DIMS };
-static const char *const DIM_NAMES[N_DIMS] = {"key", "workflow", "task", "model", "provider"};
+/* key, workflow and task rows are made at reserve; the others at settle */
+enum { DIM_KEY, DIM_WORKFLOW, DIM_TASK, DIM_MODEL, DIM_PROVIDER, DIM_TEAM, DIM_ALIAS, N_DIMS };
+static const char *const DIM_NAMES[N_DIMS] = {"key",      "workflow", "task", "model",
+                                              "provider", "team",     "alias"};
 
 typedef struct row {
     char *group;
@@ -135,6 +137,8 @@ static const char *dim_value(const lx_charge *c, int d)
     case DIM_WORKFLOW: return c->workflow ? c->workflow : "(none)";
     case DIM_TASK: return c->task ? c->task : "(none)";
     case DIM_MODEL: return c->model && *c->model ? c->model : "(none)";
+    case DIM_TEAM: return c->team && *c->team ? c->team : "(none)";
+    case DIM_ALIAS: return c->alias && *c->alias ? c->alias : "(none)";
     default: return c->provider && *c->provider ? c->provider : "(none)";
     }
 }
@@ -260,7 +264,7 @@ static int memory_report(void *st, const char *group_by, char **out, lx_err *err
         if (d < 0)
             return llmux__err(err, LLMUX_ERR_INVALID_ARGUMENT,
                               "group_by \"%.64s\" is not one of: key, workflow, task, model, "
-                              "provider",
+                              "provider, team, alias",
                               group_by);
     }
     lx_buf b = LX_BUF_INIT;

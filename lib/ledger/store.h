@@ -1,6 +1,6 @@
 /*
  * The ledger's backend interface. A store keeps calls, errors, tokens and
- * cost by key, workflow, task, model and provider, and settles every call
+ * cost by key, workflow, task, model, provider, team and alias, and settles every call
  * against what it reserved before the call: reserve can refuse a call (a
  * budget, a capacity limit, a store that cannot be reached), settle records
  * what the call really used. The in-memory store is here; a durable journal
@@ -18,7 +18,8 @@
 #include "core/usage.h"
 
 typedef struct lx_charge {
-    const char *key_id;   /* "key-<sha256 prefix>" or NULL = anonymous */
+    const char *key_id;   /* a configured key's id, "key-<sha256 prefix>" for an unknown
+                             key, or NULL = anonymous */
     const char *workflow; /* NULL = none */
     const char *task;
     const char *model;    /* the provider model that answered; NULL = none */
@@ -27,6 +28,9 @@ typedef struct lx_charge {
     lx_usage usage;
     int64_t cost_nusd;    /* -1 = unpriced */
     int estimated;        /* the cost rests on estimated tokens (a stream without usage) */
+    /* appended for gateway keys (issue 20) */
+    const char *team;     /* the gateway key's team; NULL = none */
+    const char *alias;    /* the alias the call was routed to; NULL = none (direct, refused) */
 } lx_charge;
 
 typedef struct lx_reservation {
@@ -60,7 +64,7 @@ static inline int64_t llmux__sat_add(int64_t a, int64_t b)
 #define LX_LEDGER_DEFAULT_MAX_ROWS 1000000L
 
 /* The in-memory store: exact totals for up to max_rows distinct values per
- * dimension (key, workflow, task, model, provider); a call that would add
+ * dimension (key, workflow, task, model, provider, team, alias); a call that would add
  * one more is refused at reserve with LLMUX_ERR_LIMIT naming ledger.max_rows. */
 int llmux__memory_store_new(void **out, long max_rows);
 extern const lx_store_ops llmux__memory_store_ops;

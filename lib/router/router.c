@@ -56,7 +56,8 @@ static int str_ok(const char *want, const char *have)
 static int rule_matches(const lx_rule *r, const lx_route_input *in)
 {
     if (!str_ok(r->task, in->task) || !str_ok(r->workflow, in->workflow) ||
-        !str_ok(r->key, in->key_id) || !flag_ok(r->stream, in->stream))
+        !str_ok(r->key, in->key_id) || !str_ok(r->team, in->team) ||
+        !flag_ok(r->stream, in->stream))
         return 0;
     if (!r->needs_features)
         return 1;

@@ -29,6 +29,7 @@ typedef struct lx_route_input {
     double now_ms;              /* monotonic clock of the call's start */
     lx_health *health;          /* NULL: every target is healthy */
     int skip_rules;             /* route `model` as named (an alias fallback) */
+    const char *team;           /* the gateway key's team, or NULL */
 } lx_route_input;
 
 typedef struct lx_candidate {

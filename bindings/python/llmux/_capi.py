@@ -109,6 +109,8 @@ llmux_chunk_cb = CFUNCTYPE(c_int, c_char_p, c_size_t, c_void_p)
 # typedef void (*llmux_log_cb)(const char *record_json, size_t len, void *user);
 # Called on the gateway's log writer thread.
 llmux_log_cb = CFUNCTYPE(None, c_char_p, c_size_t, c_void_p)
+# typedef void (*llmux_alert_cb)(const char *alert_json, void *payload);
+llmux_alert_cb = CFUNCTYPE(None, c_char_p, c_void_p)
 
 
 class LibraryNotFound(OSError):
@@ -274,6 +276,27 @@ def _declare(lib):
     # int llmux_metrics_text(llmux *gw, char **out);
     lib.llmux_metrics_text.argtypes = [llmux_p, POINTER(c_void_p)]
     lib.llmux_metrics_text.restype = c_int
+    # Gateway keys, budgets, alerts (docs/keys-and-budgets.md)
+    # int llmux_key_add(llmux *gw, const char *id, const char *spec_json, char *errbuf, size_t errlen);
+    lib.llmux_key_add.argtypes = [llmux_p, c_char_p, c_char_p, c_char_p, c_size_t]
+    lib.llmux_key_add.restype = c_int
+    # int llmux_key_rotate(llmux *gw, const char *id, const char *new_key, char *errbuf, size_t errlen);
+    lib.llmux_key_rotate.argtypes = [llmux_p, c_char_p, c_char_p, c_char_p, c_size_t]
+    lib.llmux_key_rotate.restype = c_int
+    # int llmux_key_revoke(llmux *gw, const char *id);
+    lib.llmux_key_revoke.argtypes = [llmux_p, c_char_p]
+    lib.llmux_key_revoke.restype = c_int
+    # int llmux_keys_json(llmux *gw, char **out); int llmux_budgets_json(llmux *gw, char **out);
+    lib.llmux_keys_json.argtypes = [llmux_p, POINTER(c_void_p)]
+    lib.llmux_keys_json.restype = c_int
+    lib.llmux_budgets_json.argtypes = [llmux_p, POINTER(c_void_p)]
+    lib.llmux_budgets_json.restype = c_int
+    # int llmux_set_alert_callback(llmux *gw, llmux_alert_cb cb, void *payload);
+    lib.llmux_set_alert_callback.argtypes = [llmux_p, llmux_alert_cb, c_void_p]
+    lib.llmux_set_alert_callback.restype = c_int
+    # long llmux_result_retry_after_ms(const llmux_result *r);
+    lib.llmux_result_retry_after_ms.argtypes = [llmux_result_p]
+    lib.llmux_result_retry_after_ms.restype = c_long
 
     # void llmux_free(void *p);
     lib.llmux_free.argtypes = [c_void_p]
@@ -337,6 +360,13 @@ FUNCTIONS = (
     "llmux_set_log_callback",
     "llmux_log_flush",
     "llmux_metrics_text",
+    "llmux_key_add",
+    "llmux_key_rotate",
+    "llmux_key_revoke",
+    "llmux_keys_json",
+    "llmux_budgets_json",
+    "llmux_set_alert_callback",
+    "llmux_result_retry_after_ms",
     "llmux_free",
 )
 

@@ -24,6 +24,7 @@ from typing import (
     Literal,
     Mapping,
     Optional,
+    Sequence,
     Tuple,
     Union,
     overload,
@@ -425,13 +426,14 @@ class _Core:
     Gateway), so there is no reference cycle and an unreachable gateway is
     closed at once; a kept ``create`` keeps the gateway open."""
 
-    __slots__ = ("_handle", "_lock", "_busy", "_closing", "__weakref__")
+    __slots__ = ("_handle", "_lock", "_busy", "_closing", "_alert_cb", "__weakref__")
 
     def __init__(self, handle):
         self._handle = handle
         self._lock = allocate_lock()
         self._busy = 0
         self._closing = False
+        self._alert_cb = None  # the ctypes alert callback, alive while the C gateway is
 
     def _acquire(self):
         with self._lock:
@@ -537,7 +539,7 @@ class Gateway(Observability):
     def spend(self, group_by: Optional[str] = None, since: Period = None,
               until: Period = None) -> Dict[str, Any]:
         """The spend report (a dict), grouped by "key", "workflow", "task",
-        "model" or "provider"; None for one total row. since/until (a UTC
+        "model", "provider", "team" or "alias"; None for one total row. since/until (a UTC
         datetime, date or "YYYY-MM-DD[THH:MM[:SS]]Z" string) limit it to the
         journal's records with since <= time < until (needs ledger.journal)."""
         if since is None and until is None:
@@ -620,6 +622,86 @@ class Gateway(Observability):
             return doc
         finally:
             _lib.llmux_free(out.value)
+
+    # -- gateway keys, budgets, alerts (docs/keys-and-budgets.md) -------------
+
+    def _with_errbuf(self, fn: Callable[..., int], what: str, *args: Any) -> None:
+        import ctypes
+
+        errbuf = ctypes.create_string_buffer(512)
+        core = self._core
+        handle = core._acquire()
+        try:
+            rc = fn(handle, *args, errbuf, 512)
+        finally:
+            core._release()
+        if rc != 0:
+            raise error_class(rc)(errbuf.value.decode("utf-8", "replace") or
+                                  "%s: %s" % (what, strerror(rc)), rc, 0)
+
+    def add_key(self, id: str, *, key: Optional[str] = None, sha256: Optional[str] = None,
+                team: Optional[str] = None, models: Optional[Sequence[str]] = None,
+                direct: Optional[bool] = None, expires: Optional[str] = None,
+                budgets: Optional[Sequence[Mapping[str, Any]]] = None,
+                limits: Optional[Mapping[str, int]] = None) -> None:
+        """Add a gateway key: its plaintext ``key`` (hashed at once) or its
+        ``sha256``, and the fields of a config key. InvalidArgumentError for a
+        bad spec, a taken id or a secret another key has."""
+        spec: Dict[str, Any] = {}
+        for name, value in (("key", key), ("sha256", sha256), ("team", team),
+                            ("models", list(models) if models is not None else None),
+                            ("direct", direct), ("expires", expires),
+                            ("budgets", list(budgets) if budgets is not None else None),
+                            ("limits", dict(limits) if limits is not None else None)):
+            if value is not None:
+                spec[name] = value
+        self._with_errbuf(_lib.llmux_key_add, "llmux_key_add", id.encode(),
+                          json.dumps(spec).encode())
+
+    def rotate_key(self, id: str, new_key: str) -> None:
+        """Give key ``id`` a new secret; the old one stops working at once."""
+        self._with_errbuf(_lib.llmux_key_rotate, "llmux_key_rotate", id.encode(),
+                          new_key.encode())
+
+    def revoke_key(self, id: str) -> None:
+        """Revoke key ``id`` for good: its calls raise AuthenticationError."""
+        core = self._core
+        handle = core._acquire()
+        try:
+            rc = _lib.llmux_key_revoke(handle, id.encode())
+        finally:
+            core._release()
+        if rc != 0:
+            raise error_class(rc)("no key with id %r" % id, rc, 0)
+
+    def keys(self) -> List[Dict[str, Any]]:
+        """The gateway keys by id (team, state, models, expiry): never a hash."""
+        return list(self._json_out(_lib.llmux_keys_json, "llmux_keys_json") or [])
+
+    def budgets(self) -> List[Dict[str, Any]]:
+        """Every budget's limit, spent and held amounts in its current period."""
+        return list(self._json_out(_lib.llmux_budgets_json, "llmux_budgets_json") or [])
+
+    def on_alert(self, callback: Optional[Callable[[Dict[str, Any]], None]]) -> None:
+        """Call ``callback(alert)`` (a dict: scope, name, period, period_start,
+        threshold, limit_usd, spent_usd, spent_nusd) once per budget threshold
+        per period, on the thread whose call crossed it. None: no alerts.
+        Exceptions the callback raises are ignored (printed by ctypes)."""
+        from ._capi import llmux_alert_cb
+
+        if callback is None:
+            cb = llmux_alert_cb()
+        else:
+            def trampoline(alert_json: bytes, payload: Any) -> None:
+                callback(json.loads(alert_json))
+            cb = llmux_alert_cb(trampoline)
+        core = self._core
+        handle = core._acquire()
+        try:
+            _lib.llmux_set_alert_callback(handle, cb, None)
+            core._alert_cb = cb  # kept alive with the C gateway
+        finally:
+            core._release()
 
     def route(self, model: str, messages: Any, *, key: Optional[str] = None,
               workflow: Optional[str] = None, task: Optional[str] = None,

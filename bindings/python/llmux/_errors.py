@@ -319,6 +319,10 @@ def attempt_facts(trace: Any, status: int) -> Tuple[Optional[float], Optional[st
     the last attempt."""
     attempts = trace.get("attempts") if isinstance(trace, dict) else None
     if not attempts:
+        # a gateway rate limit refuses before any attempt: its wait is top-level
+        ms = trace.get("retry_after_ms") if isinstance(trace, dict) else None
+        if isinstance(ms, int) and not isinstance(ms, bool):
+            return ms / 1000.0, None, None
         return None, None, None
     pick = attempts[-1]
     for a in reversed(attempts):
