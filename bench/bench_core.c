@@ -69,6 +69,9 @@ static void cpu_per_call(cpu_mark a, long calls, double *self_us, double *sim_us
 static llmux *g_gw;
 static llmux *g_gw_log; /* the same config with the file log on */
 static char g_log_path[300];
+static llmux *g_gw_all; /* every policy feature on at once (llmux_one_all) */
+static char g_all_log[300], g_all_journal[300];
+#define BENCH_KEY "llmux-bench-gateway-key"
 #endif
 
 /* ------------------------------------------------------------ one call each */
@@ -107,12 +110,12 @@ static void floor_fb(floor_client *c)
 }
 
 #ifndef BENCH_NO_LLMUX
-static void llmux_call_on(llmux *gw, const char *alias)
+static void llmux_call_opts(llmux *gw, const char *alias, const llmux_call_options *opts)
 {
     char content[512];
     char *body = floor_build_request(alias, BENCH_SYSTEM, BENCH_USER);
     llmux_result *res = NULL;
-    int st = llmux_chat(gw, body, NULL, &res);
+    int st = llmux_chat(gw, body, opts, &res);
     free(body);
     if (st != LLMUX_OK) {
         if (atomic_fetch_add(&g_errors, 1) < 5)
@@ -128,9 +131,29 @@ static void llmux_call_on(llmux *gw, const char *alias)
     llmux_result_free(res);
 }
 
+static void llmux_call_on(llmux *gw, const char *alias)
+{
+    llmux_call_opts(gw, alias, NULL);
+}
+
 static void llmux_call(const char *alias)
 {
     llmux_call_on(g_gw, alias);
+}
+
+/* llmux_one_all: the one-target call with a configured gateway key (SHA-256
+ * lookup, team, allowed aliases, rpm/tpm limits, budgets of the key, its team
+ * and the gateway), a task and workflow matched by a rule, a price, the
+ * capability check, the cooldown breaker, the call log to a file and the
+ * ledger journal (fsync interval): every policy feature on at once. */
+static void llmux_call_all(void)
+{
+    llmux_call_options o;
+    llmux_call_options_init(&o, LLMUX_CALL_OPTIONS_VERSION);
+    o.key = BENCH_KEY;
+    o.task = "bench";
+    o.workflow = "bench-flow";
+    llmux_call_opts(g_gw_all, "one", &o);
 }
 #endif
 
@@ -139,12 +162,14 @@ static void llmux_call(const char *alias)
 /* llmux_one_log: llmux_one on a gateway writing the call log to a file; its
  * baseline is llmux_one, so the ratio is what the log adds */
 enum { V_FLOOR_ONE, V_LLMUX_ONE, V_FLOOR_FB, V_LLMUX_FB, V_LLMUX_LOG, V_LLMUX_GEM, V_LLMUX_ANTH,
-       V_COUNT };
+       V_LLMUX_ALL, V_COUNT };
 static const char *const V_NAME[V_COUNT] = {"floor_one", "llmux_one", "floor_fb", "llmux_fb",
-                                            "llmux_one_log", "llmux_gemini", "llmux_anth"};
-/* llmux_gemini and llmux_anth: the translating adapters, against llmux_one */
+                                            "llmux_one_log", "llmux_gemini", "llmux_anth",
+                                            "llmux_one_all"};
+/* llmux_gemini and llmux_anth: the translating adapters, against llmux_one;
+ * llmux_one_all against the floor, like llmux_one */
 static const int V_BASE[V_COUNT] = {-1, V_FLOOR_ONE, -1, V_FLOOR_FB, V_LLMUX_ONE, V_LLMUX_ONE,
-                                    V_LLMUX_ONE};
+                                    V_LLMUX_ONE, V_FLOOR_ONE};
 
 static double g_cpu_self_us, g_cpu_sim_us; /* of the last block */
 
@@ -162,6 +187,7 @@ static double run_block(int v, floor_client *fc, long n)
         case V_LLMUX_LOG: llmux_call_on(g_gw_log, "one"); break;
         case V_LLMUX_GEM: llmux_call("gem"); break;
         case V_LLMUX_ANTH: llmux_call("anth"); break;
+        case V_LLMUX_ALL: llmux_call_all(); break;
 #endif
         default: break;
         }
@@ -233,6 +259,10 @@ static int cmd_seq(int argc, char **argv)
             }
         }
         if (!g_floor_only) {
+            /* next to the floor's block of this repetition, before or after the others */
+            samples[V_LLMUX_ALL][r] = run_block(V_LLMUX_ALL, fc, block);
+            cpu_self[V_LLMUX_ALL][r] = g_cpu_self_us;
+            cpu_sim[V_LLMUX_ALL][r] = g_cpu_sim_us;
             samples[V_LLMUX_GEM][r] = run_block(V_LLMUX_GEM, fc, block);
             cpu_self[V_LLMUX_GEM][r] = g_cpu_self_us;
             cpu_sim[V_LLMUX_GEM][r] = g_cpu_sim_us;
@@ -245,8 +275,8 @@ static int cmd_seq(int argc, char **argv)
             fprintf(stderr, ", llmux_one %.1f us", samples[V_LLMUX_ONE][r]);
         fprintf(stderr, ", floor_fb %.1f us", samples[V_FLOOR_FB][r]);
         if (!g_floor_only)
-            fprintf(stderr, ", llmux_fb %.1f us, llmux_one_log %.1f us", samples[V_LLMUX_FB][r],
-                    samples[V_LLMUX_LOG][r]);
+            fprintf(stderr, ", llmux_fb %.1f us, llmux_one_log %.1f us, llmux_one_all %.1f us",
+                    samples[V_LLMUX_FB][r], samples[V_LLMUX_LOG][r], samples[V_LLMUX_ALL][r]);
         fprintf(stderr, "\n");
     }
     long bad_after = bench_sim_requests(g_base, "bad");
@@ -481,6 +511,41 @@ int main(int argc, char **argv)
             fprintf(stderr, "bench: llmux_open (file log): %s\n", err);
             return 1;
         }
+        /* every policy feature at once (budgets far above what the run spends,
+         * limits far above its rate: checked on every call, never refusing) */
+        char all[8192];
+        snprintf(g_all_log, sizeof g_all_log, "/tmp/llmux-bench-all-%ld.jsonl", (long)getpid());
+        snprintf(g_all_journal, sizeof g_all_journal, "/tmp/llmux-bench-all-%ld.journal",
+                 (long)getpid());
+        unlink(g_all_journal);
+        snprintf(all, sizeof all,
+                 "%.*s,\"log\":{\"file\":{\"path\":\"%s\",\"max_bytes\":67108864,"
+                 "\"retain_bytes\":134217728}},"
+                 "\"ledger\":{\"journal\":\"%s\",\"fsync\":\"interval\"},"
+                 "\"prices\":{\"m\":{\"input_mtok\":0.15,\"output_mtok\":0.6,"
+                 "\"cache_read_mtok\":0.075}},"
+                 "\"routing\":{\"check_capabilities\":true,\"cooldown\":{}},"
+                 "\"rules\":[{\"when\":{\"task\":\"classify\"},\"use\":\"fb\"},"
+                 "{\"when\":{\"task\":\"bench\",\"team\":\"bench-team\"},\"use\":\"one\"}],"
+                 "\"teams\":{\"bench-team\":{\"budgets\":[{\"usd\":1000000,\"period\":\"day\"}],"
+                 "\"limits\":{\"rpm\":100000000}}},"
+                 "\"budgets\":[{\"usd\":1000000,\"period\":\"total\"}],"
+                 "\"require_key\":true}",
+                 (int)strlen(cfg) - 1, cfg, g_all_log, g_all_journal);
+        if (llmux_open(&g_gw_all, all, err, sizeof err) != LLMUX_OK) {
+            fprintf(stderr, "bench: llmux_open (every policy feature): %s\n", err);
+            return 1;
+        }
+        /* the key as the config would hold it (by SHA-256), added at run time */
+        if (llmux_key_add(g_gw_all, "bench",
+                          "{\"key\":\"" BENCH_KEY "\",\"team\":\"bench-team\","
+                          "\"models\":[\"one\",\"fb\"],"
+                          "\"budgets\":[{\"usd\":1000000,\"period\":\"month\"}],"
+                          "\"limits\":{\"rpm\":100000000,\"tpm\":1000000000}}",
+                          err, sizeof err) != LLMUX_OK) {
+            fprintf(stderr, "bench: llmux_key_add: %s\n", err);
+            return 1;
+        }
     }
 #endif
 
@@ -495,6 +560,14 @@ int main(int argc, char **argv)
 #ifndef BENCH_NO_LLMUX
     llmux_close(g_gw);
     llmux_close(g_gw_log);
+    llmux_close(g_gw_all);
+    if (g_all_journal[0]) {
+        unlink(g_all_journal);
+        char cmd[700];
+        snprintf(cmd, sizeof cmd, "rm -f '%s' '%s'.*", g_all_log, g_all_log);
+        if (system(cmd) != 0)
+            fprintf(stderr, "bench: could not remove %s\n", g_all_log);
+    }
     if (g_log_path[0]) { /* the log and its rotated files */
         char cmd[700];
         snprintf(cmd, sizeof cmd, "rm -f '%s' '%s'.*", g_log_path, g_log_path);
