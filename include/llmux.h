@@ -437,7 +437,10 @@ LLMUX_API int llmux_metrics_text(llmux *gw, char **out);
  * plaintext, at least 8 characters; hashed at once and wiped) may stand in
  * for "sha256". LLMUX_ERR_INVALID_ARGUMENT with a message in errbuf for a bad
  * spec, an id already used or a secret another key has. Thread-safe: calls
- * in flight are not disturbed.
+ * in flight are not disturbed. With a ledger journal, the key's budgets count
+ * what the journal holds under its id in their current periods (reading it
+ * may fail with LLMUX_ERR_IO or LLMUX_ERR_NO_MEMORY; the key is added then,
+ * its budgets without that past spend).
  */
 LLMUX_API int llmux_key_add(llmux *gw, const char *id, const char *spec_json, char *errbuf,
                             size_t errlen);

@@ -28,6 +28,27 @@ static void copy_err(char *errbuf, size_t errlen, const char *msg)
     }
 }
 
+/* Budgets keep counting across restarts: the journal's spend in their
+ * current periods, counted in at open. */
+static int seed_budget(void *policy, const lx_jrec *r)
+{
+    llmux__policy_seed(policy, r->key, r->team, r->t_ms, r->cost_nusd);
+    return 0;
+}
+
+typedef struct seed_key_ctx {
+    lx_policy *policy;
+    const char *id;
+} seed_key_ctx;
+
+static int seed_key_budget(void *ctx, const lx_jrec *r)
+{
+    const seed_key_ctx *k = ctx;
+    if (r->key && strcmp(r->key, k->id) == 0)
+        llmux__policy_seed_key(k->policy, k->id, r->t_ms, r->cost_nusd);
+    return 0;
+}
+
 int llmux_open(llmux **out, const char *config_json, char *errbuf, size_t errlen)
 {
     lx_err err = {0};
@@ -62,6 +83,8 @@ int llmux_open(llmux **out, const char *config_json, char *errbuf, size_t errlen
     }
     if (!rc)
         rc = llmux__policy_new(&gw->policy, gw->cfg, &err);
+    if (!rc && gw->ledger->journal && llmux__policy_budgeted(gw->policy))
+        rc = llmux__journal_each(gw->ledger->journal, seed_budget, gw->policy, &err);
     if (!rc && llmux__health_new(&gw->health, gw->cfg->n_targets_total, gw->cfg->n_aliases))
         rc = llmux__err(&err, LLMUX_ERR_NO_MEMORY, "out of memory");
     if (!rc) {
@@ -335,6 +358,10 @@ int llmux_key_add(llmux *gw, const char *id, const char *spec_json, char *errbuf
     copy_err(errbuf, errlen, "");
     int rc = gw ? llmux__policy_key_add(gw->policy, id, spec_json, &err)
                 : llmux__err(&err, LLMUX_ERR_INVALID_ARGUMENT, "gw is NULL");
+    if (!rc && gw->ledger->journal) { /* its budgets count what it spent before a restart */
+        seed_key_ctx k = {gw->policy, id};
+        rc = llmux__journal_each(gw->ledger->journal, seed_key_budget, &k, &err);
+    }
     copy_err(errbuf, errlen, err.msg);
     return rc;
 }

@@ -521,6 +521,100 @@ static int count_lines(const char *s)
     return n;
 }
 
+/* Budgets keep counting across restarts: the journal's spend in the current
+ * periods is counted into the gateway's, the team's and the key's budgets at
+ * open (the key's when it is added again at run time), thresholds already
+ * passed do not fire again, and a budget spent before the restart refuses. */
+static int alerts_seen;
+static void on_alert(const char *json, void *payload)
+{
+    (void)json;
+    (void)payload;
+    alerts_seen++;
+}
+
+static llmux *open_budgeted(const char *dep, const char *path, const char *usd)
+{
+    const char *deps[] = {dep, NULL};
+    char models[256], extra[1024];
+    snprintf(models, sizeof models, "{\"m\":{\"targets\":[{\"provider\":\"%s\",\"model\":\"m-a\"}]}}",
+             dep);
+    snprintf(extra, sizeof extra,
+             "\"prices\":{\"m-a\":{\"input_mtok\":1.25,\"output_mtok\":3}},"
+             "\"ledger\":{\"journal\":\"%s\",\"fsync\":\"never\"},"
+             "\"budgets\":[{\"usd\":%s,\"period\":\"month\",\"alert_at\":[0.000001]}],"
+             "\"teams\":{\"t\":{\"budgets\":[{\"usd\":%s,\"period\":\"day\"}]}}",
+             path, usd, usd);
+    char *cfg = sim_config(&SIM, deps, models, extra);
+    llmux *gw = NULL;
+    char err[512];
+    if (llmux_open(&gw, cfg, err, sizeof err) != LLMUX_OK)
+        fail_msg("open: %s\n%s", err, cfg);
+    free(cfg);
+    llmux_set_alert_callback(gw, on_alert, NULL);
+    if (llmux_key_add(gw, "k1",
+                      "{\"key\":\"journal-test-key-1\",\"team\":\"t\","
+                      "\"budgets\":[{\"usd\":1,\"period\":\"total\"}]}",
+                      err, sizeof err) != LLMUX_OK)
+        fail_msg("key_add: %s", err);
+    return gw;
+}
+
+static int keyed_call(llmux *gw, int64_t *cost)
+{
+    llmux_call_options o;
+    llmux_call_options_init(&o, LLMUX_CALL_OPTIONS_VERSION);
+    o.key = "journal-test-key-1";
+    llmux_result *r = NULL;
+    int rc = llmux_chat(gw, "{\"model\":\"m\",\"max_tokens\":16,\"messages\":[{\"role\":\"user\","
+                            "\"content\":\"hello\"}]}",
+                        &o, &r);
+    if (cost)
+        *cost = rc == LLMUX_OK ? r->cost_nusd : 0;
+    llmux_result_free(r);
+    return rc;
+}
+
+static void test_budgets_count_across_restarts(void **state)
+{
+    char path[128], dep[32];
+    path_for(path, sizeof path, "budget");
+    snprintf(dep, sizeof dep, "jb%d", counter);
+    llmux *gw = open_budgeted(dep, path, "1");
+    int64_t sum = 0;
+    for (int i = 0; i < 5; i++) {
+        int64_t c;
+        assert_int_equal(keyed_call(gw, &c), LLMUX_OK);
+        sum += c;
+    }
+    assert_true(sum > 0);
+    assert_int_equal(alerts_seen, 1); /* the gateway's tiny threshold, once */
+    char *before = NULL, *after = NULL;
+    assert_int_equal(llmux_budgets_json(gw, &before), LLMUX_OK);
+    llmux_close(gw);
+
+    gw = open_budgeted(dep, path, "1");
+    assert_int_equal(llmux_budgets_json(gw, &after), LLMUX_OK);
+    assert_string_equal(after, before); /* key, team and gateway spend, held 0 */
+    char want[64];
+    snprintf(want, sizeof want, "\"spent_nusd\":%lld,", (long long)sum);
+    assert_non_null(strstr(after, want));
+    assert_int_equal(keyed_call(gw, NULL), LLMUX_OK);
+    assert_int_equal(alerts_seen, 1); /* passed before the restart: not again */
+    llmux_free(after);
+    llmux_close(gw);
+
+    /* a budget the journal has already spent refuses after a restart: $0.00012
+     * holds one call's reservation (35 bytes of messages and 16 output tokens:
+     * 91,750 nUSD) when empty, not after the six calls' spend (6 x 8,500) */
+    assert_int_equal(sum, 5 * 8500);
+    gw = open_budgeted(dep, path, "0.00012");
+    assert_int_equal(keyed_call(gw, NULL), LLMUX_ERR_BUDGET);
+    llmux_close(gw);
+    llmux_free(before);
+    unlink(path);
+}
+
 static void test_replay_export_and_period(void **state)
 {
     char path[128], dep[32];
@@ -863,6 +957,7 @@ int main(void)
         cmocka_unit_test(test_torn_tail_at_every_byte),
         cmocka_unit_test(test_corrupt_middle_record_is_skipped),
         cmocka_unit_test(test_team_and_alias_survive_replay_and_compaction),
+        cmocka_unit_test(test_budgets_count_across_restarts),
         cmocka_unit_test(test_locked_against_a_second_opener),
         cmocka_unit_test(test_config),
         cmocka_unit_test(test_replay_export_and_period),

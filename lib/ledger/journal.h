@@ -68,6 +68,10 @@ int llmux__journal_report(lx_journal *j, const char *group_by, int64_t since, in
 /* The records with since <= t < until as JSON lines ("jsonl") or CSV ("csv"). */
 int llmux__journal_export(lx_journal *j, const char *format, int64_t since, int64_t until,
                           char **out, lx_err *err);
+/* Every whole record in the journal as it stands, in order, to fn (a
+ * non-zero return stops the walk and is returned). */
+int llmux__journal_each(lx_journal *j, int (*fn)(void *ctx, const lx_jrec *r), void *ctx,
+                        lx_err *err);
 /* Rewrite the journal as summary records now (atomically). */
 int llmux__journal_compact(lx_journal *j, lx_err *err);
 

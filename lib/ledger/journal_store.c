@@ -470,6 +470,20 @@ static int snapshot(lx_journal *j, char **data, int64_t *len, lx_err *err)
     return LLMUX_OK;
 }
 
+int llmux__journal_each(lx_journal *j, int (*fn)(void *ctx, const lx_jrec *r), void *ctx,
+                        lx_err *err)
+{
+    char *data = NULL;
+    int64_t len;
+    int rc = snapshot(j, &data, &len, err);
+    if (rc)
+        return rc;
+    size_t good_end, skipped;
+    rc = scan(data, (size_t)len, fn, ctx, &good_end, &skipped);
+    free(data);
+    return rc ? llmux__err(err, rc, "ledger.journal: reading it back failed") : LLMUX_OK;
+}
+
 typedef struct filter_ctx {
     int64_t since, until;
     void *mem;

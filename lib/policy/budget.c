@@ -208,6 +208,20 @@ void llmux__budget_settle(lx_scope *s, int64_t now, int64_t held, int64_t cost, 
     }
 }
 
+void llmux__budget_seed(lx_scope *s, int64_t now, int64_t t, int64_t cost)
+{
+    for (size_t i = 0; i < s->n_budgets; i++) {
+        lx_budget *b = &s->budgets[i];
+        roll(b, now);
+        if (llmux__period_start(b->period, t) != b->start)
+            continue; /* an earlier period's spend */
+        b->spent_nusd = llmux__sat_add(b->spent_nusd, cost);
+        for (int k = 0; k < b->n_alerts; k++)
+            if ((double)b->spent_nusd >= b->alert_at[k] * (double)b->limit_nusd)
+                b->fired |= 1u << k;
+    }
+}
+
 int llmux__budget_json(lx_buf *out, lx_scope *s, int64_t now)
 {
     int e = 0;

@@ -76,6 +76,10 @@ void llmux__budget_hold(lx_scope *s, int64_t need);
  * (one per line). */
 void llmux__budget_settle(lx_scope *s, int64_t now, int64_t held, int64_t cost, lx_buf *alerts);
 int llmux__budget_json(lx_buf *b, lx_scope *s, int64_t now);
+/* Under mu: count spend recorded at time t (unix s) before this process
+ * started into every budget of s whose current period holds t; thresholds
+ * already passed are marked fired, silently. */
+void llmux__budget_seed(lx_scope *s, int64_t now, int64_t t, int64_t cost);
 /* limit.c, under mu */
 int llmux__limit_check(lx_scope *s, double now_ms, int64_t tokens, long *retry_after_ms,
                        lx_err *err);

@@ -600,6 +600,60 @@ void llmux__policy_settle(lx_policy *p, lx_admission *adm, int64_t cost_nusd, in
     llmux__buf_free(&alerts);
 }
 
+int llmux__policy_budgeted(const lx_policy *p)
+{
+    if (p->global.n_budgets)
+        return 1;
+    for (size_t i = 0; i < p->n_teams; i++)
+        if (p->teams[i].n_budgets)
+            return 1;
+    for (size_t i = 0; i < p->n_keys; i++)
+        if (p->keys[i]->s.n_budgets)
+            return 1;
+    return 0;
+}
+
+void llmux__policy_seed(lx_policy *p, const char *key_id, const char *team, int64_t t_ms,
+                        int64_t cost_nusd)
+{
+    if (cost_nusd <= 0)
+        return;
+    int64_t t = t_ms >= 0 ? t_ms / 1000 : -((-t_ms + 999) / 1000);
+    pthread_rwlock_rdlock(&p->keys_lock);
+    lx_pkey *key = key_id ? find_key_id(p, key_id) : NULL;
+    lx_scope *scopes[3];
+    int n = scopes_of(p, key, scopes);
+    if (!key && team) { /* the team's budgets still count it */
+        lx_scope *ts = find_team(p, team);
+        if (ts) {
+            scopes[n] = scopes[n - 1];
+            scopes[n - 1] = ts;
+            n++;
+        }
+    }
+    int64_t now = wall_s();
+    pthread_mutex_lock(&p->mu);
+    for (int i = 0; i < n; i++)
+        llmux__budget_seed(scopes[i], now, t, cost_nusd);
+    pthread_mutex_unlock(&p->mu);
+    pthread_rwlock_unlock(&p->keys_lock);
+}
+
+void llmux__policy_seed_key(lx_policy *p, const char *key_id, int64_t t_ms, int64_t cost_nusd)
+{
+    if (cost_nusd <= 0 || !key_id)
+        return;
+    int64_t t = t_ms >= 0 ? t_ms / 1000 : -((-t_ms + 999) / 1000);
+    pthread_rwlock_rdlock(&p->keys_lock);
+    lx_pkey *key = find_key_id(p, key_id);
+    if (key) {
+        pthread_mutex_lock(&p->mu);
+        llmux__budget_seed(&key->s, wall_s(), t, cost_nusd);
+        pthread_mutex_unlock(&p->mu);
+    }
+    pthread_rwlock_unlock(&p->keys_lock);
+}
+
 void llmux__policy_set_alert(lx_policy *p, lx_alert_fn fn, void *payload)
 {
     pthread_mutex_lock(&p->mu);

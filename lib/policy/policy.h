@@ -69,6 +69,19 @@ int llmux__policy_extend(lx_policy *p, lx_pkey *key, const lx_demand *d, lx_admi
 /* cost_nusd: the call's real cost, -1 when it was billed at an unknown cost
  * (the hold is charged); tokens: prompt + completion used (0 when none). */
 void llmux__policy_settle(lx_policy *p, lx_admission *adm, int64_t cost_nusd, int64_t tokens);
+/* Whether any budget is configured (keys, teams or global). */
+int llmux__policy_budgeted(const lx_policy *p);
+/* At open, from the durable ledger: a call settled at t_ms (ms since the
+ * epoch, UTC) by key_id (a key's id or NULL) of team (NULL = none) cost
+ * cost_nusd (< 0: unpriced, not counted). Counted into the budgets of the
+ * key, its team and the gateway whose current period holds it, so budgets
+ * keep counting across restarts. Keys unknown to the config (a key added at
+ * run time and not yet re-added) count for their team and the gateway. */
+void llmux__policy_seed(lx_policy *p, const char *key_id, const char *team, int64_t t_ms,
+                        int64_t cost_nusd);
+/* The same for the key's own budgets only: a key added at run time, counted
+ * from the journal's records under its id. */
+void llmux__policy_seed_key(lx_policy *p, const char *key_id, int64_t t_ms, int64_t cost_nusd);
 
 /* The runtime API (lib/llmux.c): spec is a key's config object as JSON, plus
  * "key" (plaintext, hashed at once) instead of "sha256". */
