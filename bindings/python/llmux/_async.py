@@ -19,7 +19,10 @@ from concurrent.futures import ThreadPoolExecutor
 from typing import (
     Any,
     AsyncIterator,
+    Callable,
+    Dict,
     Iterable,
+    List,
     Literal,
     Mapping,
     Optional,
@@ -182,6 +185,39 @@ class AsyncGateway:
 
     def export(self, format: str = "jsonl", since: Any = None, until: Any = None) -> str:
         return self._gateway.export(format, since, until)
+
+    # Keys, budgets and the dry run: quick, in-memory operations of the
+    # Gateway underneath, called directly (no worker thread).
+    def add_key(self, id: str, **spec: Any) -> None:
+        """Gateway.add_key: key= or sha256=, team=, models=, direct=,
+        expires=, budgets=, limits=."""
+        self._gateway.add_key(id, **spec)
+
+    def rotate_key(self, id: str, new_key: str) -> None:
+        self._gateway.rotate_key(id, new_key)
+
+    def revoke_key(self, id: str) -> None:
+        self._gateway.revoke_key(id)
+
+    def keys(self) -> List[Dict[str, Any]]:
+        return self._gateway.keys()
+
+    def budgets(self) -> List[Dict[str, Any]]:
+        return self._gateway.budgets()
+
+    def on_alert(self, callback: Optional[Callable[[Dict[str, Any]], None]]) -> None:
+        """Gateway.on_alert: the callback runs on the worker thread whose call
+        crossed the threshold, not on the event loop."""
+        self._gateway.on_alert(callback)
+
+    def warnings(self) -> List[str]:
+        return self._gateway.warnings()
+
+    def route(self, model: str, messages: Any, **kw: Any) -> Dict[str, Any]:
+        return self._gateway.route(model, messages, **kw)
+
+    def health(self) -> List[Dict[str, Any]]:
+        return self._gateway.health()
 
     @property
     def closed(self) -> bool:

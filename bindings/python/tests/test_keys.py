@@ -162,3 +162,41 @@ def test_budget_alerts_and_refusal(sim, keyed):
                         "held_usd": 0.0, "spent_nusd": spent, "held_nusd": 0}]
     assert spent <= 100000
     gw.on_alert(None)
+
+
+def test_async_gateway_keys_budgets_and_alerts(sim, config_for, uniq):
+    """AsyncGateway has the key, budget and dry-run methods itself."""
+    import asyncio
+
+    dep = uniq("ka")
+    cfg = config_for([dep])
+    cfg["prices"] = PRICES
+
+    async def main():
+        async with llmux.AsyncGateway(cfg) as agw:
+            seen = []
+            agw.on_alert(seen.append)
+            agw.add_key("runner", key=KEY_RUNNER, team="ops",
+                        budgets=[{"usd": 1, "period": "day", "alert_at": [0.000001]}])
+            assert [k["id"] for k in agw.keys()] == ["runner"]
+            r = await agw.chat.completions.create(model="smart", messages=user("hi"),
+                                                  key=KEY_RUNNER)
+            assert r.llmux.cost_usd > 0
+            (b,) = agw.budgets()
+            assert b["scope"] == "key" and b["name"] == "runner"
+            assert b["spent_nusd"] == round(r.llmux.cost_usd * 1e9)
+            assert len(seen) == 1 and seen[0]["name"] == "runner"
+            assert agw.route("smart", user("hi"), key=KEY_RUNNER)["alias"] == "smart"
+            assert isinstance(agw.health(), list) and agw.warnings() == []
+            agw.rotate_key("runner", KEY_ROTATED)
+            with pytest.raises(llmux.AuthenticationError):
+                await agw.chat.completions.create(model="smart", messages=user("x"),
+                                                  key=KEY_RUNNER)
+            agw.revoke_key("runner")
+            with pytest.raises(llmux.AuthenticationError):
+                await agw.chat.completions.create(model="smart", messages=user("x"),
+                                                  key=KEY_ROTATED)
+            assert_clean(agw.keys())
+            assert_clean(agw.budgets())
+
+    asyncio.run(main())
