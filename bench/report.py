@@ -695,6 +695,21 @@ NOISE = """\
 """
 
 
+def section_journal(path):
+    L = ["## 7. The ledger journal", "",
+         "`bench/bench_journal.c` ([ledger.md](ledger.md)): what the durable ledger costs "
+         "under each fsync policy (`every_call` syncs before the call returns, `interval` "
+         "from a background thread, `never` leaves it to the kernel).", ""]
+    text = ""
+    if path:
+        try:
+            with open(path) as f:
+                text = f.read().strip()
+        except OSError as e:
+            text = "not run: %s" % e
+    return L + [text or "not run: no data"]
+
+
 def render(args):
     rows = load(args.inp)
     res = Results(rows)
@@ -742,6 +757,7 @@ def render(args):
     L += section_python(res) + [""]
     L += section_go(res) + [""]
     L += section_micro(res) + [""]
+    L += section_journal(args.journal_md) + [""]
     L += [NOISE, "## Comparing two runs", "",
           "    bench/run.sh --full --out /tmp/before.json      # on the old commit",
           "    bench/run.sh --full --out /tmp/after.json       # on the new one",
@@ -774,6 +790,7 @@ def main():
     b.add_argument("--in", dest="inp", required=True)
     b.add_argument("--json-out")
     b.add_argument("--md")
+    b.add_argument("--journal-md", help="bench_journal's markdown tables, included as they are")
     b.add_argument("--quiet", action="store_true")
     args = ap.parse_args()
     if args.cmd == "meta":

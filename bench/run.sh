@@ -14,7 +14,7 @@
 #   --venv DIR        venv with openai + litellm (default: ~/.cache/llmux-bench-venv;
 #                     --full creates it when missing, --quick only uses it)
 #   --no-venv         never create or use the venv (openai/LiteLLM rows not run)
-#   --only LIST       comma list of parts: seq,tput,mem,micro,py,go (default: all)
+#   --only LIST       comma list of parts: seq,tput,mem,micro,journal,py,go (default: all)
 #   --no-build        reuse the build in --build-dir
 #
 # Each part runs when its piece exists (library, simulator, Python binding,
@@ -30,7 +30,7 @@ MD=""
 BUILD=${LLMUX_BENCH_DIR:-$ROOT/build-bench}
 VENV=${LLMUX_BENCH_VENV:-$HOME/.cache/llmux-bench-venv}
 USE_VENV=1
-ONLY="seq,tput,mem,micro,py,go"
+ONLY="seq,tput,mem,micro,journal,py,go"
 DO_BUILD=1
 
 while [ $# -gt 0 ]; do
@@ -73,6 +73,8 @@ if [ "$MODE" = full ]; then
     PY_THR_ARGS="--reps 5 --secs 1.0"
     PY_IMPORT_ARGS="--reps 7"
     GO_ARGS="--reps 7 --secs 1.0"
+    JOURNAL_STORE_ARGS="--secs 1.0 --threads 1,4"
+    JOURNAL_CALL_ARGS="--reps 7 --block 2000"
 else
     SEQ_ARGS="--reps 5 --block 500"
     TPUT_ARGS="--reps 2 --secs 0.3"
@@ -83,6 +85,8 @@ else
     PY_THR_ARGS="--reps 2 --secs 0.3"
     PY_IMPORT_ARGS="--reps 3"
     GO_ARGS="--reps 2 --secs 0.3"
+    JOURNAL_STORE_ARGS="--secs 0.1 --threads 1"
+    JOURNAL_CALL_ARGS="--reps 2 --block 200"
 fi
 
 say() { printf '== %s\n' "$*" >&2; }
@@ -122,7 +126,7 @@ pin() { # pin CPULIST CMD...
 
 # ---------------------------------------------------------------- meta
 python3 "$ROOT/bench/report.py" meta --mode "$MODE" --root "$ROOT" >>"$RESULTS"
-for part in seq tput mem micro py go; do
+for part in seq tput mem micro journal py go; do
     if ! want $part; then
         case $part in
         mem) suites="mem inflight" ;;
@@ -141,7 +145,7 @@ if [ $DO_BUILD = 1 ]; then
         build_failed "cmake configure failed: $(last_line "$LOGS/configure.log")"
     fi
     for t in llmux llmux_static llmux-sim llmux_bench_floor bench_core bench_floor_only bench_mem \
-        bench_micro; do
+        bench_micro bench_journal; do
         if ! cmake --build "$BUILD/build" --target "$t" -j "$NCPU" >"$LOGS/build-$t.log" 2>&1; then
             build_failed "build of $t failed: $(grep -m1 -E 'error|Error' "$LOGS/build-$t.log" | cut -c1-200)"
         fi
@@ -250,6 +254,36 @@ if want micro; then
         run micro pin "$MCPU" "$BIN/bench_micro" $MICRO_ARGS --placement "pinned to CPU $MCPU" ||
             notrun micro run "bench_micro failed: $(last_line "$LOGS/micro.log")"
     fi
+fi
+
+# ----------------------------------------------------------------- journal
+# The ledger journal (docs/ledger.md): settles/s into the store under each
+# fsync policy, and the one-caller time with it on. bench_journal prints its
+# own markdown tables, which the report includes as they are.
+JOURNAL_MD=$LOGS/journal.md
+: >"$JOURNAL_MD"
+if want journal; then
+    if [ ! -x "$BIN/bench_journal" ]; then
+        echo "not run: $(why_missing bench_journal)" >"$JOURNAL_MD"
+    elif [ -z "$BASE" ]; then
+        echo "not run: $SIM_REASON" >"$JOURNAL_MD"
+    else
+        JCPU=${CPUS##*,}
+        JDIR=$(mktemp -d "$BUILD/journal.XXXXXX")
+        say "journal: the store under each fsync policy, pinned to CPU $JCPU; one caller with it on"
+        { echo "Settles per second into the store alone (no HTTP), pinned to CPU $JCPU, the files in \`$BUILD\`:"
+          echo
+          pin "$JCPU" "$BIN/bench_journal" store --dir "$JDIR" $JOURNAL_STORE_ARGS
+          echo
+          echo "One caller through the gateway, client and simulator pinned to CPU $CPU_SEQ, without and with a journal in alternating blocks:"
+          echo
+          pin "$CPU_SEQ" "$BIN/bench_journal" call --base "$BASE" --dir "$JDIR" $JOURNAL_CALL_ARGS
+        } >"$JOURNAL_MD" 2>"$LOGS/journal.log" ||
+            echo "not run: bench_journal failed: $(last_line "$LOGS/journal.log")" >"$JOURNAL_MD"
+        rm -rf "$JDIR"
+    fi
+else
+    echo "not run: excluded by --only $ONLY" >"$JOURNAL_MD"
 fi
 
 # ------------------------------------------------------------------ python
@@ -381,7 +415,8 @@ fi
 T_END=$(date +%s)
 python3 -c 'import json,os,sys; print(json.dumps({"suite":"meta_end","seconds":int(sys.argv[1]),"loadavg_end":os.getloadavg()}))' \
     "$((T_END - T_START))" >>"$RESULTS"
-python3 "$ROOT/bench/report.py" render --in "$RESULTS" --json-out "$OUT" --md "$MD"
+python3 "$ROOT/bench/report.py" render --in "$RESULTS" --json-out "$OUT" --md "$MD" \
+    --journal-md "$JOURNAL_MD"
 say "results: $OUT"
 say "report:  $MD"
 say "took $((T_END - T_START)) s"
