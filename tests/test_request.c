@@ -10,6 +10,7 @@
 #include <cjson/cJSON.h>
 #include <cmocka.h>
 
+#include "request/request.h"
 #include "request/validate.h"
 #include "llmux.h"
 
@@ -171,6 +172,70 @@ static void test_fast_path_agrees_with_tree_path(void **state)
     assert_true(duplicates > 5000); /* and duplicates were refused on both */
 }
 
+/* The features read from the top-level members (no tree) are the ones the
+ * tree gives, on requests with and without tools, images, response formats,
+ * output limits of every shape and \\u escapes, and on valid mutations. */
+static void features_of(const char *json, int tree_only, lx_request_features *out, int *used_tree)
+{
+    lx_request r;
+    lx_err e = {0};
+    assert_int_equal(llmux__request_init(&r, json, strlen(json), &e), LLMUX_OK);
+    if (tree_only)
+        r.n_members = -1;
+    r.has_features = 0;
+    *out = *llmux__request_features(&r);
+    *used_tree = r.tree != NULL;
+    llmux__request_free(&r);
+}
+
+static void test_features_without_the_tree_agree(void **state)
+{
+    static const char *const REQS[] = {
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":16}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":16,"
+        "\"max_completion_tokens\":99}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_completion_tokens\":null,"
+        "\"max_tokens\":7}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":-3}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":1e13}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"max_tokens\":12.7}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[ ]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":[{\"type\":"
+        "\"function\",\"function\":{\"name\":\"f\"}}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"functions\":[{\"name\":\"f\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"tools\":null}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image_url\","
+        "\"image_url\":{\"url\":\"data:image/png;base64,AA\"}}]}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":[{\"type\":\"image\\u005furl\","
+        "\"image_url\":{\"url\":\"x\"}}]}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"what is an image_url?\"}]}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"response_format\":"
+        "{\"type\":\"json_schema\",\"json_schema\":{\"name\":\"x\",\"schema\":{}}}}",
+        "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}],\"response_format\":"
+        "{\"type\":\"json_object\"}}",
+    };
+    int from_members = 0;
+    for (size_t i = 0; i < sizeof REQS / sizeof REQS[0]; i++) {
+        lx_request_features a, b;
+        int tree_a, tree_b;
+        features_of(REQS[i], 0, &a, &tree_a);
+        features_of(REQS[i], 1, &b, &tree_b);
+        assert_true(tree_b);
+        from_members += !tree_a;
+        if (a.tools != b.tools || a.images != b.images || a.json_schema != b.json_schema ||
+            a.json_object != b.json_object || a.max_output_tokens != b.max_output_tokens ||
+            a.est_prompt_tokens != b.est_prompt_tokens)
+            fail_msg("features differ on %s: tools %d/%d images %d/%d schema %d/%d object %d/%d "
+                     "max_out %lld/%lld",
+                     REQS[i], a.tools, b.tools, a.images, b.images, a.json_schema, b.json_schema,
+                     a.json_object, b.json_object, (long long)a.max_output_tokens,
+                     (long long)b.max_output_tokens);
+    }
+    assert_true(from_members >= 10); /* the plain ones really skipped the tree */
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -178,6 +243,7 @@ int main(void)
         cmocka_unit_test(test_invalid_requests),
         cmocka_unit_test(test_truncations_of_valid_request_all_fail_cleanly),
         cmocka_unit_test(test_fast_path_agrees_with_tree_path),
+        cmocka_unit_test(test_features_without_the_tree_agree),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

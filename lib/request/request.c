@@ -34,6 +34,68 @@ static int has_image_part(const cJSON *messages)
     return 0;
 }
 
+/* Whether the bytes s[0..n) hold needle. */
+static int contains(const char *s, size_t n, const char *needle)
+{
+    size_t k = strlen(needle);
+    for (size_t i = 0; i + k <= n; i++)
+        if (s[i] == needle[0] && memcmp(s + i, needle, k) == 0)
+            return 1;
+    return 0;
+}
+
+/* Top-level member key is an array with an element. */
+static int nonempty_array(const lx_request *r, const char *key)
+{
+    lx_json_member m;
+    if (!llmux__request_member(r, key, &m) || r->raw[m.value] != '[')
+        return 0;
+    size_t i = m.value + 1;
+    while (i < m.end && (r->raw[i] == ' ' || r->raw[i] == '\t' || r->raw[i] == '\n' ||
+                         r->raw[i] == '\r'))
+        i++;
+    return i < m.end && r->raw[i] != ']';
+}
+
+/* Top-level member key as a number (1: it is one), as cJSON reads it. */
+static int number_member(const lx_request *r, const char *key, double *out)
+{
+    lx_json_member m;
+    if (!llmux__request_member(r, key, &m))
+        return 0;
+    char c = r->raw[m.value];
+    if (c != '-' && (c < '0' || c > '9'))
+        return 0;
+    char buf[64];
+    size_t n = m.end - m.value;
+    if (n >= sizeof buf)
+        return 0; /* no such count: the tree's reading decides */
+    memcpy(buf, r->raw + m.value, n);
+    buf[n] = '\0';
+    *out = strtod(buf, NULL);
+    return 1;
+}
+
+/* The features from the validated request's top-level members, without the
+ * tree: 0, or -1 when only the tree can tell (no members recorded, a
+ * response_format, a message that may hold an image part or a \u escape). */
+static int features_from_members(const lx_request *r, lx_request_features *f)
+{
+    lx_json_member m;
+    if (r->n_members < 0 || llmux__request_member(r, "response_format", &m))
+        return -1;
+    if (llmux__request_member(r, "messages", &m) &&
+        (contains(r->raw + m.value, m.end - m.value, "image_url") ||
+         contains(r->raw + m.value, m.end - m.value, "\\u")))
+        return -1;
+    f->tools = nonempty_array(r, "tools") || nonempty_array(r, "functions");
+    double mt;
+    int have = number_member(r, "max_completion_tokens", &mt) ||
+               number_member(r, "max_tokens", &mt);
+    f->max_output_tokens = have && mt >= 0 && mt < 1e12 ? (int64_t)mt : -1;
+    return 0;
+}
+
 const lx_request_features *llmux__request_features(const lx_request *r)
 {
     lx_request *m = (lx_request *)r;
@@ -43,8 +105,12 @@ const lx_request_features *llmux__request_features(const lx_request *r)
     int stream = f->stream;
     memset(f, 0, sizeof *f);
     f->stream = stream;
-    const cJSON *t = llmux__request_tree(r, NULL);
-    if (t) {
+    const cJSON *t = NULL;
+    if (features_from_members(r, f) == 0) {
+        /* read from the members: the common, plain request */
+    } else if ((t = llmux__request_tree(r, NULL)) != NULL) {
+        memset(f, 0, sizeof *f);
+        f->stream = stream;
         const cJSON *tools = cJSON_GetObjectItemCaseSensitive(t, "tools");
         const cJSON *fns = cJSON_GetObjectItemCaseSensitive(t, "functions");
         f->tools = (cJSON_IsArray(tools) && tools->child) || (cJSON_IsArray(fns) && fns->child);
