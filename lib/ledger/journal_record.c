@@ -91,6 +91,21 @@ void llmux__utc_format(int64_t ms, char out[32])
     int64_t y;
     int m, d;
     civil_from_days(days, &y, &m, &d);
+    if (y >= 0 && y <= 9999) { /* the common case, without printf (on every settle) */
+        int v[7] = {(int)y, m, d, (int)(rem / 3600000), (int)(rem / 60000 % 60),
+                    (int)(rem / 1000 % 60), (int)(rem % 1000)};
+        static const int width[7] = {4, 2, 2, 2, 2, 2, 3};
+        static const char after[7] = {'-', '-', 'T', ':', ':', '.', 'Z'};
+        char *o = out;
+        for (int i = 0; i < 7; i++) {
+            for (int k = width[i] - 1, x = v[i]; k >= 0; k--, x /= 10)
+                o[k] = (char)('0' + x % 10);
+            o += width[i];
+            *o++ = after[i];
+        }
+        *o = '\0';
+        return;
+    }
     char tmp[96];
     snprintf(tmp, sizeof tmp, "%04" PRId64 "-%02d-%02dT%02d:%02d:%02d.%03dZ", y, m, d,
              (int)(rem / 3600000), (int)(rem / 60000 % 60), (int)(rem / 1000 % 60),
@@ -106,15 +121,36 @@ static int str_or_null(lx_buf *b, const char *s)
     return s ? llmux__buf_json_string(b, s) : llmux__buf_puts(b, "null");
 }
 
+/* A decimal integer, without printf (on every settle). */
+static int put_i64(lx_buf *b, int64_t v)
+{
+    char t[24];
+    size_t n = 0;
+    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
+    do {
+        t[sizeof t - 1 - n++] = (char)('0' + u % 10);
+        u /= 10;
+    } while (u);
+    if (v < 0)
+        t[sizeof t - 1 - n++] = '-';
+    return llmux__buf_append(b, t + sizeof t - n, n);
+}
+
+static int put_field(lx_buf *b, const char *name, int64_t v)
+{
+    return llmux__buf_puts(b, name) || put_i64(b, v);
+}
+
 int llmux__jrec_line(lx_buf *b, const lx_jrec *r)
 {
     char when[32];
     llmux__utc_format(r->t_ms, when);
     size_t start = b->len;
     /* the CRC's place, filled in once the JSON is written */
-    int bad = llmux__buf_puts(b, "00000000 ") ||
-              llmux__buf_printf(b, "{\"type\":\"%s\",\"t\":%" PRId64 ",\"time\":\"%s\",\"key\":",
-                                r->summary ? "summary" : "call", r->t_ms, when) ||
+    int bad = llmux__buf_puts(b, r->summary ? "00000000 {\"type\":\"summary\",\"t\":"
+                                            : "00000000 {\"type\":\"call\",\"t\":") ||
+              put_i64(b, r->t_ms) || llmux__buf_puts(b, ",\"time\":\"") ||
+              llmux__buf_puts(b, when) || llmux__buf_puts(b, "\",\"key\":") ||
               str_or_null(b, r->key) || llmux__buf_puts(b, ",\"workflow\":") ||
               str_or_null(b, r->workflow) || llmux__buf_puts(b, ",\"task\":") ||
               str_or_null(b, r->task) || llmux__buf_puts(b, ",\"model\":") ||
@@ -122,23 +158,22 @@ int llmux__jrec_line(lx_buf *b, const lx_jrec *r)
               str_or_null(b, r->provider) || llmux__buf_puts(b, ",\"team\":") ||
               str_or_null(b, r->team) || llmux__buf_puts(b, ",\"alias\":") ||
               str_or_null(b, r->alias) ||
-              llmux__buf_printf(b,
-                                ",\"ok\":%s,\"estimated\":%s,\"calls\":%" PRId64
-                                ",\"prompt_tokens\":%" PRId64 ",\"completion_tokens\":%" PRId64
-                                ",\"cached_tokens\":%" PRId64 ",\"cache_write_tokens\":%" PRId64
-                                ",\"reasoning_tokens\":%" PRId64 ",\"cost_nusd\":",
-                                r->ok ? "true" : "false", r->estimated ? "true" : "false",
-                                r->calls, r->prompt_tokens, r->completion_tokens, r->cached_tokens,
-                                r->cache_write_tokens, r->reasoning_tokens) ||
-              (r->cost_nusd >= 0 ? llmux__buf_printf(b, "%" PRId64, r->cost_nusd)
-                                 : llmux__buf_puts(b, "null")) ||
+              llmux__buf_puts(b, r->ok ? ",\"ok\":true" : ",\"ok\":false") ||
+              llmux__buf_puts(b, r->estimated ? ",\"estimated\":true" : ",\"estimated\":false") ||
+              put_field(b, ",\"calls\":", r->calls) ||
+              put_field(b, ",\"prompt_tokens\":", r->prompt_tokens) ||
+              put_field(b, ",\"completion_tokens\":", r->completion_tokens) ||
+              put_field(b, ",\"cached_tokens\":", r->cached_tokens) ||
+              put_field(b, ",\"cache_write_tokens\":", r->cache_write_tokens) ||
+              put_field(b, ",\"reasoning_tokens\":", r->reasoning_tokens) ||
+              (r->cost_nusd >= 0 ? put_field(b, ",\"cost_nusd\":", r->cost_nusd)
+                                 : llmux__buf_puts(b, ",\"cost_nusd\":null")) ||
               llmux__buf_puts(b, "}\n");
     if (bad)
         return -1;
-    char crc[9];
-    snprintf(crc, sizeof crc, "%08" PRIx32,
-             llmux__crc32(0, b->data + start + 9, b->len - start - 10));
-    memcpy(b->data + start, crc, 8);
+    uint32_t crc = llmux__crc32(0, b->data + start + 9, b->len - start - 10);
+    for (int i = 7; i >= 0; i--, crc >>= 4)
+        b->data[start + i] = "0123456789abcdef"[crc & 15];
     return 0;
 }
 
