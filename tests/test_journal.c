@@ -451,17 +451,16 @@ static void test_config(void **state)
     llmux_close(gw);
 }
 
-static llmux *open_gw(const char *dep, const char *path, const char *policy, long compact)
+/* A gateway with alias "m" on deployment dep, model m-a priced, and the
+ * config's further members `ledger_etc` (a journal among them). */
+static llmux *open_with(const char *dep, const char *ledger_etc)
 {
     const char *deps[] = {dep, NULL};
-    char models[256], extra[512];
+    char models[256], extra[1200];
     snprintf(models, sizeof models, "{\"m\":{\"targets\":[{\"provider\":\"%s\",\"model\":\"m-a\"}]}}",
              dep);
-    snprintf(extra, sizeof extra,
-             "\"prices\":{\"m-a\":{\"input_mtok\":1.25,\"output_mtok\":3}},"
-             "\"ledger\":{\"journal\":\"%s\",\"fsync\":\"%s\",\"fsync_interval_ms\":50,"
-             "\"compact_bytes\":%ld}",
-             path, policy, compact);
+    snprintf(extra, sizeof extra, "\"prices\":{\"m-a\":{\"input_mtok\":1.25,\"output_mtok\":3}},%s",
+             ledger_etc);
     char *cfg = sim_config(&SIM, deps, models, extra);
     llmux *gw = NULL;
     char err[512];
@@ -469,6 +468,16 @@ static llmux *open_gw(const char *dep, const char *path, const char *policy, lon
         fail_msg("open: %s\n%s", err, cfg);
     free(cfg);
     return gw;
+}
+
+static llmux *open_gw(const char *dep, const char *path, const char *policy, long compact)
+{
+    char ledger[512];
+    snprintf(ledger, sizeof ledger,
+             "\"ledger\":{\"journal\":\"%s\",\"fsync\":\"%s\",\"fsync_interval_ms\":50,"
+             "\"compact_bytes\":%ld}",
+             path, policy, compact);
+    return open_with(dep, ledger);
 }
 
 static const char REQ[] = "{\"model\":\"m\",\"messages\":[{\"role\":\"user\",\"content\":\"hello\"}]}";
@@ -535,22 +544,13 @@ static void on_alert(const char *json, void *payload)
 
 static llmux *open_budgeted(const char *dep, const char *path, const char *usd)
 {
-    const char *deps[] = {dep, NULL};
-    char models[256], extra[1024];
-    snprintf(models, sizeof models, "{\"m\":{\"targets\":[{\"provider\":\"%s\",\"model\":\"m-a\"}]}}",
-             dep);
-    snprintf(extra, sizeof extra,
-             "\"prices\":{\"m-a\":{\"input_mtok\":1.25,\"output_mtok\":3}},"
+    char etc[1024], err[512];
+    snprintf(etc, sizeof etc,
              "\"ledger\":{\"journal\":\"%s\",\"fsync\":\"never\"},"
              "\"budgets\":[{\"usd\":%s,\"period\":\"month\",\"alert_at\":[0.000001]}],"
              "\"teams\":{\"t\":{\"budgets\":[{\"usd\":%s,\"period\":\"day\"}]}}",
              path, usd, usd);
-    char *cfg = sim_config(&SIM, deps, models, extra);
-    llmux *gw = NULL;
-    char err[512];
-    if (llmux_open(&gw, cfg, err, sizeof err) != LLMUX_OK)
-        fail_msg("open: %s\n%s", err, cfg);
-    free(cfg);
+    llmux *gw = open_with(dep, etc);
     llmux_set_alert_callback(gw, on_alert, NULL);
     if (llmux_key_add(gw, "k1",
                       "{\"key\":\"journal-test-key-1\",\"team\":\"t\","
