@@ -189,7 +189,7 @@ static int op_price_cost(void)
 {
     static const lx_price price = {"m", 3000000000, 15000000000, 300000000, 3750000000,
                                    6000000000, 0, -1, -1, -1, -1, -1, 0, 0, 0, "bench"};
-    static const lx_usage u = {10000, 800, 2000, 3000, 1000, 200, 0};
+    static const lx_usage u = {10000, 800, 2000, 3000, 1000, 200, -1, 0};
     unsigned flags;
     int64_t c = llmux__price_cost(&price, &u, &flags);
     g_sink += (long)c;
@@ -199,7 +199,7 @@ static int op_price_cost(void)
 /* What the engine does per billed attempt: lookup + cost. */
 static int op_price_lookup_cost(void)
 {
-    static const lx_usage u = {1000, 500, 400, 0, -1, 200, 0};
+    static const lx_usage u = {1000, 500, 400, 0, -1, 200, -1, 0};
     const lx_price *p = llmux__price_find(g_cfg->prices, "a", "openai", "gpt-4o-mini");
     unsigned flags;
     int64_t c = p ? llmux__price_cost(p, &u, &flags) : -1;
@@ -505,7 +505,7 @@ static int op_policy_path(void)
     if (llmux__policy_auth(g_policy, BENCH_KEY, &key, &err) || !key)
         return -1;
     const lx_price *p = llmux__price_find(g_cfg->prices, g_prov->name, g_prov->type, "m");
-    lx_usage u = {4 * 43, 64, 0, 0, -1, 0, 0};
+    lx_usage u = {4 * 43, 64, 0, 0, -1, 0, -1, 0};
     unsigned flags;
     lx_demand d = {"one", llmux__price_cost(p, &u, &flags), NULL, 43};
     lx_admission adm;

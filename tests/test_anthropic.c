@@ -394,7 +394,7 @@ static const struct {
      "\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":10,"
      "\"completion_tokens\":3,\"total_tokens\":13,\"prompt_tokens_details\":{\"cached_tokens\":0,"
      "\"cache_write_tokens\":0}}}",
-     {10, 3, 0, 0, -1, -1, 0}},
+     {10, 3, 0, 0, -1, -1, -1, 0}},
     {"tool_use -> tool_calls, cached usage with the 1h split",
      "\"content\":[{\"type\":\"text\",\"text\":\"Checking\"},{\"type\":\"tool_use\",\"id\":\"toolu_9\","
      "\"name\":\"get_weather\",\"input\":{\"city\":\"Paris\",\"n\":[1,2]}}],\"stop_reason\":\"tool_use\","
@@ -407,7 +407,7 @@ static const struct {
      "\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":1305,\"completion_tokens\":20,"
      "\"total_tokens\":1325,\"prompt_tokens_details\":{\"cached_tokens\":1000,\"cache_write_tokens\":300,"
      "\"cache_write_1h_tokens\":200}}}",
-     {1305, 20, 1000, 300, 200, -1, 0}},
+     {1305, 20, 1000, 300, 200, -1, -1, 0}},
     {"thinking kept with its signature; only tool calls -> content null",
      "\"content\":[{\"type\":\"thinking\",\"thinking\":\"Let me think\",\"signature\":\"EqQBsig\"},"
      "{\"type\":\"redacted_thinking\",\"data\":\"EmwKAh\"},{\"type\":\"tool_use\",\"id\":\"t\",\"name\":"
@@ -419,7 +419,7 @@ static const struct {
      "\"{}\"}}]},\"logprobs\":null,\"finish_reason\":\"tool_calls\"}],\"usage\":{\"prompt_tokens\":1,"
      "\"completion_tokens\":2,\"total_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":0,"
      "\"cache_write_tokens\":0}}}",
-     {1, 2, 0, 0, -1, -1, 0}},
+     {1, 2, 0, 0, -1, -1, -1, 0}},
     {"max_tokens -> length",
      "\"content\":[{\"type\":\"text\",\"text\":\"cut\"}],\"stop_reason\":\"max_tokens\",\"usage\":{"
      "\"input_tokens\":1,\"output_tokens\":2,\"cache_read_input_tokens\":0,"
@@ -428,14 +428,14 @@ static const struct {
      "\"logprobs\":null,\"finish_reason\":\"length\"}],\"usage\":{\"prompt_tokens\":1,"
      "\"completion_tokens\":2,\"total_tokens\":3,\"prompt_tokens_details\":{\"cached_tokens\":0,"
      "\"cache_write_tokens\":0}}}",
-     {1, 2, 0, 0, -1, -1, 0}},
+     {1, 2, 0, 0, -1, -1, -1, 0}},
     {"refusal -> content_filter, empty content",
      "\"content\":[],\"stop_reason\":\"refusal\",\"usage\":{\"input_tokens\":4,\"output_tokens\":0}}",
      OA_HEAD "\"choices\":[{\"index\":0,\"message\":{\"role\":\"assistant\",\"content\":null},"
      "\"logprobs\":null,\"finish_reason\":\"content_filter\"}],\"usage\":{\"prompt_tokens\":4,"
      "\"completion_tokens\":0,\"total_tokens\":4,\"prompt_tokens_details\":{\"cached_tokens\":0,"
      "\"cache_write_tokens\":0}}}",
-     {4, 0, 0, 0, -1, -1, 0}},
+     {4, 0, 0, 0, -1, -1, -1, 0}},
     {"json fallback tool -> content, stop",
      "\"content\":[{\"type\":\"tool_use\",\"id\":\"t\",\"name\":\"llmux_json_output\",\"input\":{\"a\":1}}],"
      "\"stop_reason\":\"tool_use\",\"usage\":{\"input_tokens\":1,\"output_tokens\":1}}",
@@ -443,7 +443,7 @@ static const struct {
      "\"logprobs\":null,\"finish_reason\":\"stop\"}],\"usage\":{\"prompt_tokens\":1,"
      "\"completion_tokens\":1,\"total_tokens\":2,\"prompt_tokens_details\":{\"cached_tokens\":0,"
      "\"cache_write_tokens\":0}}}",
-     {1, 1, 0, 0, -1, -1, 0}},
+     {1, 1, 0, 0, -1, -1, -1, 0}},
 };
 
 static const char *const FINISH[][2] = {

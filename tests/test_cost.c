@@ -40,7 +40,7 @@ static lx_price price(double in, double out, double read, double write, double w
 static lx_usage usage(int64_t prompt, int64_t completion, int64_t cached, int64_t write,
                       int64_t write_1h, int64_t reasoning)
 {
-    lx_usage u = {prompt, completion, cached, write, write_1h, reasoning, 0};
+    lx_usage u = {prompt, completion, cached, write, write_1h, reasoning, -1, 0};
     return u;
 }
 
@@ -262,7 +262,7 @@ static void test_stream_usage_parts(void **state)
         "\"cache_write_1h_tokens\":1000},\"completion_tokens_details\":{\"reasoning_tokens\":300}}}");
     lx_err err = {0};
     assert_int_equal(llmux__assembler_add(&a, chunk, &err), LLMUX_OK);
-    lx_usage want = {10000, 800, 2000, 3000, 1000, 300, 0};
+    lx_usage want = {10000, 800, 2000, 3000, 1000, 300, -1, 0};
     assert_true(a.u.prompt_tokens == want.prompt_tokens &&
                 a.u.completion_tokens == want.completion_tokens &&
                 a.u.cached_tokens == want.cached_tokens &&
@@ -461,6 +461,41 @@ static void test_call_cost_streamed_equals_plain(void **state)
     cJSON_Delete(sp);
     llmux_result_free(plain);
     llmux_result_free(streamed);
+    llmux_close(gw);
+}
+
+/* The provider's own total_tokens is in the trace, and parts that do not add
+ * up to it are noted there (the parts are what is priced, never the total). */
+static void test_parts_checked_against_the_providers_total(void **state)
+{
+    char a[32], b[32];
+    names(a, b);
+    llmux *gw = open_two(a, b, PRICE_A);
+    const char *req = "{\"model\":\"one\",\"messages\":[{\"role\":\"user\",\"content\":\"hi\"}]}";
+    llmux_result *r = NULL;
+    assert_int_equal(llmux_chat(gw, req, NULL, &r), LLMUX_OK);
+    cJSON *t = trace(r);
+    const cJSON *u = cJSON_GetObjectItem(t, "usage");
+    assert_int_equal((int64_t)nget(t, "provider_total_tokens"),
+                     (int64_t)nget(u, "prompt_tokens") + (int64_t)nget(u, "completion_tokens"));
+    assert_null(cJSON_GetObjectItem(t, "usage_total_mismatch"));
+    cJSON_Delete(t);
+    llmux_result_free(r);
+
+    sim_set(&SIM, a,
+            "{\"faults\":[{\"type\":\"status\",\"status\":200,\"count\":1,\"body\":{\"id\":\"x\","
+            "\"object\":\"chat.completion\",\"created\":1,\"model\":\"m-a\",\"choices\":[{\"index\":0,"
+            "\"message\":{\"role\":\"assistant\",\"content\":\"ok\"},\"finish_reason\":\"stop\"}],"
+            "\"usage\":{\"prompt_tokens\":3,\"completion_tokens\":2,\"total_tokens\":9}}}]}");
+    assert_int_equal(llmux_chat(gw, req, NULL, &r), LLMUX_OK);
+    t = trace(r);
+    assert_int_equal((int64_t)nget(t, "provider_total_tokens"), 9);
+    assert_string_equal(sget(t, "usage_total_mismatch"),
+                        "the provider's total_tokens 9 is not prompt_tokens + completion_tokens "
+                        "(3 + 2); the parts were priced");
+    assert_int_equal(r->cost_nusd, expected_nusd(3, 2));
+    cJSON_Delete(t);
+    llmux_result_free(r);
     llmux_close(gw);
 }
 
@@ -733,6 +768,7 @@ int main(void)
     };
     const struct CMUnitTest sim_tests[] = {
         cmocka_unit_test(test_call_cost_streamed_equals_plain),
+        cmocka_unit_test(test_parts_checked_against_the_providers_total),
         cmocka_unit_test(test_cancelled_and_dropped_streams_are_estimated),
         cmocka_unit_test(test_stream_failed_before_tokens_is_not_billed),
         cmocka_unit_test(test_unpriced_is_unknown_everywhere),

@@ -17,10 +17,11 @@ typedef struct lx_usage {
     int64_t cache_write_tokens; /* cache writes (all lifetimes), part of prompt_tokens */
     int64_t cache_write_1h_tokens; /* the 1-hour writes among them (Anthropic); -1 = not split */
     int64_t reasoning_tokens;   /* part of completion_tokens */
+    int64_t total_tokens;       /* the provider's own total, to check the parts against; -1 = not given */
     int64_t absurd; /* 1: the provider reported a count out of range: ignored, noted
                        (64-bit, so the record has no padding and compares bytewise) */
 } lx_usage;
 
-#define LX_USAGE_UNKNOWN {-1, -1, -1, -1, -1, -1, 0}
+#define LX_USAGE_UNKNOWN {-1, -1, -1, -1, -1, -1, -1, 0}
 
 #endif

@@ -140,6 +140,9 @@ int llmux__assembler_add(lx_assembler *a, const cJSON *chunk, lx_err *err)
         a->usage = dup;
         lx_usage fresh = LX_USAGE_UNKNOWN; /* usage in a stream is cumulative: the last counts */
         llmux__usage_from_openai(usage, &fresh);
+        /* a stream's parts are not checked against a total: a translated
+         * stream's total_tokens is llmux's own sum */
+        fresh.total_tokens = -1;
         a->u = fresh;
     }
     const cJSON *choices = cJSON_GetObjectItemCaseSensitive(chunk, "choices");

@@ -730,7 +730,7 @@ static void demand(call *c, const lx_route *route, lx_demand *d)
                       : p->max_output > 0       ? p->max_output
                       : p->context_window > 0   ? p->context_window
                                                 : 32768;
-        lx_usage u = {f->est_prompt_tokens * 4, out, 0, 0, -1, 0, 0};
+        lx_usage u = {f->est_prompt_tokens * 4, out, 0, 0, -1, 0, -1, 0};
         unsigned flags;
         int64_t cost = llmux__price_cost(p, &u, &flags);
         if (cost > d->max_cost_nusd)

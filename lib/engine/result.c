@@ -154,6 +154,25 @@ static int cost_json(lx_buf *b, const llmux_result *r)
     return bad;
 }
 
+/* The provider's own total_tokens, when it gave one, and a note when the
+ * parts do not add up to it (the parts are what was priced). */
+static int total_note(lx_buf *b, const lx_usage *u)
+{
+    if (u->total_tokens < 0)
+        return 0;
+    if (llmux__buf_printf(b, ",\"provider_total_tokens\":%lld", (long long)u->total_tokens))
+        return -1;
+    if (u->prompt_tokens < 0 || u->completion_tokens < 0 ||
+        u->prompt_tokens + u->completion_tokens == u->total_tokens)
+        return 0;
+    return llmux__buf_printf(b,
+                             ",\"usage_total_mismatch\":\"the provider's total_tokens %lld is not "
+                             "prompt_tokens + completion_tokens (%lld + %lld); the parts were "
+                             "priced\"",
+                             (long long)u->total_tokens, (long long)u->prompt_tokens,
+                             (long long)u->completion_tokens);
+}
+
 char *llmux__trace_build(const llmux_result *r)
 {
     char reason[400];
@@ -223,8 +242,7 @@ char *llmux__trace_build(const llmux_result *r)
               llmux__buf_printf(&b,
                                 ",\"usage\":{\"prompt_tokens\":%lld,\"completion_tokens\":%lld,"
                                 "\"cached_tokens\":%lld,\"cache_write_tokens\":%lld,"
-                                "\"cache_write_1h_tokens\":%lld,\"reasoning_tokens\":%lld}%s,"
-                                "\"cost_usd\":",
+                                "\"cache_write_1h_tokens\":%lld,\"reasoning_tokens\":%lld}%s",
                                 (long long)r->usage.prompt_tokens,
                                 (long long)r->usage.completion_tokens,
                                 (long long)r->usage.cached_tokens,
@@ -236,6 +254,7 @@ char *llmux__trace_build(const llmux_result *r)
                                                   "fractional or above 1e15); it is counted as "
                                                   "unknown\""
                                                 : "") ||
+              total_note(&b, &r->usage) || llmux__buf_puts(&b, ",\"cost_usd\":") ||
               usd_or_null(&b, r->cost_nusd) || cost_json(&b, r) ||
               llmux__buf_printf(&b, ",\"chunks\":%zu,\"total_ms\":%.3f}", r->chunks, r->total_ms);
     if (bad) {

@@ -734,6 +734,7 @@ static int read_usage(const cJSON *usage, lx_usage *u, cJSON *out)
     u->cache_write_tokens = wr < 0 ? (in < 0 ? -1 : 0) : wr;
     u->cache_write_1h_tokens = -1;
     u->reasoning_tokens = -1;
+    u->total_tokens = count(usage, "totalTokens");
     if (!out)
         return 0;
     cJSON *d1 = NULL, *d2 = NULL;

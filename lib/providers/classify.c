@@ -128,6 +128,7 @@ void llmux__usage_from_openai(const cJSON *usage, lx_usage *u)
         return;
     read_count(usage, "prompt_tokens", &u->prompt_tokens, &u->absurd);
     read_count(usage, "completion_tokens", &u->completion_tokens, &u->absurd);
+    read_count(usage, "total_tokens", &u->total_tokens, &u->absurd);
     const cJSON *pd = cJSON_GetObjectItemCaseSensitive(usage, "prompt_tokens_details");
     if (cJSON_IsObject(pd)) {
         read_count(pd, "cached_tokens", &u->cached_tokens, &u->absurd);

@@ -803,6 +803,8 @@ static int read_usage(const cJSON *um, lx_usage *u)
     u->cache_write_tokens = 0;     /* the API bills no cache writes on a call */
     u->cache_write_1h_tokens = -1; /* not split */
     u->reasoning_tokens = thoughts;
+    const cJSON *tt = cJSON_GetObjectItemCaseSensitive(um, "totalTokenCount");
+    u->total_tokens = cJSON_IsNumber(tt) ? llmux__token_count(tt->valuedouble) : -1;
     return 1;
 }
 

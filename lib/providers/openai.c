@@ -300,7 +300,10 @@ static int scan_usage(const char *s, size_t start, size_t end, lx_usage *u)
     const lx_json_member *ct = find_member(m, n, "completion_tokens", 17);
     u->prompt_tokens = pt ? int_value(s, pt) : -1;
     u->completion_tokens = ct ? int_value(s, ct) : -1;
-    if ((pt && u->prompt_tokens < 0) || (ct && u->completion_tokens < 0))
+    const lx_json_member *tt = find_member(m, n, "total_tokens", 12);
+    u->total_tokens = tt ? int_value(s, tt) : -1;
+    if ((pt && u->prompt_tokens < 0) || (ct && u->completion_tokens < 0) ||
+        (tt && u->total_tokens < 0))
         return 0;
     /* the details objects: each count a plain integer, or the tree path decides */
     static const struct {
