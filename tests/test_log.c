@@ -615,6 +615,38 @@ static void test_content_policies(void **state)
     cJSON_Delete(rec);
     collected_free(&f);
     free(answer);
+
+    /* a configured key named by its id, and a team: stricter policies for both */
+    gw = open_log(a, b,
+                  "{\"content\":\"redacted\",\"attempts\":false,\"content_by_key\":{\"bot\":\"off\"},"
+                  "\"content_by_team\":{\"secret\":\"off\"}}");
+    char kerr[256];
+    assert_int_equal(llmux_key_add(gw, "bot", "{\"key\":\"gk-log-bot-key\"}", kerr, sizeof kerr),
+                     LLMUX_OK);
+    assert_int_equal(llmux_key_add(gw, "member", "{\"key\":\"gk-log-member\",\"team\":\"secret\"}",
+                                   kerr, sizeof kerr),
+                     LLMUX_OK);
+    assert_int_equal(llmux_key_add(gw, "other", "{\"key\":\"gk-log-other\",\"team\":\"open\"}",
+                                   kerr, sizeof kerr),
+                     LLMUX_OK);
+    collected k = {PTHREAD_MUTEX_INITIALIZER, pthread_self(), 0, 0, {0}, NULL, 0, 0};
+    assert_int_equal(llmux_set_log_callback(gw, collect, &k), LLMUX_OK);
+    static const char *const KEYS[3] = {"gk-log-bot-key", "gk-log-member", "gk-log-other"};
+    for (int i = 0; i < 3; i++) {
+        o.key = KEYS[i];
+        assert_int_equal(llmux_chat(gw, req, &o, &r), LLMUX_OK);
+        llmux_result_free(r);
+        assert_int_equal(llmux_log_flush(gw, 5000), LLMUX_OK); /* records in call order */
+    }
+    llmux_close(gw);
+    assert_int_equal(k.n, 3);
+    static const char *const WANT[3] = {"off", "off", "redacted"};
+    for (int i = 0; i < 3; i++) {
+        rec = cJSON_Parse(k.recs[i]);
+        assert_string_equal(sget(rec, "llmux.content"), WANT[i]);
+        cJSON_Delete(rec);
+    }
+    collected_free(&k);
 }
 
 /* A slow callback and a queue of one: calls never wait, drops are counted. */
@@ -816,7 +848,10 @@ static void test_config_errors_name_the_path(void **state)
         {"{\"file\":{\"path\":\"/nonexistent-dir/x.jsonl\"}}", "log.file.path: cannot open"},
         {"{\"otlp\":{\"url\":\"ftp://x\"}}", "log.otlp.url: expected an http:// or https:// URL"},
         {"{\"queue\":0}", "log.queue: out of range"},
-        {"{\"content_by_key\":{\"alice\":\"off\"}}", "log.content_by_key.alice: expected a key id"},
+        {"{\"content_by_key\":{\"al ice\":\"off\"}}",
+         "log.content_by_key[\"al ice\"]: expected a gateway key's id as llmux.key_id logs it"},
+        {"{\"content_by_team\":{\"\":\"off\"}}", "log.content_by_team[\"\"]: expected a team's name"},
+        {"{\"content_by_team\":{\"red\":\"loud\"}}", "log.content_by_team.red: expected"},
         {"{\"content_by_key\":{\"key-0123456789abcdef\":\"loud\"}}",
          "log.content_by_key.key-0123456789abcdef: expected"},
         {"{\"colour\":1}", "log.colour: unknown key"},

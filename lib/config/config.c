@@ -897,7 +897,7 @@ static const char *const TOP_KEYS[] = {"providers", "models", "defaults", "routi
 static const char *const LEDGER_KEYS[] = {"max_rows", "journal", "fsync", "fsync_interval_ms",
                                            "compact_bytes", NULL};
 static const char *const LOG_KEYS[] = {"file", "otlp", "queue", "attempts", "content",
-                                       "content_by_key", NULL};
+                                       "content_by_key", "content_by_team", NULL};
 static const char *const LOG_FILE_KEYS[] = {"path", "max_bytes", "max_age_seconds",
                                             "retain_seconds", "retain_bytes", NULL};
 static const char *const LOG_OTLP_KEYS[] = {"url", "batch", "timeout_ms", "interval_ms", NULL};
@@ -1100,6 +1100,46 @@ static int content_policy(const cJSON *v, const char *path, int *out, lx_err *er
     return cfg_err(err, path, "expected \"off\", \"redacted\" or \"full\"");
 }
 
+/* log.content_by_key / log.content_by_team: names (a gateway key's id as
+ * llmux.key_id logs it, or a team) with a stricter content policy. */
+static int content_by(const cJSON *lg, const char *member, char ***names, int **policies,
+                      size_t *n_out, lx_err *err)
+{
+    char path[64];
+    snprintf(path, sizeof path, "log.%s", member);
+    const cJSON *k = cJSON_GetObjectItemCaseSensitive(lg, member);
+    if (!k)
+        return LLMUX_OK;
+    int rc = check_object(k, path, NULL, err);
+    if (rc)
+        return rc;
+    size_t n = (size_t)cJSON_GetArraySize(k);
+    if (n && (!(*names = calloc(n, sizeof **names)) || !(*policies = calloc(n, sizeof **policies))))
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    for (const cJSON *it = k->child; it; it = it->next) {
+        char p[PATH_MAX_LEN];
+        path_child(p, path, it->string);
+        size_t len = strlen(it->string);
+        if (len == 0 || len > 64 ||
+            strspn(it->string, "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789-_.") !=
+                len)
+            return cfg_err(err, p,
+                           "expected %s (1-64 letters, digits, '-', '_', '.')",
+                           strcmp(member, "content_by_key") == 0
+                               ? "a gateway key's id as llmux.key_id logs it: its id in \"keys\", "
+                                 "or \"key-\" and 16 hex digits for a key the config does not "
+                                 "declare"
+                               : "a team's name");
+        int pol = 0;
+        if ((rc = content_policy(it, p, &pol, err)))
+            return rc;
+        if (!((*names)[*n_out] = dupstr(it->string)))
+            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+        (*policies)[(*n_out)++] = pol;
+    }
+    return LLMUX_OK;
+}
+
 static int parse_log(lx_log_cfg *lc, const cJSON *lg, lx_err *err)
 {
     const long big = 1000000000000L;
@@ -1135,30 +1175,11 @@ static int parse_log(lx_log_cfg *lc, const cJSON *lg, lx_err *err)
         return cfg_err(err, "log.otlp.url", "expected an http:// or https:// URL");
     if (o && !(lc->otlp_url = dupstr(s)))
         return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
-    const cJSON *k = cJSON_GetObjectItemCaseSensitive(lg, "content_by_key");
-    if (!k)
-        return LLMUX_OK;
-    if ((rc = check_object(k, "log.content_by_key", NULL, err)))
+    if ((rc = content_by(lg, "content_by_key", &lc->content_keys, &lc->content_key_policy,
+                         &lc->n_content_keys, err)))
         return rc;
-    size_t n = (size_t)cJSON_GetArraySize(k);
-    if (n && (!(lc->content_keys = calloc(n, sizeof *lc->content_keys)) ||
-              !(lc->content_key_policy = calloc(n, sizeof *lc->content_key_policy))))
-        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
-    for (const cJSON *it = k->child; it; it = it->next) {
-        char p[PATH_MAX_LEN];
-        path_child(p, "log.content_by_key", it->string);
-        if (strncmp(it->string, "key-", 4) != 0 || strlen(it->string) != 20 ||
-            strspn(it->string + 4, "0123456789abcdef") != 16)
-            return cfg_err(err, p, "expected a key id, \"key-\" and 16 hex digits (the "
-                                   "SHA-256 prefix llmux logs as llmux.key_id)");
-        int pol = 0;
-        if ((rc = content_policy(it, p, &pol, err)))
-            return rc;
-        if (!(lc->content_keys[lc->n_content_keys] = dupstr(it->string)))
-            return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
-        lc->content_key_policy[lc->n_content_keys++] = pol;
-    }
-    return LLMUX_OK;
+    return content_by(lg, "content_by_team", &lc->content_teams, &lc->content_team_policy,
+                      &lc->n_content_teams, err);
 }
 
 static int parse_root(lx_config *cfg, const cJSON *root, lx_err *err)
@@ -1342,6 +1363,10 @@ static void config_free(lx_config *cfg)
         free(cfg->log.content_keys[i]);
     free(cfg->log.content_keys);
     free(cfg->log.content_key_policy);
+    for (size_t i = 0; i < cfg->log.n_content_teams; i++)
+        free(cfg->log.content_teams[i]);
+    free(cfg->log.content_teams);
+    free(cfg->log.content_team_policy);
     for (size_t i = 0; i < cfg->n_providers; i++) {
         lx_provider_cfg *p = &cfg->providers[i];
         if (p->ops && p->ops->release)

@@ -72,6 +72,9 @@ typedef struct lx_log_cfg {
     char **content_keys;     /* "key-<sha256 prefix>" with a stricter policy */
     int *content_key_policy;
     size_t n_content_keys;
+    char **content_teams;    /* teams with a stricter policy */
+    int *content_team_policy;
+    size_t n_content_teams;
 } lx_log_cfg;
 
 typedef struct lx_config {

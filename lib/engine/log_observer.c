@@ -35,13 +35,17 @@ void llmux__log_observer_free(lx_log_observer *o)
     free(o);
 }
 
-/* The call's content policy: the log's, or a stricter one for its key. */
-static int policy_for(const lx_config *cfg, const char *key_id)
+/* The call's content policy: the log's, or a stricter one for its key or
+ * its key's team. */
+static int policy_for(const lx_config *cfg, const char *key_id, const char *team)
 {
     int p = cfg->log.content;
     for (size_t i = 0; key_id && i < cfg->log.n_content_keys; i++)
         if (strcmp(cfg->log.content_keys[i], key_id) == 0 && cfg->log.content_key_policy[i] < p)
             p = cfg->log.content_key_policy[i];
+    for (size_t i = 0; team && i < cfg->log.n_content_teams; i++)
+        if (strcmp(cfg->log.content_teams[i], team) == 0 && cfg->log.content_team_policy[i] < p)
+            p = cfg->log.content_team_policy[i];
     return p;
 }
 
@@ -93,7 +97,7 @@ void llmux__log_call_fill(const lx_config *cfg, const lx_call_info *call, const 
     rec->attempts = atts;
     rec->n_attempts = n;
     rec->with_attempts = cfg->log.attempts;
-    rec->content = policy_for(cfg, call->key_id);
+    rec->content = policy_for(cfg, call->key_id, call->team);
     rec->request = call->request_json;
     rec->request_len = call->request_json ? strlen(call->request_json) : 0;
     rec->response = res->json;
