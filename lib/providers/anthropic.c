@@ -1440,11 +1440,9 @@ static int anthropic_stream_feed(void *st, const char *data, size_t len, lx_chun
     if (s->done)
         return LX_STREAM_END;
     int rc = llmux__sse_feed(&s->sse, data, len, on_event, s);
-    if (rc == -1)
-        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
-    if (rc == -2)
-        return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "a stream event exceeds %zu bytes",
-                          s->sse.max_event);
+    int failed = llmux__sse_failure(&s->sse, rc, err);
+    if (failed)
+        return failed;
     if (rc == EVENT_END)
         return LX_STREAM_END;
     if (rc)

@@ -2,6 +2,18 @@
 
 #include <string.h>
 
+#include "core/error.h"
+
+int llmux__sse_failure(const lx_sse *s, int rc, lx_err *err)
+{
+    if (rc == -1)
+        return llmux__err(err, LLMUX_ERR_NO_MEMORY, "out of memory");
+    if (rc == -2)
+        return llmux__err(err, LLMUX_ERR_BAD_RESPONSE, "a stream event exceeds %zu bytes",
+                          s->max_event);
+    return 0;
+}
+
 void llmux__sse_init(lx_sse *s, size_t max_event)
 {
     memset(s, 0, sizeof *s);

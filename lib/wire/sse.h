@@ -10,6 +10,7 @@
 #include <stddef.h>
 
 #include "core/buf.h"
+#include "core/error.h"
 
 /* Non-zero return stops decoding; llmux__sse_feed returns that value. */
 typedef int (*lx_sse_event_cb)(void *ctx, const char *event, const char *data, size_t data_len);
@@ -30,6 +31,10 @@ void llmux__sse_init(lx_sse *s, size_t max_event);
 /* Returns 0, the callback's non-zero value, -1 on out of memory, -2 when an
  * event exceeds the size limit. */
 int llmux__sse_feed(lx_sse *s, const char *bytes, size_t len, lx_sse_event_cb cb, void *ctx);
+/* llmux__sse_feed's own failures as the adapter's error: for rc -1
+ * (LLMUX_ERR_NO_MEMORY) and -2 (LLMUX_ERR_BAD_RESPONSE, naming the limit),
+ * sets err and returns the status; any other rc, 0. */
+int llmux__sse_failure(const lx_sse *s, int rc, lx_err *err);
 /* 1 when bytes of an unfinished event are pending (the stream was cut). */
 int llmux__sse_pending(const lx_sse *s);
 void llmux__sse_free(lx_sse *s);
