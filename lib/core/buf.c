@@ -136,3 +136,15 @@ void llmux__buf_free(lx_buf *b)
     b->data = NULL;
     b->len = b->cap = 0;
 }
+
+int llmux__buf_int(lx_buf *b, long long v)
+{
+    char tmp[24], *p = tmp + sizeof tmp;
+    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
+    do
+        *--p = (char)('0' + u % 10);
+    while (u /= 10);
+    if (v < 0)
+        *--p = '-';
+    return llmux__buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
+}

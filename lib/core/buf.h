@@ -18,6 +18,8 @@ typedef struct lx_buf {
 int llmux__buf_reserve(lx_buf *b, size_t extra);
 int llmux__buf_append(lx_buf *b, const void *data, size_t len);
 int llmux__buf_puts(lx_buf *b, const char *s);
+/* A decimal integer, without printf (for hot paths); returns as llmux__buf_append. */
+int llmux__buf_int(lx_buf *b, long long v);
 int llmux__buf_printf(lx_buf *b, const char *fmt, ...)
 #if defined(__GNUC__)
     __attribute__((format(printf, 2, 3)))

@@ -121,24 +121,9 @@ static int str_or_null(lx_buf *b, const char *s)
     return s ? llmux__buf_json_string(b, s) : llmux__buf_puts(b, "null");
 }
 
-/* A decimal integer, without printf (on every settle). */
-static int put_i64(lx_buf *b, int64_t v)
-{
-    char t[24];
-    size_t n = 0;
-    uint64_t u = v < 0 ? 0 - (uint64_t)v : (uint64_t)v;
-    do {
-        t[sizeof t - 1 - n++] = (char)('0' + u % 10);
-        u /= 10;
-    } while (u);
-    if (v < 0)
-        t[sizeof t - 1 - n++] = '-';
-    return llmux__buf_append(b, t + sizeof t - n, n);
-}
-
 static int put_field(lx_buf *b, const char *name, int64_t v)
 {
-    return llmux__buf_puts(b, name) || put_i64(b, v);
+    return llmux__buf_puts(b, name) || llmux__buf_int(b, (long long)v);
 }
 
 int llmux__jrec_line(lx_buf *b, const lx_jrec *r)
@@ -149,7 +134,7 @@ int llmux__jrec_line(lx_buf *b, const lx_jrec *r)
     /* the CRC's place, filled in once the JSON is written */
     int bad = llmux__buf_puts(b, r->summary ? "00000000 {\"type\":\"summary\",\"t\":"
                                             : "00000000 {\"type\":\"call\",\"t\":") ||
-              put_i64(b, r->t_ms) || llmux__buf_puts(b, ",\"time\":\"") ||
+              llmux__buf_int(b, (long long)r->t_ms) || llmux__buf_puts(b, ",\"time\":\"") ||
               llmux__buf_puts(b, when) || llmux__buf_puts(b, "\",\"key\":") ||
               str_or_null(b, r->key) || llmux__buf_puts(b, ",\"workflow\":") ||
               str_or_null(b, r->workflow) || llmux__buf_puts(b, ",\"task\":") ||

@@ -19,18 +19,6 @@ static int put_key(lx_buf *b, const char *key, size_t n)
     return llmux__buf_append(b, key, n);
 }
 
-static int put_int(lx_buf *b, long long v)
-{
-    char tmp[24], *p = tmp + sizeof tmp;
-    unsigned long long u = v < 0 ? 0ULL - (unsigned long long)v : (unsigned long long)v;
-    do
-        *--p = (char)('0' + u % 10);
-    while (u /= 10);
-    if (v < 0)
-        *--p = '-';
-    return llmux__buf_append(b, p, (size_t)(tmp + sizeof tmp - p));
-}
-
 /* A JSON string: printable ASCII without quote or backslash (config names,
  * ids, classes: nearly every value) is copied as it is; anything else goes
  * through the escaping, UTF-8-repairing writer. */
@@ -62,14 +50,14 @@ static int put_ms(lx_buf *b, const char *key, size_t kn, double ms)
     long long us = (long long)(ms * 1000 + 0.5);
     char frac[5] = {'.', (char)('0' + us / 100 % 10), (char)('0' + us / 10 % 10),
                     (char)('0' + us % 10), 0};
-    return put_int(b, us / 1000) || llmux__buf_append(b, frac, 4);
+    return llmux__buf_int(b, us / 1000) || llmux__buf_append(b, frac, 4);
 }
 
 static int put_count(lx_buf *b, const char *key, size_t kn, int64_t n)
 {
     if (put_key(b, key, kn))
         return -1;
-    return n < 0 ? PUTS(b, "null") : put_int(b, (long long)n);
+    return n < 0 ? PUTS(b, "null") : llmux__buf_int(b, (long long)n);
 }
 
 /* "2026-12-05T03:20:01.123456Z", once per call */
@@ -130,13 +118,13 @@ static int attempt_json(const lx_log_call *c, size_t i, const char *when, size_t
     return put_time(b, when, when_len) ||
            PUTS(b, ",\"event.name\":\"llmux.attempt\"") ||
            put_str(b, KEY("llmux.call_id"), c->call_id) || put_key(b, KEY("llmux.attempt")) ||
-           put_int(b, (long long)i + 1) ||
+           llmux__buf_int(b, (long long)i + 1) ||
            PUTS(b, ",\"gen_ai.operation.name\":\"chat\"") ||
            put_str(b, KEY("gen_ai.provider.name"), a->provider) ||
            put_str(b, KEY("gen_ai.request.model"), a->model) ||
            put_str(b, KEY("llmux.status"), a->status ? llmux__status_class(a->status) : "ok") ||
            put_str(b, KEY("error.type"), class_of(a->status)) ||
-           put_key(b, KEY("http.response.status_code")) || put_int(b, a->http_status) ||
+           put_key(b, KEY("http.response.status_code")) || llmux__buf_int(b, a->http_status) ||
            put_ms(b, KEY("llmux.latency_ms"), a->latency_ms) ||
            put_str(b, KEY("llmux.action"), a->action) || put_str(b, KEY("llmux.error"), a->error) ||
            PUTS(b, "}\n");
@@ -162,14 +150,14 @@ int llmux__log_record_json(const lx_log_call *c, lx_buf *b)
         PUTS(b, ",\"gen_ai.operation.name\":\"chat\"") ||
         put_str(b, KEY("gen_ai.request.model"), c->alias) || put_str(b, KEY("llmux.route"), c->route) ||
         put_str(b, KEY("llmux.alias"), c->routed_alias) ||
-        (c->rule >= 0 ? put_key(b, KEY("llmux.rule")) || put_int(b, c->rule)
+        (c->rule >= 0 ? put_key(b, KEY("llmux.rule")) || llmux__buf_int(b, c->rule)
                       : put_str(b, KEY("llmux.rule"), NULL)) ||
         put_str(b, KEY("llmux.strategy"), c->strategy) ||
         put_str(b, KEY("gen_ai.provider.name"), c->provider) ||
         put_str(b, KEY("gen_ai.response.model"), c->model) ||
         put_str(b, KEY("llmux.status"), c->status ? llmux__status_class(c->status) : "ok") ||
         put_str(b, KEY("error.type"), class_of(c->status)) ||
-        put_key(b, KEY("http.response.status_code")) || put_int(b, c->http_status) ||
+        put_key(b, KEY("http.response.status_code")) || llmux__buf_int(b, c->http_status) ||
         put_str(b, KEY("llmux.error"), c->error) || put_ms(b, KEY("llmux.latency_ms"), c->latency_ms) ||
         put_ms(b, KEY("llmux.ttft_ms"), c->ttft_ms) || put_ms(b, KEY("llmux.overhead_ms"), c->overhead_ms) ||
         put_count(b, KEY("gen_ai.usage.input_tokens"), u->prompt_tokens) ||
