@@ -358,7 +358,8 @@ int llmux_key_add(llmux *gw, const char *id, const char *spec_json, char *errbuf
     copy_err(errbuf, errlen, "");
     int rc = gw ? llmux__policy_key_add(gw->policy, id, spec_json, &err)
                 : llmux__err(&err, LLMUX_ERR_INVALID_ARGUMENT, "gw is NULL");
-    if (!rc && gw->ledger->journal) { /* its budgets count what it spent before a restart */
+    if (!rc && gw->ledger->journal && llmux__policy_key_budgeted(gw->policy, id)) {
+        /* its budgets count what it spent before a restart */
         seed_key_ctx k = {gw->policy, id};
         rc = llmux__journal_each(gw->ledger->journal, seed_key_budget, &k, &err);
     }

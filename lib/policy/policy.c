@@ -639,6 +639,15 @@ void llmux__policy_seed(lx_policy *p, const char *key_id, const char *team, int6
     pthread_rwlock_unlock(&p->keys_lock);
 }
 
+int llmux__policy_key_budgeted(lx_policy *p, const char *id)
+{
+    pthread_rwlock_rdlock(&p->keys_lock);
+    lx_pkey *key = find_key_id(p, id);
+    int yes = key && key->s.n_budgets > 0;
+    pthread_rwlock_unlock(&p->keys_lock);
+    return yes;
+}
+
 void llmux__policy_seed_key(lx_policy *p, const char *key_id, int64_t t_ms, int64_t cost_nusd)
 {
     if (cost_nusd <= 0 || !key_id)

@@ -79,6 +79,8 @@ int llmux__policy_budgeted(const lx_policy *p);
  * run time and not yet re-added) count for their team and the gateway. */
 void llmux__policy_seed(lx_policy *p, const char *key_id, const char *team, int64_t t_ms,
                         int64_t cost_nusd);
+/* Whether key `id` has budgets of its own. */
+int llmux__policy_key_budgeted(lx_policy *p, const char *id);
 /* The same for the key's own budgets only: a key added at run time, counted
  * from the journal's records under its id. */
 void llmux__policy_seed_key(lx_policy *p, const char *key_id, int64_t t_ms, int64_t cost_nusd);
